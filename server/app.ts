@@ -1,0 +1,80 @@
+// Wires configuration, streams and the HTTP server together; one close() stops it all.
+
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { AppConfig } from "./config.js";
+import { createHttpServer } from "./http/server.js";
+import { createStaticHandler } from "./http/static.js";
+import { WsRoutes } from "./http/ws-routes.js";
+import type { Logger } from "./log.js";
+import { hasGstElement } from "./source/gst-env.js";
+import { LiveStream } from "./stream/live-stream.js";
+
+export interface App {
+  /** Base URL, e.g. http://127.0.0.1:8080/ */
+  readonly url: string;
+  readonly port: number;
+  readonly streams: ReadonlyMap<string, LiveStream>;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  readonly log: Logger;
+  /** Heartbeat ping interval (ms). */
+  readonly heartbeatMs?: number;
+}
+
+/** How long viewers get to complete the close handshake on shutdown before their sockets are cut. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
+export async function startApp(config: AppConfig, options: AppOptions): Promise<App> {
+  const { log } = options;
+  const staticFiles = createStaticHandler(config.webRoot);
+  const timeOverlay = await hasGstElement("clockoverlay");
+  if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
+
+  const streams = new Map<string, LiveStream>();
+  for (const streamConfig of config.streams) {
+    streams.set(streamConfig.name, new LiveStream(streamConfig, { log, pipeline: { timeOverlay } }));
+  }
+  const ws = new WsRoutes(options.heartbeatMs === undefined ? { streams, log } : { streams, log, heartbeatMs: options.heartbeatMs });
+  const server = createHttpServer({ streams, staticFiles, ws, log });
+
+  try {
+    await listen(server, config.port, config.host);
+  } catch (err) {
+    await ws.close();
+    throw err;
+  }
+  for (const stream of streams.values()) stream.start();
+
+  const { port } = server.address() as AddressInfo;
+  const hostForUrl = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${hostForUrl}:${port}/`,
+    port,
+    streams,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        // Viewers get 1001 and the pipelines their SIGINT at the same time.
+        const stopped = Promise.all([...streams.values()].map((s) => s.close()));
+        await ws.close(CLOSE_HANDSHAKE_MS);
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,131 @@
+// WebSocket endpoints: upgrade on /ws/<stream>, viewer wiring, client message validation, heartbeat.
+
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
+import type { Logger } from "../log.js";
+import type { LiveStream } from "../stream/live-stream.js";
+
+export interface WsRoutesOptions {
+  readonly streams: ReadonlyMap<string, LiveStream>;
+  readonly log: Logger;
+  /** Ping interval; a socket that has not answered the previous ping is terminated. */
+  readonly heartbeatMs?: number;
+}
+
+const WS_PATH = /^\/ws\/([^/]+)$/;
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+const reason = (text: string): string => (Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString() + "…");
+
+export class WsRoutes {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
+    perMessageDeflate: false, // VP8 does not compress; deflate would only cost CPU and latency
+  });
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: WsRoutesOptions) {
+    this.heartbeat = setInterval(() => this.pingAll(), options.heartbeatMs ?? 10_000);
+    this.heartbeat.unref();
+  }
+
+  /** Handles an HTTP upgrade; refuses paths that are not ours with a plain 404. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    const match = WS_PATH.exec(path);
+    if (this.closed || !match) {
+      const status = this.closed ? "503 Service Unavailable" : "404 Not Found";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    let name: string;
+    try {
+      name = decodeURIComponent(match[1]!);
+    } catch {
+      name = match[1]!;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, name, req));
+  }
+
+  private attach(ws: WebSocket, name: string, req: IncomingMessage): void {
+    const stream = this.options.streams.get(name);
+    const log = this.options.log.child({ stream: name, remote: req.socket.remoteAddress });
+    if (!stream) {
+      log.info("viewer refused: unknown stream");
+      ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
+      return;
+    }
+    this.alive.set(ws, true);
+    ws.on("pong", () => this.alive.set(ws, true));
+    const viewer = stream.hub.addViewer(ws);
+    log.info("viewer connected", { viewer: viewer.id, viewers: stream.hub.viewerCount });
+
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        ws.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not accepted");
+        return;
+      }
+      try {
+        stream.hub.onClientMessage(viewer, parseClientMessage(rawToString(data)));
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        log.warn("bad client message; closing", { viewer: viewer.id, code: err.code });
+        ws.close(CloseCode.BAD_MESSAGE, reason(`${err.code}: ${err.message}`));
+      }
+    });
+    ws.on("error", (err) => {
+      // ws reports protocol violations (e.g. a message over maxPayload → 1009) here and closes.
+      log.warn("viewer socket error", { viewer: viewer.id, error: err.message });
+    });
+    ws.on("close", (code, why) => {
+      stream.hub.removeViewer(viewer);
+      log.info("viewer disconnected", {
+        viewer: viewer.id,
+        code,
+        reason: why.toString(),
+        framesSent: viewer.framesSent,
+        skipped: viewer.skipped,
+        viewers: stream.hub.viewerCount,
+      });
+    });
+  }
+
+  private pingAll(): void {
+    for (const ws of this.wss.clients) {
+      if (this.alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      ws.ping();
+    }
+  }
+
+  /**
+   * Stops the heartbeat, gives sockets already sent a close frame up to `graceMs` to finish the
+   * handshake, then terminates the rest. Safe to call twice.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      clearInterval(this.heartbeat);
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.wss.clients.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}

@@ -1,0 +1,75 @@
+// canvascast server CLI: `node dist/server/main.js [options]` (what `npm run serve` runs).
+
+import { fileURLToPath } from "node:url";
+import { startApp, type App } from "./app.js";
+import { ConfigError, parseCli, USAGE } from "./config.js";
+import { createLogger } from "./log.js";
+import { describeSource } from "./source/pipeline.js";
+
+// dist/server/main.js → dist/web
+const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../web", import.meta.url));
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseCli(process.argv.slice(2), { defaultWebRoot: DEFAULT_WEB_ROOT });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`canvascast: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { config } = parsed;
+  const log = createLogger(config.logLevel);
+
+  let app: App;
+  try {
+    app = await startApp(config, { log });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const hint =
+      e.code === "EADDRINUSE" ? ` (port ${config.port} is taken: pass --port N)` : e.code === "EACCES" ? " (use a port above 1023)" : "";
+    process.stderr.write(`canvascast: cannot start: ${e.message}${hint}\n`);
+    process.exit(1);
+  }
+
+  for (const stream of config.streams) {
+    const { width, height, framerate, bitrateKbps } = stream.settings;
+    process.stdout.write(
+      `canvascast: stream "${stream.name}" from ${describeSource(stream.source)}, ${width}x${height}@${framerate}, ${bitrateKbps} kbit/s` +
+        (parsed.sourceNote ? ` (${parsed.sourceNote})` : "") +
+        "\n",
+    );
+  }
+  // Tests and scripts read this line to find the port: keep its shape.
+  process.stdout.write(`canvascast: serving on ${app.url}\n`);
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn("second signal: exiting now", { signal });
+      process.exit(130); // the exit hook SIGKILLs any pipeline still running
+    }
+    log.info("shutting down", { signal });
+    const force = setTimeout(() => {
+      log.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, 5000);
+    force.unref();
+    void app.close().then(() => process.exit(0));
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+  process.on("SIGHUP", shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`canvascast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// A small typed event emitter for both sides. A listener that throws does not stop the others:
+// the error is handed to `onListenerError` (console.error by default).
+
+export type EventMap = Record<string, unknown>;
+export type Listener<T> = (payload: T) => void;
+
+export class Emitter<Events extends EventMap> {
+  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void = (err) => console.error(err)) {}
+
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => this.off(event, listener);
+  }
+
+  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
+    this.listeners.get(event)?.delete(listener as Listener<never>);
+  }
+
+  emit<K extends keyof Events>(event: K, payload: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<Events[K]>)(payload);
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    }
+  }
+
+  removeAllListeners(): void {
+    this.listeners.clear();
+  }
+}

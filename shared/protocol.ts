@@ -1,0 +1,250 @@
+// canvascast frame protocol v1, shared by the server and the browser. docs/protocol.md is the spec.
+// Everything here works on Uint8Array/DataView so it runs unchanged in Node and in the browser.
+
+import type { Micros, Millis } from "./units.js";
+
+export const PROTOCOL_VERSION = 1;
+
+/** Byte layout of the v1 binary frame header (little-endian). */
+export const FrameHeader = {
+  KIND: 0,
+  FLAGS: 1,
+  HEADER_LENGTH: 2,
+  SEQUENCE: 4,
+  PTS_US: 8,
+  SERVER_TIME_MS: 16,
+  /** Length of the header this implementation writes. Readers skip any extra bytes. */
+  SIZE: 24,
+} as const;
+
+export const MessageKind = {
+  VIDEO_FRAME: 1,
+} as const;
+
+export const FrameFlag = {
+  KEYFRAME: 1 << 0,
+  /** Sent from the GOP cache at join or resync: decode it, paint only the newest. */
+  REPLAY: 1 << 1,
+  /** First frame after a gap or a pipeline restart. */
+  DISCONTINUITY: 1 << 2,
+} as const;
+
+/** WebSocket close codes the server uses. Stable: clients act on them. */
+export const CloseCode = {
+  /** Server shutting down. */
+  GOING_AWAY: 1001,
+  /** The client sent a binary message; v1 clients send only JSON text. */
+  UNSUPPORTED_DATA: 1003,
+  /** A client message above the size limit (sent by `ws` itself). */
+  MESSAGE_TOO_BIG: 1009,
+  /** Malformed client message: not JSON, not an object, unknown type, bad field. */
+  BAD_MESSAGE: 4400,
+  /** No stream of that name. */
+  UNKNOWN_STREAM: 4404,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Largest client→server text message the server accepts, in bytes. */
+export const MAX_CLIENT_MESSAGE_BYTES = 4096;
+
+export interface VideoFrameHeader {
+  readonly flags: number;
+  /** Per-stream sequence number, u32, wraps. */
+  readonly seq: number;
+  readonly pts: Micros;
+  /** Server wall clock when the frame's last byte was read from the pipeline. */
+  readonly serverTime: Millis;
+}
+
+export type BinaryMessage =
+  | { readonly kind: "video"; readonly header: VideoFrameHeader; readonly data: Uint8Array }
+  | { readonly kind: "unknown"; readonly kindByte: number };
+
+export type ProtocolErrorCode =
+  | "CC_ERR_SHORT_MESSAGE"
+  | "CC_ERR_BAD_HEADER_LENGTH"
+  | "CC_ERR_BAD_JSON"
+  | "CC_ERR_BAD_MESSAGE";
+
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const isKeyframe = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.KEYFRAME) !== 0;
+export const isReplay = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.REPLAY) !== 0;
+export const isDiscontinuity = (h: VideoFrameHeader): boolean =>
+  (h.flags & FrameFlag.DISCONTINUITY) !== 0;
+
+/** Next sequence number: u32 arithmetic, wraps to 0. */
+export const nextSeq = (seq: number): number => (seq + 1) >>> 0;
+
+/** Writes a header into the first FrameHeader.SIZE bytes of `target`. */
+export function writeFrameHeader(target: Uint8Array, header: VideoFrameHeader): void {
+  if (target.byteLength < FrameHeader.SIZE) {
+    throw new RangeError(`frame header needs ${FrameHeader.SIZE} bytes, got ${target.byteLength}`);
+  }
+  const view = new DataView(target.buffer, target.byteOffset, FrameHeader.SIZE);
+  view.setUint8(FrameHeader.KIND, MessageKind.VIDEO_FRAME);
+  view.setUint8(FrameHeader.FLAGS, header.flags & 0xff);
+  view.setUint16(FrameHeader.HEADER_LENGTH, FrameHeader.SIZE, true);
+  view.setUint32(FrameHeader.SEQUENCE, header.seq >>> 0, true);
+  view.setFloat64(FrameHeader.PTS_US, header.pts, true);
+  view.setFloat64(FrameHeader.SERVER_TIME_MS, header.serverTime, true);
+}
+
+/** One binary message: header then the encoded frame, in a single allocation. */
+export function encodeVideoFrame(header: VideoFrameHeader, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FrameHeader.SIZE + data.byteLength);
+  writeFrameHeader(out, header);
+  out.set(data, FrameHeader.SIZE);
+  return out;
+}
+
+/** Decodes a binary message. `data` is a view into `message`, not a copy. */
+export function decodeBinaryMessage(message: ArrayBuffer | Uint8Array): BinaryMessage {
+  const bytes = message instanceof Uint8Array ? message : new Uint8Array(message);
+  if (bytes.byteLength < 4) {
+    throw new ProtocolError("CC_ERR_SHORT_MESSAGE", `binary message of ${bytes.byteLength} bytes`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = view.getUint8(FrameHeader.KIND);
+  if (kind !== MessageKind.VIDEO_FRAME) return { kind: "unknown", kindByte: kind };
+  const headerLength = view.getUint16(FrameHeader.HEADER_LENGTH, true);
+  if (headerLength < FrameHeader.SIZE) {
+    throw new ProtocolError("CC_ERR_BAD_HEADER_LENGTH", `header length ${headerLength} < ${FrameHeader.SIZE}`);
+  }
+  if (bytes.byteLength < headerLength) {
+    throw new ProtocolError(
+      "CC_ERR_SHORT_MESSAGE",
+      `header length ${headerLength} but message has ${bytes.byteLength} bytes`,
+    );
+  }
+  return {
+    kind: "video",
+    header: {
+      flags: view.getUint8(FrameHeader.FLAGS),
+      seq: view.getUint32(FrameHeader.SEQUENCE, true),
+      pts: view.getFloat64(FrameHeader.PTS_US, true) as Micros,
+      serverTime: view.getFloat64(FrameHeader.SERVER_TIME_MS, true) as Millis,
+    },
+    data: bytes.subarray(headerLength),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON messages
+
+export const STREAM_STATES = ["starting", "live", "offline"] as const;
+export type StreamState = (typeof STREAM_STATES)[number];
+
+export interface HelloMessage {
+  readonly type: "hello";
+  readonly protocol: typeof PROTOCOL_VERSION;
+  readonly stream: string;
+  readonly codec: "vp8";
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  /** Server wall clock when hello was sent, ms since the epoch. */
+  readonly serverTime: number;
+}
+
+export interface StateMessage {
+  readonly type: "state";
+  readonly state: StreamState;
+  /** Why, when the state is not live (e.g. the pipeline's error text). */
+  readonly reason?: string;
+}
+
+export type ServerMessage = HelloMessage | StateMessage;
+/** A server message this client does not know; ignored, never fatal. */
+export interface UnknownServerMessage {
+  readonly type: "unknown";
+  readonly raw: unknown;
+}
+
+export interface AckMessage {
+  readonly type: "ack";
+  /** Newest frame sequence number received. */
+  readonly seq: number;
+}
+
+export type ClientMessage = AckMessage;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 16384;
+
+/** Parses a server text message. Unknown types decode as `unknown`; malformed known ones throw. */
+export function parseServerMessage(text: string): ServerMessage | UnknownServerMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("CC_ERR_BAD_JSON", "server message is not JSON");
+  }
+  if (!isRecord(raw) || typeof raw.type !== "string") {
+    throw new ProtocolError("CC_ERR_BAD_MESSAGE", "server message is not an object with a type");
+  }
+  switch (raw.type) {
+    case "hello": {
+      const { protocol, stream, codec, width, height, framerate, serverTime } = raw;
+      if (
+        protocol !== PROTOCOL_VERSION ||
+        typeof stream !== "string" ||
+        codec !== "vp8" ||
+        !isDimension(width) ||
+        !isDimension(height) ||
+        typeof framerate !== "number" ||
+        !(framerate > 0) ||
+        typeof serverTime !== "number"
+      ) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed hello");
+      }
+      return { type: "hello", protocol, stream, codec, width, height, framerate, serverTime };
+    }
+    case "state": {
+      const { state, reason } = raw;
+      if (!STREAM_STATES.includes(state as StreamState) || (reason !== undefined && typeof reason !== "string")) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed state");
+      }
+      return reason === undefined
+        ? { type: "state", state: state as StreamState }
+        : { type: "state", state: state as StreamState, reason };
+    }
+    default:
+      return { type: "unknown", raw };
+  }
+}
+
+/** Parses a client text message strictly: the server closes the socket on any error. */
+export function parseClientMessage(text: string): ClientMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("CC_ERR_BAD_JSON", "message is not JSON");
+  }
+  if (!isRecord(raw) || typeof raw.type !== "string") {
+    throw new ProtocolError("CC_ERR_BAD_MESSAGE", "message is not an object with a string type");
+  }
+  switch (raw.type) {
+    case "ack": {
+      const { seq } = raw;
+      if (!Number.isInteger(seq) || (seq as number) < 0 || (seq as number) > 0xffffffff) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "ack.seq must be a u32");
+      }
+      return { type: "ack", seq: seq as number };
+    }
+    default:
+      throw new ProtocolError("CC_ERR_BAD_MESSAGE", `unknown message type ${JSON.stringify(raw.type).slice(0, 40)}`);
+  }
+}
