@@ -96,7 +96,9 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       },
     }));
   } catch (err) {
-    throw new ConfigError("arguments", (err as Error).message);
+    // parseArgs quotes the flag at fault: "Unknown option '--bogus'", "Option '--port <value>' argument missing".
+    const message = (err as Error).message;
+    throw new ConfigError(/'(-{1,2}[A-Za-z0-9-]+)/.exec(message)?.[1] ?? "arguments", message);
   }
   const deviceExists = options.deviceExists ?? existsSync;
   const { source, note } = parseSource(values.source ?? "auto", deviceExists);

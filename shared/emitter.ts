@@ -1,10 +1,11 @@
 // A small typed event emitter for both sides. A listener that throws does not stop the others:
 // the error is handed to `onListenerError` (console.error by default).
 
-export type EventMap = Record<string, unknown>;
+/** Any object type whose keys are event names: interfaces and type aliases both fit. */
+export type EventMap<T> = { [K in keyof T]: unknown };
 export type Listener<T> = (payload: T) => void;
 
-export class Emitter<Events extends EventMap> {
+export class Emitter<Events extends EventMap<Events>> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
 
   constructor(private readonly onListenerError: (err: unknown) => void = (err) => console.error(err)) {}
@@ -13,12 +14,12 @@ export class Emitter<Events extends EventMap> {
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as Listener<never>);
+    set.add(listener);
     return () => this.off(event, listener);
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(listener as Listener<never>);
+    this.listeners.get(event)?.delete(listener);
   }
 
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {

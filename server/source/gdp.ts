@@ -59,6 +59,9 @@ export class GdpError extends Error {
   ) {
     super(message);
   }
+
+  /** Packets completed by the failing push before the error, so none is lost to how the pipe split the bytes. */
+  completed: readonly GdpPacket[] = [];
 }
 
 /** CRC-16/CCITT as GStreamer's gst_dp_crc computes it: poly 0x1021, init 0xFFFF, xorout 0xFFFF. */
@@ -108,12 +111,13 @@ export class GdpParser {
 
   /** Bytes received but not yet returned as packets. */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.header === null ? 0 : GDP_HEADER_SIZE);
   }
 
   /**
    * Feeds bytes; returns every packet completed by them. After an error the stream is out of
-   * sync and every later push throws the same error.
+   * sync and every later push throws the same error; the first throw carries the packets the
+   * failing push completed before it (`GdpError.completed`).
    */
   push(chunk: Uint8Array): GdpPacket[] {
     if (this.failure) throw this.failure;
@@ -135,7 +139,10 @@ export class GdpParser {
         packets.push(this.toPacket(header, payload));
       }
     } catch (err) {
-      if (err instanceof GdpError) this.failure = err;
+      if (err instanceof GdpError) {
+        this.failure = err;
+        err.completed = packets;
+      }
       throw err;
     }
     return packets;

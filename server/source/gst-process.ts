@@ -3,11 +3,11 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { Emitter } from "../../shared/emitter.js";
-import { wallClockMs } from "../../shared/units.js";
+import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import type { VideoCaps } from "./caps.js";
 import { FrameAssembler, type EncodedFrame, type FrameWarningCode } from "./frames.js";
-import { GdpError, GdpParser } from "./gdp.js";
+import { GdpError, GdpParser, type GdpPacket } from "./gdp.js";
 
 export const GST_LAUNCH = "gst-launch-1.0";
 
@@ -23,7 +23,6 @@ export interface GstProcessEvents {
   frame: EncodedFrame;
   warning: { readonly code: FrameWarningCode; readonly message: string };
   exit: GstExit;
-  [key: string]: unknown;
 }
 
 export interface GstProcessOptions {
@@ -122,28 +121,37 @@ export class GstProcess {
   private onStdout(chunk: Buffer): void {
     if (this.fatal) return;
     const receivedAt = wallClockMs();
+    let packets: readonly GdpPacket[];
     try {
-      for (const packet of this.parser.push(chunk)) {
-        for (const event of this.assembler.accept(packet, receivedAt)) {
-          switch (event.type) {
-            case "caps":
-              this.events.emit("caps", event.caps);
-              break;
-            case "frame":
-              this.events.emit("frame", event.frame);
-              break;
-            case "warning":
-              this.log.warn(event.message, { code: event.code });
-              this.events.emit("warning", { code: event.code, message: event.message });
-              break;
-          }
-        }
-      }
+      packets = this.parser.push(chunk);
     } catch (err) {
-      // A corrupt stream cannot be resynchronised: end this process; its owner decides what next.
+      // A corrupt stream cannot be resynchronised: deliver what came before, then end this
+      // process; its owner decides what next.
+      if (err instanceof GdpError) this.deliver(err.completed, receivedAt);
       this.fatal = err instanceof GdpError ? `${err.code}: ${err.message}` : `pipeline output: ${String(err)}`;
       this.log.error("unreadable pipeline output; stopping the pipeline", { error: this.fatal });
       this.child.kill("SIGKILL");
+      return;
+    }
+    this.deliver(packets, receivedAt);
+  }
+
+  private deliver(packets: readonly GdpPacket[], receivedAt: Millis): void {
+    for (const packet of packets) {
+      for (const event of this.assembler.accept(packet, receivedAt)) {
+        switch (event.type) {
+          case "caps":
+            this.events.emit("caps", event.caps);
+            break;
+          case "frame":
+            this.events.emit("frame", event.frame);
+            break;
+          case "warning":
+            this.log.warn(event.message, { code: event.code });
+            this.events.emit("warning", { code: event.code, message: event.message });
+            break;
+        }
+      }
     }
   }
 

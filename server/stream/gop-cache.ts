@@ -23,12 +23,12 @@ export class GopCache {
     if (message.key) {
       this.frames = [message];
       this.bytes = message.byteLength;
-      return;
+    } else {
+      // Delta frames are only useful after their keyframe.
+      if (this.frames.length === 0) return;
+      this.frames.push(message);
+      this.bytes += message.byteLength;
     }
-    // Delta frames are only useful after their keyframe.
-    if (this.frames.length === 0) return;
-    this.frames.push(message);
-    this.bytes += message.byteLength;
     if (this.frames.length > this.limits.maxFrames || this.bytes > this.limits.maxBytes) {
       // A partial GOP cannot be decoded without its start: drop it all until the next keyframe.
       this.clear();

@@ -27,8 +27,8 @@ export async function stopAllServers(): Promise<void> {
 export async function startServerProcess(args: readonly string[] = [], timeoutMs = 20_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
-  child.stdout!.setEncoding("utf8").on("data", (t: string) => (out += t));
-  child.stderr!.setEncoding("utf8").on("data", (t: string) => (out += t));
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
+  child.stderr.setEncoding("utf8").on("data", (t: string) => (out += t));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -61,7 +61,7 @@ export async function startServerProcess(args: readonly string[] = [], timeoutMs
         resolve(m[1]!);
       }
     };
-    child.stdout!.on("data", onData);
+    child.stdout.on("data", onData);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`server exited (${signal ?? code}) before serving:\n${out}`));

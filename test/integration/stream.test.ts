@@ -202,9 +202,10 @@ describe("the server process", () => {
     const v = await connectViewer(server.wsBase + "ws/cam0");
     await waitFor(() => v.texts().some((m) => m.type === "state" && m.state === "offline"), 10_000, "the offline state");
     const offline = v.texts().find((m) => m.type === "state" && m.state === "offline");
-    expect(offline).toMatchObject({ reason: expect.stringContaining("/dev/video9") });
+    expect(offline?.type === "state" && offline.reason).toContain("/dev/video9");
     const { body } = await getJson<StreamsResponse>(server.url + "api/streams");
-    expect(body.streams[0]).toMatchObject({ name: "cam0", state: "offline", reason: expect.stringContaining("/dev/video9") });
+    expect(body.streams[0]).toMatchObject({ name: "cam0", state: "offline" });
+    expect(body.streams[0]?.reason).toContain("/dev/video9");
     expect((await fetch(server.url)).status).toBe(200);
     expect((await server.stop("SIGTERM")).code).toBe(0);
   });

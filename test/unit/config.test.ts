@@ -1,0 +1,248 @@
+// CLI parsing (config.ts) and the gst-launch argv (pipeline.ts). The argv is also run for real once,
+// so the element properties it names stay ones that gst-launch-1.0 accepts.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { afterEach, describe, expect, test } from "vitest";
+import { ConfigError, parseCli, parseSize, parseSource } from "../../server/config.js";
+import type { VideoCaps } from "../../server/source/caps.js";
+import { FrameAssembler, type EncodedFrame } from "../../server/source/frames.js";
+import { GdpParser } from "../../server/source/gdp.js";
+import { buildGstArgs, keyframeMaxDist, type EncodeSettings } from "../../server/source/pipeline.js";
+import { millis } from "../../shared/units.js";
+
+const noCamera = { defaultWebRoot: "/srv/web", deviceExists: (): boolean => false };
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe("CC_ERR_CONFIG");
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseCli", () => {
+  test("defaults", () => {
+    const { help, config, sourceNote } = parseCli([], noCamera);
+    expect(help).toBe(false);
+    expect(config).toEqual({
+      host: "127.0.0.1",
+      port: 8080,
+      webRoot: "/srv/web",
+      logLevel: "info",
+      streams: [
+        {
+          name: "cam0",
+          source: { kind: "test", pattern: "smpte" },
+          settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 },
+        },
+      ],
+    });
+    expect(sourceNote).toMatch(/test pattern/);
+  });
+
+  test("--source auto picks /dev/video0 when it exists", () => {
+    const asked: string[] = [];
+    const deviceExists = (path: string): boolean => {
+      asked.push(path);
+      return path === "/dev/video0";
+    };
+    const { config, sourceNote } = parseCli(["--source", "auto"], { defaultWebRoot: "w", deviceExists });
+    expect(config.streams[0]?.source).toEqual({ kind: "v4l2", device: "/dev/video0" });
+    expect(asked).toEqual(["/dev/video0"]);
+    expect(sourceNote).toContain("/dev/video0");
+    // The default is auto too.
+    expect(parseCli([], { defaultWebRoot: "w", deviceExists }).config.streams[0]?.source).toEqual({ kind: "v4l2", device: "/dev/video0" });
+  });
+
+  test("--source auto falls back to the test pattern without a camera", () => {
+    expect(parseCli(["--source", "auto"], noCamera).config.streams[0]?.source).toEqual({ kind: "test", pattern: "smpte" });
+  });
+
+  test("every flag", () => {
+    const { help, config } = parseCli(
+      [
+        "--port", "0", "--host", "0.0.0.0", "--source", "test:ball", "--size", "320x240", "--fps", "15",
+        "--bitrate", "800", "--keyframe-interval", "2.5", "--log-level", "debug", "--web-root", "/x", "-h",
+      ],
+      noCamera,
+    );
+    expect(help).toBe(true);
+    expect(config).toMatchObject({ host: "0.0.0.0", port: 0, webRoot: "/x", logLevel: "debug" });
+    expect(config.streams[0]).toEqual({
+      name: "cam0",
+      source: { kind: "test", pattern: "ball" },
+      settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 2.5 },
+    });
+    expect(parseCli(["--source", "v4l2:/dev/video2"], noCamera).config.streams[0]?.source).toEqual({ kind: "v4l2", device: "/dev/video2" });
+  });
+
+  test.each([
+    ["--size", ["--size", "641x480"]],
+    ["--size", ["--size", "640x481"]],
+    ["--size", ["--size", "640"]],
+    ["--size", ["--size", "8x8"]],
+    ["--size", ["--size", "16384x480"]],
+    ["--fps", ["--fps", "0"]],
+    ["--fps", ["--fps", "121"]],
+    ["--fps", ["--fps", "29.97"]],
+    ["--fps", ["--fps=-5"]],
+    ["--bitrate", ["--bitrate", "10"]],
+    ["--keyframe-interval", ["--keyframe-interval", "0"]],
+    ["--port", ["--port", "65536"]],
+    ["--port", ["--port", "80abc"]],
+    ["--host", ["--host", "a b"]],
+    ["--log-level", ["--log-level", "loud"]],
+    ["--source", ["--source", "v4l2:/etc/passwd;rm"]],
+    ["--source", ["--source", "v4l2:/dev/../etc/passwd"]],
+    ["--source", ["--source", "v4l2:/dev/video0 ! filesink location=/tmp/x"]],
+    ["--source", ["--source", "test:nope"]],
+    ["--source", ["--source", "rtsp://cam"]],
+  ])("ConfigError naming %s for %j", (key, argv) => {
+    const err = configError(() => parseCli(argv, noCamera));
+    expect(err.key).toBe(key);
+    expect(err.message.startsWith(`${key}: `)).toBe(true);
+  });
+
+  test("an unknown flag, or a flag without its value → ConfigError whose key names that flag", () => {
+    const err = configError(() => parseCli(["--bogus", "1"], noCamera));
+    expect(err.message).toContain("--bogus");
+    // Errors that node:util parseArgs finds: the key should still be the flag, as for every other error.
+    const keys = Object.fromEntries(
+      [["--bogus", "1"], ["-x"], ["--port"], ["--fps", "-5"]].map((argv) => [argv.join(" "), configError(() => parseCli(argv, noCamera)).key]),
+    );
+    expect(keys).toEqual({ "--bogus 1": "--bogus", "-x": "-x", "--port": "--port", "--fps -5": "--fps" });
+  });
+
+  test("parseSize and parseSource alone", () => {
+    expect(parseSize("16x16")).toEqual({ width: 16, height: 16 });
+    expect(parseSize("1920x1080")).toEqual({ width: 1920, height: 1080 });
+    expect(configError(() => parseSize("1919x1080")).key).toBe("--size");
+    expect(parseSource("test", () => true)).toEqual({ source: { kind: "test", pattern: "smpte" }, note: null });
+  });
+});
+
+describe("buildGstArgs", () => {
+  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 };
+  const args = buildGstArgs({ kind: "test", pattern: "smpte" }, settings, { timeOverlay: false });
+
+  test("-q and -e come first", () => {
+    expect(args.slice(0, 2)).toEqual(["-q", "-e"]);
+  });
+
+  test("vp8enc gets the live settings, bitrate in bits/s, keyframe distance = fps × interval", () => {
+    const at = args.indexOf("vp8enc");
+    expect(at).toBeGreaterThan(0);
+    const next = args.indexOf("!", at);
+    expect(next).toBeGreaterThan(at);
+    expect(new Set(args.slice(at + 1, next))).toEqual(
+      new Set([
+        "deadline=1",
+        "cpu-used=8",
+        "end-usage=cbr",
+        "target-bitrate=1500000",
+        "keyframe-max-dist=30",
+        "lag-in-frames=0",
+        "threads=1",
+        "error-resilient=default",
+      ]),
+    );
+  });
+
+  test("keyframe-max-dist for other rates and intervals", () => {
+    const dist = (framerate: number, keyframeIntervalS: number): string | undefined =>
+      buildGstArgs({ kind: "test", pattern: "ball" }, { ...settings, framerate, keyframeIntervalS }, { timeOverlay: false }).find((a) =>
+        a.startsWith("keyframe-max-dist="),
+      );
+    expect(dist(25, 2)).toBe("keyframe-max-dist=50");
+    expect(dist(15, 0.5)).toBe("keyframe-max-dist=8");
+    expect(dist(1, 0.1)).toBe("keyframe-max-dist=1");
+    expect(keyframeMaxDist({ ...settings, framerate: 30, keyframeIntervalS: 4 })).toBe(120);
+  });
+
+  test("ends with gdppay ! fdsink fd=1 sync=false", () => {
+    expect(args.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=1", "sync=false"]);
+  });
+
+  test("the raw caps carry the size and rate; the test source is live", () => {
+    expect(args).toContain("video/x-raw,width=640,height=480,framerate=30/1");
+    expect(args).toContain("is-live=true");
+    expect(args).toContain("pattern=smpte");
+    expect(args).not.toContain("clockoverlay");
+    expect(buildGstArgs({ kind: "test", pattern: "smpte" }, settings, { timeOverlay: true })).toContain("clockoverlay");
+  });
+
+  test("a v4l2 source names its device and timestamps buffers", () => {
+    const v = buildGstArgs({ kind: "v4l2", device: "/dev/video3" }, settings, { timeOverlay: false });
+    expect(v.slice(2, 5)).toEqual(["v4l2src", "device=/dev/video3", "do-timestamp=true"]);
+    expect(v.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=1", "sync=false"]);
+  });
+});
+
+describe("buildGstArgs, run for real", () => {
+  let child: ChildProcess | null = null;
+
+  afterEach(() => {
+    if (child !== null && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    child = null;
+  });
+
+  test("gst-launch-1.0 with the test-pattern argv streams 160x120 VP8, keyframe first", async () => {
+    const args = buildGstArgs(
+      { kind: "test", pattern: "smpte" },
+      { width: 160, height: 120, framerate: 30, bitrateKbps: 200, keyframeIntervalS: 1 },
+      { timeOverlay: false },
+    );
+    const proc = spawn("gst-launch-1.0", args, { stdio: ["ignore", "pipe", "pipe"] });
+    child = proc;
+    const parser = new GdpParser();
+    const assembler = new FrameAssembler();
+    const caps: VideoCaps[] = [];
+    const frames: EncodedFrame[] = [];
+    const warnings: string[] = [];
+    let stderr = "";
+    proc.stderr.setEncoding("utf8");
+    proc.stderr.on("data", (t: string) => (stderr += t));
+
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      // Read for 1 s from the first byte (starting gst can take a while on a busy machine).
+      const overall = setTimeout(() => reject(new Error(`no output from gst-launch-1.0 in 15 s; stderr: ${stderr}`)), 15_000);
+      proc.stdout.on("data", (chunk: Buffer) => {
+        timer ??= setTimeout(() => {
+          clearTimeout(overall);
+          resolve();
+        }, 1_000);
+        try {
+          for (const packet of parser.push(chunk)) {
+            for (const e of assembler.accept(packet, millis(Date.now()))) {
+              if (e.type === "caps") caps.push(e.caps);
+              else if (e.type === "frame") frames.push(e.frame);
+              else warnings.push(e.code);
+            }
+          }
+        } catch (err) {
+          clearTimeout(overall);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      proc.once("error", reject);
+      proc.once("exit", (code, signal) => {
+        if (timer === null) {
+          clearTimeout(overall);
+          reject(new Error(`gst-launch-1.0 exited (${signal ?? code}) before any output; stderr: ${stderr}`));
+        }
+      });
+    });
+
+    expect(stderr).toBe("");
+    expect(warnings).toEqual([]);
+    expect(caps).toHaveLength(1);
+    expect(caps[0]).toMatchObject({ mediaType: "video/x-vp8", width: 160, height: 120, framerate: 30 });
+    expect(frames.length).toBeGreaterThanOrEqual(10);
+    expect(frames[0]?.key).toBe(true);
+    for (let i = 1; i < frames.length; i++) expect(frames[i]!.pts).toBeGreaterThan(frames[i - 1]!.pts);
+  });
+});

@@ -1,0 +1,228 @@
+// The dashboard: one tile per stream from /api/streams, each with a live canvas player and its
+// figures. Test hooks (stable): <section class="tile" data-stream data-state data-frames-painted
+// data-decoder-errors data-first-paint-ms data-latency-p50 data-latency-p95>, and
+// window.canvascast.players.
+
+import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
+import type { Player, PlayerState, PlayerStateChange } from "../player/player.js";
+import { play } from "../player/player.js";
+import type { PlayerStatsSnapshot } from "../player/stats.js";
+
+declare global {
+  interface Window {
+    canvascast: { players: Map<string, Player> };
+  }
+}
+
+const API_URL = "/api/streams";
+const POLL_INTERVAL_MS = 2000;
+/** Tiles' data attributes must refresh at least every 500 ms; stats arrive this often. */
+const STATS_INTERVAL_MS = 250;
+
+/** `?paint=decode` paints on decoder output instead of in requestAnimationFrame (for comparison). */
+const PAINT_MODE = new URLSearchParams(location.search).get("paint") === "decode" ? "decode" : "raf";
+
+const players = new Map<string, Player>();
+window.canvascast = { players };
+
+function $<T extends Element>(root: ParentNode, selector: string): T {
+  const el = root.querySelector<T>(selector);
+  if (el === null) throw new Error(`dashboard markup has no ${selector}`);
+  return el;
+}
+
+/** ws:/wss: + this page's host + /ws/<name>. */
+function streamSocketUrl(name: string): string {
+  const protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${protocol}//${location.host}/ws/${encodeURIComponent(name)}`;
+}
+
+const STATE_LABELS: Record<PlayerState, string> = {
+  connecting: "connecting",
+  starting: "starting",
+  live: "live",
+  offline: "offline",
+  unsupported: "unsupported",
+  closed: "closed",
+};
+
+const fmtFixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+const fmtMs = (n: number | null): string => (n === null ? "–" : n < 10 ? n.toFixed(1) : n.toFixed(0));
+const attrMs = (n: number | null): string => (n === null ? "" : n.toFixed(1));
+
+class Tile {
+  readonly name: string;
+  readonly el: HTMLElement;
+  readonly player: Player;
+  readonly #screen: HTMLElement;
+  readonly #overlayState: HTMLElement;
+  readonly #overlayReason: HTMLElement;
+  readonly #stateLabel: HTMLElement;
+  readonly #res: HTMLElement;
+  readonly #fps: HTMLElement;
+  readonly #kbps: HTMLElement;
+  readonly #latency: HTMLElement;
+  readonly #viewers: HTMLElement;
+
+  constructor(template: HTMLTemplateElement, info: StreamInfo) {
+    this.name = info.name;
+    // importNode, not cloneNode: a clone stays in the template's inert document, where a canvas has no context.
+    const fragment = document.importNode(template.content, true);
+    this.el = $<HTMLElement>(fragment, "section.tile");
+    this.el.dataset.stream = info.name;
+    this.#screen = $(this.el, ".screen");
+    this.#overlayState = $(this.el, ".overlay-state");
+    this.#overlayReason = $(this.el, ".overlay-reason");
+    this.#stateLabel = $(this.el, ".state-label");
+    this.#res = $(this.el, ".res");
+    this.#fps = $(this.el, ".fig-fps");
+    this.#kbps = $(this.el, ".fig-kbps");
+    this.#latency = $(this.el, ".fig-latency");
+    this.#viewers = $(this.el, ".fig-viewers");
+    $(this.el, ".name").textContent = info.name;
+    this.#screen.addEventListener("dblclick", () => {
+      if (document.fullscreenElement === this.#screen) void document.exitFullscreen();
+      else void this.#screen.requestFullscreen?.().catch(() => undefined);
+    });
+    this.#writeStats(null);
+
+    const canvas = $<HTMLCanvasElement>(this.el, "canvas");
+    this.player = play(canvas, streamSocketUrl(info.name), { statsIntervalMs: STATS_INTERVAL_MS, paintMode: PAINT_MODE });
+    this.player.on("state", (change) => this.#showState(change));
+    this.player.on("stats", (stats) => this.#writeStats(stats));
+    this.player.on("hello", (hello) => this.#showSize(hello.width, hello.height, hello.framerate));
+    this.player.on("error", (err) => console.warn(`[${info.name}] ${err.code}: ${err.message}`));
+    this.#showState({ state: this.player.state, reason: this.player.reason });
+    this.update(info);
+  }
+
+  update(info: StreamInfo): void {
+    if (this.player.hello === undefined) this.#showSize(info.width, info.height, info.framerate);
+    this.#viewers.textContent = String(info.viewers);
+    this.el.title = `${info.name} — ${info.source}, target ${info.targetKbps} kbit/s, keyframe every ${info.keyframeIntervalS} s`;
+  }
+
+  close(): void {
+    this.player.close();
+    this.el.remove();
+  }
+
+  #showSize(width: number, height: number, framerate: number): void {
+    this.#res.textContent = `${width}×${height} · ${fmtFixed(framerate, framerate % 1 === 0 ? 0 : 2)} fps`;
+    this.#screen.style.setProperty("--aspect", `${width} / ${height}`);
+  }
+
+  #showState({ state, reason }: PlayerStateChange): void {
+    this.el.dataset.state = state;
+    this.#stateLabel.textContent = STATE_LABELS[state];
+    this.#overlayState.textContent = STATE_LABELS[state];
+    this.#overlayReason.textContent = reason ?? "";
+    this.#screen.title = reason ?? "";
+  }
+
+  #writeStats(stats: PlayerStatsSnapshot | null): void {
+    const d = this.el.dataset;
+    d.framesPainted = String(stats?.framesPainted ?? 0);
+    d.decoderErrors = String(stats?.decoderErrors ?? 0);
+    d.firstPaintMs = attrMs(stats?.firstPaintMs ?? null);
+    d.joinedFromReplay = stats?.joinedFromReplay == null ? "" : String(stats.joinedFromReplay);
+    d.latencyP50 = attrMs(stats?.latencyP50Ms ?? null);
+    d.latencyP95 = attrMs(stats?.latencyP95Ms ?? null);
+    const live = stats !== null && this.player.state === "live";
+    this.#fps.textContent = live ? fmtFixed(stats.fps, 1) : "–";
+    this.#kbps.textContent = live ? fmtFixed(stats.kbps, 0) : "–";
+    this.#latency.textContent =
+      stats === null || stats.latencyP50Ms === null ? "–" : `${fmtMs(stats.latencyP50Ms)} / ${fmtMs(stats.latencyP95Ms)} ms`;
+  }
+}
+
+function isStreamsResponse(v: unknown): v is StreamsResponse {
+  if (typeof v !== "object" || v === null) return false;
+  const streams = (v as { streams?: unknown }).streams;
+  return (
+    Array.isArray(streams) &&
+    streams.every((s: unknown) => typeof s === "object" && s !== null && typeof (s as { name?: unknown }).name === "string")
+  );
+}
+
+class Dashboard {
+  readonly #grid = $<HTMLElement>(document, "#grid");
+  readonly #summary = $<HTMLElement>(document, "#summary");
+  readonly #notice = $<HTMLElement>(document, "#notice");
+  readonly #template = $<HTMLTemplateElement>(document, "#tile-template");
+  readonly #tiles = new Map<string, Tile>();
+
+  start(): void {
+    void this.#poll();
+    setInterval(() => this.#refreshSummary(), 1000);
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const response = await fetch(API_URL, { cache: "no-store" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const body: unknown = await response.json();
+      if (!isStreamsResponse(body)) throw new Error("unexpected response shape");
+      this.#apply(body.streams);
+      this.#showNotice(undefined);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.#showNotice(`Cannot load ${API_URL}: ${message}. Retrying…`);
+    } finally {
+      setTimeout(() => void this.#poll(), POLL_INTERVAL_MS);
+    }
+  }
+
+  #apply(streams: readonly StreamInfo[]): void {
+    const seen = new Set<string>();
+    let index = 0;
+    for (const info of streams) {
+      if (seen.has(info.name)) continue;
+      seen.add(info.name);
+      let tile = this.#tiles.get(info.name);
+      if (tile === undefined) {
+        try {
+          tile = new Tile(this.#template, info);
+        } catch (err) {
+          console.error(`[${info.name}] cannot create player`, err);
+          continue;
+        }
+        tile.player.on("state", () => this.#refreshSummary());
+        this.#tiles.set(info.name, tile);
+        players.set(info.name, tile.player);
+      } else {
+        tile.update(info);
+      }
+      // Keep the server's order, moving a tile only when it is out of place (moving exits fullscreen).
+      const at = this.#grid.children[index] ?? null;
+      if (at !== tile.el) this.#grid.insertBefore(tile.el, at);
+      index++;
+    }
+    for (const [name, tile] of this.#tiles) {
+      if (seen.has(name)) continue;
+      tile.close();
+      this.#tiles.delete(name);
+      players.delete(name);
+    }
+    this.#grid.dataset.empty = String(this.#tiles.size === 0);
+    this.#refreshSummary();
+  }
+
+  #refreshSummary(): void {
+    const total = this.#tiles.size;
+    if (total === 0) {
+      this.#summary.textContent = "no streams configured";
+      return;
+    }
+    let live = 0;
+    for (const tile of this.#tiles.values()) if (tile.player.state === "live") live++;
+    this.#summary.textContent = `${total} stream${total === 1 ? "" : "s"} · ${live} live`;
+  }
+
+  #showNotice(text: string | undefined): void {
+    this.#notice.hidden = text === undefined;
+    this.#notice.textContent = text ?? "";
+  }
+}
+
+new Dashboard().start();

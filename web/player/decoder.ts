@@ -1,0 +1,276 @@
+// Wraps WebCodecs `VideoDecoder` for a live VP8 stream: keyframe gating, recovery after errors,
+// a generation counter so output from before a reset is dropped, and every VideoFrame either
+// handed on or closed.
+
+import type { VideoFrameHeader } from "../../shared/protocol.js";
+import { isKeyframe, isReplay } from "../../shared/protocol.js";
+import type { Millis } from "../../shared/units.js";
+import { PlayerError } from "./errors.js";
+
+/** What we know about a decoded frame, matched to it through the chunk timestamp. */
+export interface FrameMeta {
+  readonly seq: number;
+  readonly serverTime: Millis;
+  readonly replay: boolean;
+  readonly keyframe: boolean;
+  /** `performance.now()` when the message arrived. */
+  readonly receivedAt: number;
+  /** True if no newer chunk had been submitted when this frame came out of the decoder. */
+  readonly newest: boolean;
+}
+
+export interface DecoderCallbacks {
+  /** Takes ownership of `frame`: the callee must close it. */
+  onFrame(frame: VideoFrame, meta: FrameMeta): void;
+  onError(error: PlayerError): void;
+}
+
+export interface DecoderCounters {
+  /** Frames that came out of the decoder and were handed on. */
+  decoded: number;
+  /** Chunks not decoded: delta frames while waiting for a keyframe, backlog, frames before configure. */
+  dropped: number;
+  /** Decoder output from before a reset, closed unseen. */
+  stale: number;
+  errors: number;
+}
+
+export interface DecoderSize {
+  readonly width: number;
+  readonly height: number;
+}
+
+interface PendingMeta {
+  readonly generation: number;
+  readonly seq: number;
+  readonly serverTime: Millis;
+  readonly replay: boolean;
+  readonly keyframe: boolean;
+  readonly receivedAt: number;
+}
+
+/** At most this many chunks waiting for output are remembered; older entries are forgotten. */
+const MAX_PENDING = 120;
+/** With more than this many chunks queued in the decoder, delta frames are dropped until a keyframe. */
+const MAX_DECODE_QUEUE = 60;
+
+export function webCodecsAvailable(): boolean {
+  return typeof globalThis.VideoDecoder === "function" && typeof globalThis.EncodedVideoChunk === "function";
+}
+
+export function decoderConfig(size: DecoderSize): VideoDecoderConfig {
+  return {
+    codec: "vp8",
+    codedWidth: size.width,
+    codedHeight: size.height,
+    optimizeForLatency: true,
+    colorSpace: { primaries: "smpte170m", transfer: "smpte170m", matrix: "smpte170m", fullRange: false },
+  };
+}
+
+export class FrameDecoder {
+  readonly counters: DecoderCounters = { decoded: 0, dropped: 0, stale: 0, errors: 0 };
+  readonly #callbacks: DecoderCallbacks;
+  #decoder: VideoDecoder | undefined;
+  #size: DecoderSize | undefined;
+  #generation = 0;
+  #waitingForKeyframe = true;
+  /** Set by the error callback; the decoder is rebuilt when the next keyframe arrives. */
+  #needsRestart = false;
+  #fatal = false;
+  #closed = false;
+  /** Chunk timestamps are our own counter, so they are unique across pipeline restarts and resets. */
+  #nextTimestamp = 0;
+  #lastSubmitted = -1;
+  readonly #pending = new Map<number, PendingMeta>();
+
+  constructor(callbacks: DecoderCallbacks) {
+    this.#callbacks = callbacks;
+  }
+
+  get size(): DecoderSize | undefined {
+    return this.#size;
+  }
+
+  get waitingForKeyframe(): boolean {
+    return this.#waitingForKeyframe;
+  }
+
+  /** Chunks submitted and not yet output. */
+  get queueSize(): number {
+    return this.#decoder?.decodeQueueSize ?? 0;
+  }
+
+  /**
+   * Configures for a stream of this size. A different size (or a first call) resets and
+   * reconfigures the decoder; the same size only waits for the next keyframe.
+   */
+  configure(size: DecoderSize): void {
+    if (this.#closed) return;
+    const same = this.#size !== undefined && this.#size.width === size.width && this.#size.height === size.height;
+    this.#size = { width: size.width, height: size.height };
+    if (same && this.#decoder !== undefined && this.#decoder.state === "configured" && !this.#needsRestart) {
+      this.waitForKeyframe();
+      return;
+    }
+    this.#fatal = false;
+    this.#restart();
+  }
+
+  /** Drops delta frames until the next keyframe (e.g. on a new connection). */
+  waitForKeyframe(): void {
+    this.#waitingForKeyframe = true;
+  }
+
+  decode(header: VideoFrameHeader, data: Uint8Array, receivedAt: number): void {
+    if (this.#closed) return;
+    const keyframe = isKeyframe(header);
+    if (this.#size === undefined || this.#fatal) {
+      this.counters.dropped++;
+      return;
+    }
+    if (!keyframe && (this.#waitingForKeyframe || this.#needsRestart)) {
+      this.counters.dropped++;
+      return;
+    }
+    if (keyframe && (this.#needsRestart || this.#decoder === undefined || this.#decoder.state === "closed")) {
+      this.#restart();
+    }
+    const decoder = this.#decoder;
+    if (decoder === undefined || decoder.state !== "configured") {
+      this.counters.dropped++;
+      return;
+    }
+    if (!keyframe && decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
+      // The decoder cannot keep up: skip to the next keyframe rather than fall further behind.
+      this.counters.dropped++;
+      this.#waitingForKeyframe = true;
+      return;
+    }
+
+    const timestamp = this.#nextTimestamp++;
+    this.#pending.set(timestamp, {
+      generation: this.#generation,
+      seq: header.seq,
+      serverTime: header.serverTime,
+      replay: isReplay(header),
+      keyframe,
+      receivedAt,
+    });
+    if (this.#pending.size > MAX_PENDING) {
+      const oldest = this.#pending.keys().next();
+      if (oldest.done !== true) this.#pending.delete(oldest.value);
+    }
+    try {
+      decoder.decode(new EncodedVideoChunk({ type: keyframe ? "key" : "delta", timestamp, data }));
+      this.#lastSubmitted = timestamp;
+      if (keyframe) this.#waitingForKeyframe = false;
+    } catch (err) {
+      // decode() throws synchronously for a delta frame after configure/reset, or when closed.
+      this.#pending.delete(timestamp);
+      this.#onDecoderError(err);
+    }
+  }
+
+  /** Closes the decoder; pending output is dropped. Safe to call more than once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#generation++;
+    this.#pending.clear();
+    this.#closeDecoder();
+  }
+
+  #restart(): void {
+    const size = this.#size;
+    if (size === undefined) return;
+    this.#generation++;
+    this.#pending.clear();
+    this.#waitingForKeyframe = true;
+    this.#needsRestart = false;
+    const config = decoderConfig(size);
+    try {
+      // After an error the decoder is closed and cannot be reset: build a new one.
+      if (this.#decoder === undefined || this.#decoder.state === "closed") this.#decoder = this.#create();
+      else this.#decoder.reset();
+      this.#decoder.configure(config);
+    } catch (err) {
+      // configure() throws synchronously only for an invalid config: retrying will not help.
+      this.#fatal = true;
+      this.counters.errors++;
+      this.#callbacks.onError(PlayerError.from(err, "CC_ERR_DECODER_UNSUPPORTED"));
+      this.#closeDecoder();
+    }
+  }
+
+  #create(): VideoDecoder {
+    // Output from before a reset is recognised by generation through the pending map; errors
+    // from an instance we have already replaced are ignored.
+    const decoder: VideoDecoder = new VideoDecoder({
+      output: (frame) => this.#onOutput(frame),
+      error: (err) => {
+        if (decoder === this.#decoder) this.#onDecoderError(err);
+      },
+    });
+    return decoder;
+  }
+
+  #onOutput(frame: VideoFrame): void {
+    const meta = this.#pending.get(frame.timestamp);
+    if (meta !== undefined) this.#pending.delete(frame.timestamp);
+    if (this.#closed || meta === undefined || meta.generation !== this.#generation) {
+      frame.close();
+      this.counters.stale++;
+      return;
+    }
+    this.counters.decoded++;
+    const out: FrameMeta = {
+      seq: meta.seq,
+      serverTime: meta.serverTime,
+      replay: meta.replay,
+      keyframe: meta.keyframe,
+      receivedAt: meta.receivedAt,
+      newest: frame.timestamp === this.#lastSubmitted,
+    };
+    try {
+      this.#callbacks.onFrame(frame, out);
+    } catch (err) {
+      // The callee owns the frame even when it throws; closing twice is harmless.
+      frame.close();
+      reportError(err);
+    }
+  }
+
+  #onDecoderError(err: unknown): void {
+    if (this.#closed) return;
+    this.counters.errors++;
+    const unsupported = err instanceof DOMException && err.name === "NotSupportedError";
+    if (unsupported) {
+      this.#fatal = true;
+      this.#closeDecoder();
+      this.#callbacks.onError(
+        new PlayerError("CC_ERR_DECODER_UNSUPPORTED", `VP8 ${this.#describeSize()} is not supported here`, true, {
+          cause: err,
+        }),
+      );
+      return;
+    }
+    // Recover: drop everything in flight and rebuild at the next keyframe.
+    this.#needsRestart = true;
+    this.#waitingForKeyframe = true;
+    this.#generation++;
+    this.#pending.clear();
+    const message = err instanceof Error ? err.message : String(err);
+    this.#callbacks.onError(new PlayerError("CC_ERR_DECODE", `decoder error, waiting for a keyframe: ${message}`, false, { cause: err }));
+  }
+
+  #closeDecoder(): void {
+    const decoder = this.#decoder;
+    this.#decoder = undefined;
+    if (decoder !== undefined && decoder.state !== "closed") decoder.close();
+  }
+
+  #describeSize(): string {
+    return this.#size === undefined ? "" : `${this.#size.width}×${this.#size.height}`;
+  }
+}

@@ -1,0 +1,173 @@
+// Rolling player statistics: painted fps, received bitrate, pipe→painted latency percentiles,
+// frame counters and time to first paint. All times are `performance.now()` unless noted.
+
+import type { Millis } from "../../shared/units.js";
+
+export interface PlayerStatsSnapshot {
+  /** Frames painted per second over the last second or two. */
+  readonly fps: number;
+  /** Received kbit/s (whole binary messages) over the same window. */
+  readonly kbps: number;
+  /**
+   * Server read of the frame's last byte → drawImage done, ms, over the last ~300 live frames
+   * (replayed frames excluded). Null before the first sample. Assumes server and browser clocks agree.
+   */
+  readonly latencyP50Ms: number | null;
+  readonly latencyP95Ms: number | null;
+  readonly latencySamples: number;
+  readonly framesReceived: number;
+  readonly framesDecoded: number;
+  readonly framesPainted: number;
+  /** Live frames never painted: not decoded (waiting for a keyframe, backlog), stale, or replaced before paint. */
+  readonly framesDropped: number;
+  /** Replayed frames (cached GOP at join) decoded but, by design, not painted because a newer one followed. */
+  readonly framesReplaySkipped: number;
+  readonly decoderErrors: number;
+  readonly bytesReceived: number;
+  /** Player start → first paint, ms; null until then. */
+  readonly firstPaintMs: number | null;
+  /**
+   * Whether the first picture was decoded from the replayed GOP's keyframe, i.e. the join did not
+   * wait for the next live keyframe. Null until the first paint.
+   */
+  readonly joinedFromReplay: boolean | null;
+}
+
+const LATENCY_SAMPLES = 300;
+const RATE_WINDOW_MS = 2000;
+
+/** A fixed-size ring of numbers. */
+class Ring {
+  readonly #values: Float64Array;
+  #next = 0;
+  #size = 0;
+  constructor(capacity: number) {
+    this.#values = new Float64Array(capacity);
+  }
+  push(value: number): void {
+    this.#values[this.#next] = value;
+    this.#next = (this.#next + 1) % this.#values.length;
+    if (this.#size < this.#values.length) this.#size++;
+  }
+  get size(): number {
+    return this.#size;
+  }
+  sorted(): Float64Array {
+    return this.#values.slice(0, this.#size).sort();
+  }
+}
+
+/** Events in time with a weight; sums the weights over the last `windowMs`. */
+class RateWindow {
+  #times: number[] = [];
+  #weights: number[] = [];
+  #head = 0;
+  constructor(readonly windowMs: number) {}
+  add(now: number, weight: number): void {
+    this.#times.push(now);
+    this.#weights.push(weight);
+  }
+  /** Weight per second over the window ending at `now`. */
+  perSecond(now: number, since: number): number {
+    this.#prune(now);
+    let sum = 0;
+    for (let i = this.#head; i < this.#weights.length; i++) sum += this.#weights[i] ?? 0;
+    // Before the window has filled, divide by the time actually observed.
+    const span = Math.min(this.windowMs, now - since);
+    return span > 0 ? (sum * 1000) / span : 0;
+  }
+  #prune(now: number): void {
+    const cutoff = now - this.windowMs;
+    while (this.#head < this.#times.length && (this.#times[this.#head] ?? Infinity) < cutoff) this.#head++;
+    if (this.#head > 256 && this.#head * 2 > this.#times.length) {
+      this.#times = this.#times.slice(this.#head);
+      this.#weights = this.#weights.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+function percentile(sorted: Float64Array, p: number): number | null {
+  if (sorted.length === 0) return null;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? null;
+}
+
+export class PlayerStats {
+  readonly startedAt: number;
+  #received = 0;
+  #bytes = 0;
+  #decoded = 0;
+  #painted = 0;
+  #dropped = 0;
+  #replaySkipped = 0;
+  #decoderErrors = 0;
+  #firstPaintMs: number | null = null;
+  #joinedFromReplay: boolean | null = null;
+  #firstKeyframeReplay: boolean | null = null;
+  readonly #latency = new Ring(LATENCY_SAMPLES);
+  readonly #paints = new RateWindow(RATE_WINDOW_MS);
+  readonly #bits = new RateWindow(RATE_WINDOW_MS);
+
+  constructor(now: number = performance.now()) {
+    this.startedAt = now;
+  }
+
+  received(messageBytes: number, now: number): void {
+    this.#received++;
+    this.#bytes += messageBytes;
+    this.#bits.add(now, messageBytes * 8);
+  }
+
+  decoded(): void {
+    this.#decoded++;
+  }
+
+  dropped(count = 1): void {
+    this.#dropped += count;
+  }
+
+  replaySkipped(): void {
+    this.#replaySkipped++;
+  }
+
+  /** A keyframe went to the decoder; the first one tells how the player joined. */
+  keyframeSubmitted(replay: boolean): void {
+    this.#firstKeyframeReplay ??= replay;
+  }
+
+  decoderError(): void {
+    this.#decoderErrors++;
+  }
+
+  /** `paintedAt` is performance.now() after the paint; `serverTime` is from the frame header. */
+  painted(paintedAt: number, serverTime: Millis, replay: boolean): void {
+    this.#painted++;
+    this.#paints.add(paintedAt, 1);
+    if (this.#firstPaintMs === null) {
+      this.#firstPaintMs = paintedAt - this.startedAt;
+      this.#joinedFromReplay = this.#firstKeyframeReplay;
+    }
+    if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
+  }
+
+  snapshot(now: number = performance.now()): PlayerStatsSnapshot {
+    const sorted = this.#latency.sorted();
+    return {
+      fps: this.#paints.perSecond(now, this.startedAt),
+      kbps: this.#bits.perSecond(now, this.startedAt) / 1000,
+      latencyP50Ms: percentile(sorted, 50),
+      latencyP95Ms: percentile(sorted, 95),
+      latencySamples: sorted.length,
+      framesReceived: this.#received,
+      framesDecoded: this.#decoded,
+      framesPainted: this.#painted,
+      framesDropped: this.#dropped,
+      framesReplaySkipped: this.#replaySkipped,
+      decoderErrors: this.#decoderErrors,
+      bytesReceived: this.#bytes,
+      firstPaintMs: this.#firstPaintMs,
+      joinedFromReplay: this.#joinedFromReplay,
+    };
+  }
+}
