@@ -181,19 +181,25 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 16384;
-
-/** Parses a server text message. Unknown types decode as `unknown`; malformed known ones throw. */
-export function parseServerMessage(text: string): ServerMessage | UnknownServerMessage {
+/** JSON text → an object with a string `type`, or a ProtocolError. */
+function parseTypedObject(text: string, what: string): Record<string, unknown> & { type: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new ProtocolError("CC_ERR_BAD_JSON", "server message is not JSON");
+    throw new ProtocolError("CC_ERR_BAD_JSON", `${what} is not JSON`);
   }
   if (!isRecord(raw) || typeof raw.type !== "string") {
-    throw new ProtocolError("CC_ERR_BAD_MESSAGE", "server message is not an object with a type");
+    throw new ProtocolError("CC_ERR_BAD_MESSAGE", `${what} is not an object with a string type`);
   }
+  return raw as Record<string, unknown> & { type: string };
+}
+
+const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 16384;
+
+/** Parses a server text message. Unknown types decode as `unknown`; malformed known ones throw. */
+export function parseServerMessage(text: string): ServerMessage | UnknownServerMessage {
+  const raw = parseTypedObject(text, "server message");
   switch (raw.type) {
     case "hello": {
       const { protocol, stream, codec, width, height, framerate, serverTime } = raw;
@@ -227,15 +233,7 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
 
 /** Parses a client text message strictly: the server closes the socket on any error. */
 export function parseClientMessage(text: string): ClientMessage {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new ProtocolError("CC_ERR_BAD_JSON", "message is not JSON");
-  }
-  if (!isRecord(raw) || typeof raw.type !== "string") {
-    throw new ProtocolError("CC_ERR_BAD_MESSAGE", "message is not an object with a string type");
-  }
+  const raw = parseTypedObject(text, "message");
   switch (raw.type) {
     case "ack": {
       const { seq } = raw;

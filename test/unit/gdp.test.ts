@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { GdpError, GdpParser, gdpCrc16, type GdpPacket } from "../../server/source/gdp.js";
+import { catchError, expectErrorCode } from "../helpers/errors.js";
 
 const FIXTURE = new Uint8Array(
   readFileSync(new URL("../fixtures/videotestsrc-vp8-160x120.gdp", import.meta.url)),
@@ -76,20 +77,8 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
-
 function expectGdpError(fn: () => unknown, code: string): GdpError {
-  const err = catchError(fn);
-  expect(err).toBeInstanceOf(GdpError);
-  expect((err as GdpError).code).toBe(code);
-  return err as GdpError;
+  return expectErrorCode(fn, GdpError, code);
 }
 
 function pushAll(parser: GdpParser, chunks: Iterable<Uint8Array>): GdpPacket[] {

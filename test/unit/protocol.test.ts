@@ -13,6 +13,7 @@ import {
   type VideoFrameHeader,
 } from "../../shared/protocol.js";
 import { micros, millis } from "../../shared/units.js";
+import { expectErrorCode } from "../helpers/errors.js";
 
 const KIND_VIDEO = 1;
 const FLAG_KEY = 0x01;
@@ -43,19 +44,8 @@ function handBuilt(opts: {
   return out;
 }
 
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
-
 function expectProtocolError(fn: () => unknown, code: string): void {
-  const err = catchError(fn);
-  expect(err).toBeInstanceOf(ProtocolError);
-  expect((err as ProtocolError).code).toBe(code);
+  expectErrorCode(fn, ProtocolError, code);
 }
 
 const VP8 = new Uint8Array([0xf0, 0x36, 0x00, 0x9d, 0x01, 0x2a, 0xa0, 0x00, 0x78, 0x00]);
