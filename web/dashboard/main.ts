@@ -125,6 +125,7 @@ class Tile {
     d.framesPainted = String(stats?.framesPainted ?? 0);
     d.decoderErrors = String(stats?.decoderErrors ?? 0);
     d.firstPaintMs = attrMs(stats?.firstPaintMs ?? null);
+    d.firstPaintAt = attrMs(stats?.firstPaintAtMs ?? null);
     d.joinedFromReplay = stats?.joinedFromReplay == null ? "" : String(stats.joinedFromReplay);
     d.latencyP50 = attrMs(stats?.latencyP50Ms ?? null);
     d.latencyP95 = attrMs(stats?.latencyP95Ms ?? null);

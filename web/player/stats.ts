@@ -26,6 +26,8 @@ export interface PlayerStatsSnapshot {
   readonly bytesReceived: number;
   /** Player start → first paint, ms; null until then. */
   readonly firstPaintMs: number | null;
+  /** `performance.now()` at the first paint: ms from the page's navigation start (page load → picture). */
+  readonly firstPaintAtMs: number | null;
   /**
    * Whether the first picture was decoded from the replayed GOP's keyframe, i.e. the join did not
    * wait for the next live keyframe. Null until the first paint.
@@ -104,6 +106,7 @@ export class PlayerStats {
   #decoderErrors = 0;
   #firstPaintMs: number | null = null;
   #joinedFromReplay: boolean | null = null;
+  #firstPaintAtMs: number | null = null;
   #firstKeyframeReplay: boolean | null = null;
   readonly #latency = new Ring(LATENCY_SAMPLES);
   readonly #paints = new RateWindow(RATE_WINDOW_MS);
@@ -146,6 +149,7 @@ export class PlayerStats {
     this.#paints.add(paintedAt, 1);
     if (this.#firstPaintMs === null) {
       this.#firstPaintMs = paintedAt - this.startedAt;
+      this.#firstPaintAtMs = paintedAt;
       this.#joinedFromReplay = this.#firstKeyframeReplay;
     }
     if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
@@ -167,6 +171,7 @@ export class PlayerStats {
       decoderErrors: this.#decoderErrors,
       bytesReceived: this.#bytes,
       firstPaintMs: this.#firstPaintMs,
+      firstPaintAtMs: this.#firstPaintAtMs,
       joinedFromReplay: this.#joinedFromReplay,
     };
   }
