@@ -20,8 +20,6 @@ export interface App {
 
 export interface AppOptions {
   readonly log: Logger;
-  /** Heartbeat ping interval (ms). */
-  readonly heartbeatMs?: number;
 }
 
 /** How long viewers get to complete the close handshake on shutdown before their sockets are cut. */
@@ -35,9 +33,17 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
 
   const streams = new Map<string, LiveStream>();
   for (const streamConfig of config.streams) {
-    streams.set(streamConfig.name, new LiveStream(streamConfig, { log, pipeline: { timeOverlay } }));
+    streams.set(
+      streamConfig.name,
+      new LiveStream(streamConfig, {
+        log,
+        pipeline: { timeOverlay },
+        hub: { maxLagMs: config.maxLagMs },
+        supervisor: { stallTimeoutMs: config.stallTimeoutMs },
+      }),
+    );
   }
-  const ws = new WsRoutes(options.heartbeatMs === undefined ? { streams, log } : { streams, log, heartbeatMs: options.heartbeatMs });
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs });
   const server = createHttpServer({ streams, staticFiles, ws, log });
 
   try {

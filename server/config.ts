@@ -45,7 +45,17 @@ export interface AppConfig {
   readonly webRoot: string;
   readonly logLevel: LogLevel;
   readonly streams: readonly StreamConfig[];
+  /** A viewer lagging more than this (from its acks) skips to the next keyframe. */
+  readonly maxLagMs: number;
+  /** A pipeline with no frame for this long is restarted. */
+  readonly stallTimeoutMs: number;
+  /** WebSocket ping interval; a socket silent for two intervals is terminated. */
+  readonly heartbeatMs: number;
 }
+
+export const DEFAULT_MAX_LAG_MS = 500;
+export const DEFAULT_STALL_TIMEOUT_S = 5;
+export const DEFAULT_HEARTBEAT_S = 10;
 
 export interface ParsedCli {
   readonly help: boolean;
@@ -64,6 +74,12 @@ export const USAGE = `Usage: npm run serve -- [options]
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
   --keyframe-interval S    seconds between keyframes (default ${DEFAULT_SETTINGS.keyframeIntervalS})
+  --max-lag-ms MS          a viewer further behind than this skips to the next keyframe
+                           (default ${DEFAULT_MAX_LAG_MS})
+  --stall-timeout S        restart a pipeline that produced no frame for S seconds
+                           (default ${DEFAULT_STALL_TIMEOUT_S})
+  --heartbeat S            ping viewers every S seconds; drop those silent for two pings
+                           (default ${DEFAULT_HEARTBEAT_S})
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
@@ -91,6 +107,9 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         bitrate: { type: "string" },
         "keyframe-interval": { type: "string" },
         "log-level": { type: "string" },
+        "max-lag-ms": { type: "string" },
+        "stall-timeout": { type: "string" },
+        heartbeat: { type: "string" },
         "web-root": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -124,6 +143,11 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       webRoot: values["web-root"] ?? options.defaultWebRoot,
       logLevel,
       streams: [{ name: DEFAULT_STREAM, source, settings }],
+      maxLagMs: values["max-lag-ms"] === undefined ? DEFAULT_MAX_LAG_MS : intInRange("--max-lag-ms", values["max-lag-ms"], 50, 60_000),
+      stallTimeoutMs:
+        1000 * (values["stall-timeout"] === undefined ? DEFAULT_STALL_TIMEOUT_S : numberInRange("--stall-timeout", values["stall-timeout"], 0.5, 600)),
+      heartbeatMs:
+        1000 * (values.heartbeat === undefined ? DEFAULT_HEARTBEAT_S : numberInRange("--heartbeat", values.heartbeat, 0.2, 3600)),
     },
   };
 }

@@ -1,6 +1,28 @@
 // JSON shapes of the HTTP API (`GET /api/streams`), shared by the server and the dashboard.
 
-import type { StreamState } from "./protocol.js";
+import type { SkipCounts, StreamState } from "./protocol.js";
+
+/** One connected viewer, as the server sees it. */
+export interface ViewerInfo {
+  readonly id: number;
+  /** "ws" (frame protocol) — later modes add their own. */
+  readonly mode: "ws";
+  readonly remote: string;
+  readonly connectedAt: number;
+  /**
+   * How far behind the viewer is, ms: from the oldest frame sent to it and not yet acked to the
+   * newest frame sent (0 when it has acked everything); null before its first ack.
+   */
+  readonly lagMs: number | null;
+  readonly acks: boolean;
+  /** Stream seconds the viewer reads per second, from its acks (1 = keeps up; below 1 it falls behind). */
+  readonly readRate: number;
+  readonly paused: boolean;
+  readonly framesSent: number;
+  readonly bytesSent: number;
+  readonly bufferedBytes: number;
+  readonly skipped: SkipCounts;
+}
 
 export interface StreamInfo {
   readonly name: string;
@@ -23,6 +45,13 @@ export interface StreamInfo {
   readonly framesIn: number;
   /** Frames in the GOP cache (last keyframe and the frames since). */
   readonly gopFrames: number;
+  /** Frames not sent to viewers, summed over every viewer this stream has had, by reason. */
+  readonly skipped: SkipCounts;
+  /** Times the pipeline was (re)started after the first start. */
+  readonly restarts: number;
+  /** The running pipeline's process id, when one runs. */
+  readonly pipelinePid?: number;
+  readonly clients: readonly ViewerInfo[];
 }
 
 export interface StreamsResponse {

@@ -41,6 +41,8 @@ export const CloseCode = {
   BAD_MESSAGE: 4400,
   /** No stream of that name. */
   UNKNOWN_STREAM: 4404,
+  /** A viewer that does not ack kept more than the hard limit queued for longer than the grace period. */
+  TOO_SLOW: 4408,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -140,8 +142,13 @@ export function decodeBinaryMessage(message: ArrayBuffer | Uint8Array): BinaryMe
 // ---------------------------------------------------------------------------------------------
 // JSON messages
 
-export const STREAM_STATES = ["starting", "live", "offline"] as const;
+export const STREAM_STATES = ["starting", "live", "restarting", "offline"] as const;
 export type StreamState = (typeof STREAM_STATES)[number];
+
+/** Why frames were not sent to a viewer. */
+export const SKIP_REASONS = ["lagging", "buffer-full"] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+export type SkipCounts = Readonly<Record<SkipReason, number>>;
 
 export interface HelloMessage {
   readonly type: "hello";
@@ -160,9 +167,32 @@ export interface StateMessage {
   readonly state: StreamState;
   /** Why, when the state is not live (e.g. the pipeline's error text). */
   readonly reason?: string;
+  /** When restarting or offline: the next attempt to start the pipeline, in ms. */
+  readonly retryInMs?: number;
 }
 
-export type ServerMessage = HelloMessage | StateMessage;
+/** Sent right before the keyframe that ends a gap: this viewer was not sent `frames` frames. */
+export interface SkippedMessage {
+  readonly type: "skipped";
+  readonly reason: SkipReason;
+  readonly frames: number;
+  /** The viewer's lag when the gap began, ms. */
+  readonly lagMs: number;
+}
+
+/** The server's view of this viewer, about once a second while frames flow. */
+export interface ViewerStatsMessage {
+  readonly type: "stats";
+  /**
+   * How far behind the viewer is, ms: from the oldest frame sent to it and not yet acked to the
+   * newest frame sent (0 when it has acked everything); null before its first ack.
+   */
+  readonly lagMs: number | null;
+  readonly framesSent: number;
+  readonly skipped: SkipCounts;
+}
+
+export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage;
 /** A server message this client does not know; ignored, never fatal. */
 export interface UnknownServerMessage {
   readonly type: "unknown";
@@ -175,7 +205,22 @@ export interface AckMessage {
   readonly seq: number;
 }
 
-export type ClientMessage = AckMessage;
+/** Stop sending frames (the page is hidden). The server sends no frames until resume. */
+export interface PauseMessage {
+  readonly type: "pause";
+}
+
+/** Start sending again: the server replays the cached GOP, then live frames. */
+export interface ResumeMessage {
+  readonly type: "resume";
+}
+
+/** Replay the cached GOP to this viewer now (its decoder was reset), then live frames. */
+export interface ResyncMessage {
+  readonly type: "resync";
+}
+
+export type ClientMessage = AckMessage | PauseMessage | ResumeMessage | ResyncMessage;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -194,6 +239,9 @@ function parseTypedObject(text: string, what: string): Record<string, unknown> &
   }
   return raw as Record<string, unknown> & { type: string };
 }
+
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isNonNegative = (v: unknown): v is number => typeof v === "number" && v >= 0 && Number.isFinite(v);
 
 const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 16384;
 
@@ -218,13 +266,40 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
       return { type: "hello", protocol, stream, codec, width, height, framerate, serverTime };
     }
     case "state": {
-      const { state, reason } = raw;
-      if (!STREAM_STATES.includes(state as StreamState) || (reason !== undefined && typeof reason !== "string")) {
+      const { state, reason, retryInMs } = raw;
+      if (
+        !STREAM_STATES.includes(state as StreamState) ||
+        (reason !== undefined && typeof reason !== "string") ||
+        (retryInMs !== undefined && !isNonNegative(retryInMs))
+      ) {
         throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed state");
       }
-      return reason === undefined
-        ? { type: "state", state: state as StreamState }
-        : { type: "state", state: state as StreamState, reason };
+      return {
+        type: "state",
+        state: state as StreamState,
+        ...(reason !== undefined ? { reason } : {}),
+        ...(retryInMs !== undefined ? { retryInMs } : {}),
+      };
+    }
+    case "skipped": {
+      const { reason, frames, lagMs } = raw;
+      if (!SKIP_REASONS.includes(reason as SkipReason) || !isCount(frames) || !isNonNegative(lagMs)) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed skipped");
+      }
+      return { type: "skipped", reason: reason as SkipReason, frames, lagMs };
+    }
+    case "stats": {
+      const { lagMs, framesSent, skipped } = raw;
+      if (
+        (lagMs !== null && typeof lagMs !== "number") ||
+        !isCount(framesSent) ||
+        !isRecord(skipped) ||
+        !SKIP_REASONS.every((r) => isCount(skipped[r]))
+      ) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed stats");
+      }
+      const counts = Object.fromEntries(SKIP_REASONS.map((r) => [r, skipped[r] as number])) as Record<SkipReason, number>;
+      return { type: "stats", lagMs, framesSent, skipped: counts };
     }
     default:
       return { type: "unknown", raw };
@@ -242,6 +317,10 @@ export function parseClientMessage(text: string): ClientMessage {
       }
       return { type: "ack", seq: seq as number };
     }
+    case "pause":
+    case "resume":
+    case "resync":
+      return { type: raw.type };
     default:
       throw new ProtocolError("CC_ERR_BAD_MESSAGE", `unknown message type ${JSON.stringify(raw.type).slice(0, 40)}`);
   }

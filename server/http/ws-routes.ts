@@ -62,7 +62,7 @@ export class WsRoutes {
     }
     this.alive.set(ws, true);
     ws.on("pong", () => this.alive.set(ws, true));
-    const viewer = stream.hub.addViewer(ws);
+    const viewer = stream.hub.addViewer(ws, req.socket.remoteAddress ?? "");
     log.info("viewer connected", { viewer: viewer.id, viewers: stream.hub.viewerCount });
 
     ws.on("message", (data: RawData, isBinary: boolean) => {

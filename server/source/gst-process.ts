@@ -104,6 +104,11 @@ export class GstProcess {
     return this.exited === null;
   }
 
+  /** Kills the process at once (SIGKILL): for a pipeline that no longer responds. */
+  kill(): void {
+    if (this.exited === null) this.child.kill("SIGKILL");
+  }
+
   /** Stops the pipeline: SIGINT (EOS, clean exit), then SIGKILL after the grace period. Safe to call twice. */
   close(): Promise<GstExit> {
     if (this.closing) return this.closing;

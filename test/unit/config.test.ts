@@ -39,6 +39,9 @@ describe("parseCli", () => {
           settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 },
         },
       ],
+      maxLagMs: 500,
+      stallTimeoutMs: 5000,
+      heartbeatMs: 10_000,
     });
     expect(sourceNote).toMatch(/test pattern/);
   });
@@ -121,6 +124,22 @@ describe("parseCli", () => {
     expect(parseSize("1920x1080")).toEqual({ width: 1920, height: 1080 });
     expect(configError(() => parseSize("1919x1080")).key).toBe("--size");
     expect(parseSource("test", () => true)).toEqual({ source: { kind: "test", pattern: "smpte" }, note: null });
+  });
+});
+
+describe("parseCli flow-control and supervision flags", () => {
+  test("--max-lag-ms, --stall-timeout (s) and --heartbeat (s)", () => {
+    const { config } = parseCli(["--max-lag-ms", "300", "--stall-timeout", "2.5", "--heartbeat", "0.5"], noCamera);
+    expect(config).toMatchObject({ maxLagMs: 300, stallTimeoutMs: 2500, heartbeatMs: 500 });
+  });
+
+  test.each([
+    ["--max-lag-ms", "0"],
+    ["--max-lag-ms", "fast"],
+    ["--stall-timeout", "-1"],
+    ["--heartbeat", "0"],
+  ])("%s %s → ConfigError naming the flag", (flag, value) => {
+    expect(configError(() => parseCli([flag, value], noCamera)).key).toBe(flag);
   });
 });
 

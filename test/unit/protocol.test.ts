@@ -141,6 +141,13 @@ describe("parseClientMessage", () => {
     expect(parseClientMessage('{"type":"ack","seq":4294967295}')).toEqual({ type: "ack", seq: 0xffffffff });
   });
 
+  test("accepts pause, resume and resync, dropping any extra fields", () => {
+    expect(parseClientMessage('{"type":"pause"}')).toEqual({ type: "pause" });
+    expect(parseClientMessage('{"type":"resume"}')).toEqual({ type: "resume" });
+    expect(parseClientMessage('{"type":"resync"}')).toEqual({ type: "resync" });
+    expect(parseClientMessage('{"type":"resync","reason":"decoder error","seq":3}')).toEqual({ type: "resync" });
+  });
+
   test.each(["", "ack", "{", "{'type':'ack'}", "\u0000"])("non-JSON %j → CC_ERR_BAD_JSON", (text) => {
     expectProtocolError(() => parseClientMessage(text), "CC_ERR_BAD_JSON");
   });
@@ -159,6 +166,9 @@ describe("parseClientMessage", () => {
     ["a fractional seq", '{"type":"ack","seq":1.5}'],
     ["a seq above u32", '{"type":"ack","seq":4294967296}'],
     ["a null seq", '{"type":"ack","seq":null}'],
+    ["a server message type", '{"type":"stats"}'],
+    ["an upper-case type", '{"type":"PAUSE"}'],
+    ["a control type in an array", '[{"type":"resync"}]'],
   ])("%s → CC_ERR_BAD_MESSAGE", (_name, text) => {
     expectProtocolError(() => parseClientMessage(text), "CC_ERR_BAD_MESSAGE");
   });
@@ -182,7 +192,94 @@ describe("parseServerMessage", () => {
   });
 
   test("unknown types → { type: 'unknown' } with the raw object", () => {
-    expect(parseServerMessage('{"type":"stats","x":1}')).toEqual({ type: "unknown", raw: { type: "stats", x: 1 } });
+    expect(parseServerMessage('{"type":"telemetry","x":1}')).toEqual({ type: "unknown", raw: { type: "telemetry", x: 1 } });
+    // Type names are case-sensitive.
+    expect(parseServerMessage('{"type":"Stats","x":1}')).toEqual({ type: "unknown", raw: { type: "Stats", x: 1 } });
+  });
+
+  test("state with restarting, reason and retryInMs; every state name", () => {
+    expect(parseServerMessage('{"type":"state","state":"restarting","reason":"pipeline exited (1)","retryInMs":2000}')).toEqual({
+      type: "state",
+      state: "restarting",
+      reason: "pipeline exited (1)",
+      retryInMs: 2000,
+    });
+    expect(parseServerMessage('{"type":"state","state":"offline","retryInMs":0}')).toEqual({ type: "state", state: "offline", retryInMs: 0 });
+    for (const state of ["starting", "live", "restarting", "offline"]) {
+      expect(parseServerMessage(JSON.stringify({ type: "state", state }))).toEqual({ type: "state", state });
+    }
+    // Extra fields are dropped.
+    expect(parseServerMessage('{"type":"state","state":"live","extra":1}')).toEqual({ type: "state", state: "live" });
+  });
+
+  test.each([
+    ["an unknown state", { type: "state", state: "paused" }],
+    ["no state", { type: "state" }],
+    ["a non-string reason", { type: "state", state: "offline", reason: 5 }],
+    ["a negative retryInMs", { type: "state", state: "restarting", retryInMs: -1 }],
+    ["a string retryInMs", { type: "state", state: "restarting", retryInMs: "2000" }],
+    ["a null retryInMs", { type: "state", state: "restarting", retryInMs: null }],
+  ])("malformed state (%s) → CC_ERR_BAD_MESSAGE", (_name, message) => {
+    expectProtocolError(() => parseServerMessage(JSON.stringify(message)), "CC_ERR_BAD_MESSAGE");
+  });
+
+  test("an infinite retryInMs is refused (1e999 is Infinity once parsed)", () => {
+    expectProtocolError(() => parseServerMessage('{"type":"state","state":"restarting","retryInMs":1e999}'), "CC_ERR_BAD_MESSAGE");
+  });
+
+  test("skipped, for each reason", () => {
+    expect(parseServerMessage('{"type":"skipped","reason":"lagging","frames":12,"lagMs":640.5}')).toEqual({
+      type: "skipped",
+      reason: "lagging",
+      frames: 12,
+      lagMs: 640.5,
+    });
+    expect(parseServerMessage('{"type":"skipped","reason":"buffer-full","frames":0,"lagMs":0,"more":true}')).toEqual({
+      type: "skipped",
+      reason: "buffer-full",
+      frames: 0,
+      lagMs: 0,
+    });
+  });
+
+  const skipped = { type: "skipped", reason: "lagging", frames: 3, lagMs: 700 };
+  test.each([
+    ["an unknown reason", { ...skipped, reason: "awaiting-keyframe" }],
+    ["no reason", { ...skipped, reason: undefined }],
+    ["negative frames", { ...skipped, frames: -1 }],
+    ["fractional frames", { ...skipped, frames: 1.5 }],
+    ["string frames", { ...skipped, frames: "3" }],
+    ["no lagMs", { ...skipped, lagMs: undefined }],
+    ["a null lagMs", { ...skipped, lagMs: null }],
+    ["a negative lagMs", { ...skipped, lagMs: -5 }],
+  ])("malformed skipped (%s) → CC_ERR_BAD_MESSAGE", (_name, message) => {
+    expectProtocolError(() => parseServerMessage(JSON.stringify(message)), "CC_ERR_BAD_MESSAGE");
+  });
+
+  test("stats, with a lag or null before the first ack; only the known skip reasons are kept", () => {
+    expect(
+      parseServerMessage('{"type":"stats","lagMs":41.5,"framesSent":300,"skipped":{"lagging":7,"buffer-full":2}}'),
+    ).toEqual({ type: "stats", lagMs: 41.5, framesSent: 300, skipped: { lagging: 7, "buffer-full": 2 } });
+    expect(
+      parseServerMessage('{"type":"stats","lagMs":null,"framesSent":0,"skipped":{"lagging":0,"buffer-full":0,"future":9}}'),
+    ).toEqual({ type: "stats", lagMs: null, framesSent: 0, skipped: { lagging: 0, "buffer-full": 0 } });
+  });
+
+  const stats = { type: "stats", lagMs: 10, framesSent: 5, skipped: { lagging: 0, "buffer-full": 0 } };
+  test.each([
+    ["no lagMs", { ...stats, lagMs: undefined }],
+    ["a string lagMs", { ...stats, lagMs: "10" }],
+    ["no framesSent", { ...stats, framesSent: undefined }],
+    ["negative framesSent", { ...stats, framesSent: -1 }],
+    ["fractional framesSent", { ...stats, framesSent: 2.5 }],
+    ["no skipped", { ...stats, skipped: undefined }],
+    ["skipped an array", { ...stats, skipped: [0, 0] }],
+    ["skipped null", { ...stats, skipped: null }],
+    ["a reason missing", { ...stats, skipped: { lagging: 0 } }],
+    ["a negative count", { ...stats, skipped: { lagging: -1, "buffer-full": 0 } }],
+    ["a string count", { ...stats, skipped: { lagging: "1", "buffer-full": 0 } }],
+  ])("malformed stats (%s) → CC_ERR_BAD_MESSAGE", (_name, message) => {
+    expectProtocolError(() => parseServerMessage(JSON.stringify(message)), "CC_ERR_BAD_MESSAGE");
   });
 
   test.each([

@@ -1,0 +1,50 @@
+// Decodes VP8 frames with GStreamer's libvpx decoder (vp8dec): the frames are written to an IVF
+// file and played through `ivfparse ! vp8dec ! fakesink`, counting the pictures that come out.
+// vp8dec drops frames it cannot decode (anything before the first keyframe), so a stream that
+// breaks the keyframe rule at its start decodes to fewer pictures than it has frames.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export function ivf(frames: readonly Uint8Array[], width: number, height: number): Uint8Array {
+  const total = 32 + frames.reduce((n, f) => n + 12 + f.byteLength, 0);
+  const out = new Uint8Array(total);
+  const v = new DataView(out.buffer);
+  out.set([0x44, 0x4b, 0x49, 0x46], 0); // "DKIF"
+  v.setUint16(4, 0, true); // version
+  v.setUint16(6, 32, true); // header size
+  out.set([0x56, 0x50, 0x38, 0x30], 8); // "VP80"
+  v.setUint16(12, width, true);
+  v.setUint16(14, height, true);
+  v.setUint32(16, 30, true); // timebase denominator
+  v.setUint32(20, 1, true); // numerator
+  v.setUint32(24, frames.length, true);
+  let at = 32;
+  frames.forEach((f, i) => {
+    v.setUint32(at, f.byteLength, true);
+    v.setBigUint64(at + 4, BigInt(i), true);
+    out.set(f, at + 12);
+    at += 12 + f.byteLength;
+  });
+  return out;
+}
+
+/** How many pictures vp8dec outputs for these frames; -1 when gst-launch fails. */
+export function decodedPictureCount(frames: readonly Uint8Array[], width: number, height: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "canvascast-ivf-"));
+  const file = join(dir, "frames.ivf");
+  writeFileSync(file, ivf(frames, width, height));
+  return new Promise((resolve) => {
+    execFile(
+      "gst-launch-1.0",
+      ["-v", "filesrc", `location=${file}`, "!", "ivfparse", "!", "vp8dec", "!", "fakesink", "silent=false"],
+      { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve(err === null ? (stdout.match(/last-message = chain/g) ?? []).length : -1);
+      },
+    );
+  });
+}

@@ -1,0 +1,131 @@
+// Slow and dead viewers against the real server and pipeline: ack-based lag control, the keyframe
+// rule after every gap, bounded memory for viewers that never ack, and the heartbeat.
+
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { StreamsResponse } from "../../shared/api.js";
+import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { connectThrottledViewer, type ThrottledFrame } from "../helpers/throttled-viewer.js";
+import { connectViewer } from "../helpers/ws-viewer.js";
+import { decodedPictureCount } from "../helpers/vp8-decode.js";
+
+const KEYFRAME = 0x01;
+const DISCONTINUITY = 0x04;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function streams(server: ServerProcess): Promise<StreamsResponse> {
+  return (await (await fetch(server.url + "api/streams")).json()) as StreamsResponse;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1]);
+}
+
+/** Checks the protocol rule on what one viewer received: after any missing sequence number, a keyframe. */
+function gapsEndAtKeyframes(frames: readonly ThrottledFrame[]): { gaps: number } {
+  let gaps = 0;
+  for (let i = 1; i < frames.length; i++) {
+    const prev = frames[i - 1]!.header;
+    const cur = frames[i]!.header;
+    if (cur.seq !== ((prev.seq + 1) >>> 0)) {
+      gaps++;
+      expect(cur.flags & KEYFRAME, `frame ${cur.seq} after gap from ${prev.seq}`).toBe(KEYFRAME);
+      expect(cur.flags & DISCONTINUITY, `frame ${cur.seq} after gap from ${prev.seq}`).toBe(DISCONTINUITY);
+    }
+  }
+  return { gaps };
+}
+
+describe("a viewer on a slow link", () => {
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1"]);
+  });
+  afterAll(stopAllServers);
+
+  it("that acks stays under 1 s behind, is told of the skips, and every gap ends at a keyframe; others see no gap", async () => {
+    const healthy = await connectViewer(server.wsBase + "ws/cam0");
+    await healthy.waitForFrames(30);
+    const ackHealthy = setInterval(() => {
+      const seq = healthy.frames().at(-1)?.header.seq;
+      if (seq !== undefined) healthy.ws.send(JSON.stringify({ type: "ack", seq }));
+    }, 100);
+    // Half the stream's real bitrate (1.5 Mbit/s target: ~94 KB/s; read at ~94 KB/s / 2).
+    const bytesPerSecond = 1_500_000 / 8 / 2;
+    const slow = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond, ackEveryMs: 100 });
+    await sleep(20_000);
+    slow.close();
+    clearInterval(ackHealthy);
+
+    const frames = slow.frames;
+    // It reads half the bytes; keyframes cost more than their share, and gaps end only at keyframes.
+    expect(frames.length).toBeGreaterThan(60);
+    // Lag as the viewer lives it: how old each frame is when it is read (replayed frames are old by design).
+    const live = frames.filter((f) => (f.header.flags & 0x02) === 0);
+    const lags = live.map((f) => f.readAt - f.header.serverTime).sort((a, b) => a - b);
+    const maxLag = lags.at(-1)!;
+    console.log(
+      `slow viewer: ${frames.length} frames read of ~600, lag p50 ${lags[Math.floor(lags.length / 2)]!.toFixed(0)} ms, max ${maxLag.toFixed(0)} ms`,
+    );
+    expect(maxLag).toBeLessThan(1000);
+
+    const { gaps } = gapsEndAtKeyframes(frames);
+    expect(gaps).toBeGreaterThan(0);
+    const notices = slow.texts.filter((m) => m.type === "skipped");
+    expect(notices.length).toBeGreaterThanOrEqual(gaps - 1); // the last gap may still be open
+    expect(notices.every((n) => n.type === "skipped" && n.reason === "lagging" && n.frames > 0)).toBe(true);
+    // libvpx decodes every frame it got: none was dropped for want of a keyframe.
+    expect(await decodedPictureCount(frames.map((f) => f.data), 640, 480)).toBe(frames.length);
+
+    // The healthy viewer got every frame, in order.
+    const hf = healthy.frames();
+    for (let i = 1; i < hf.length; i++) expect(hf[i]!.header.seq).toBe((hf[i - 1]!.header.seq + 1) >>> 0);
+    expect(healthy.texts().some((m) => m.type === "skipped")).toBe(false);
+    healthy.close();
+
+    const { streams: [cam0] } = await streams(server);
+    expect(cam0!.skipped.lagging).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("that never acks keeps server memory bounded, and is closed when it stops reading altogether", async () => {
+    const before = rssKiB(server.pid);
+    // Reads at a tenth of the bitrate and never acks: only bufferedAmount governs it.
+    const slow = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond: 1_500_000 / 8 / 10, ackEveryMs: null });
+    let maxBuffered = 0;
+    let maxRss = before;
+    for (let i = 0; i < 24; i++) {
+      await sleep(500);
+      const { streams: [cam0] } = await streams(server);
+      const me = cam0!.clients.find((c) => !c.acks && c.framesSent > 0);
+      maxBuffered = Math.max(maxBuffered, me?.bufferedBytes ?? 0);
+      maxRss = Math.max(maxRss, rssKiB(server.pid));
+    }
+    console.log(`non-acking slow viewer: max bufferedAmount ${maxBuffered} B, server RSS ${before} → max ${maxRss} KiB`);
+    // 2 MiB soft limit plus at most one keyframe and the replay burst.
+    expect(maxBuffered).toBeLessThan(3 * 1024 * 1024);
+    expect(maxRss - before).toBeLessThan(48 * 1024);
+    const { gaps } = gapsEndAtKeyframes(slow.frames);
+    expect(gaps).toBeGreaterThanOrEqual(0);
+    slow.close();
+  }, 60_000);
+});
+
+describe("a viewer that stops reading and answering", () => {
+  afterAll(stopAllServers);
+
+  it("is terminated by the heartbeat", async () => {
+    const server = await startServerProcess(["--source", "test", "--size", "160x120", "--heartbeat", "0.5"]);
+    const ws = new WebSocket(server.wsBase + "ws/cam0", { autoPong: false });
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    // A socket that answers pings stays.
+    const good = await connectViewer(server.wsBase + "ws/cam0");
+    expect(await closed).toBe(1006); // terminated: no close frame
+    await waitFor(() => good.frames().length > 0, 5000, "frames to the good viewer");
+    expect(good.ws.readyState).toBe(WebSocket.OPEN);
+    good.close();
+  }, 30_000);
+});
