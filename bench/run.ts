@@ -2,13 +2,19 @@
 // headless Chromium against the real server and a real gst test-pattern pipeline, all on loopback.
 // Writes bench/results/latest.json and prints a markdown table.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
+/** `npm run bench -- --only join,latency,slow` runs a subset. */
+const onlyArg = process.argv.indexOf("--only");
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "slow"]);
+const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 12);
@@ -52,6 +58,39 @@ async function measureLatency(browser: TestBrowser, url: string, seconds: number
   return stats as PlayerStatsView;
 }
 
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1]) / 1024;
+}
+
+interface ClientsResult {
+  readonly healthy: { framesPerViewer: number; gaps: number; delayP50Ms: number | null; delayP99Ms: number | null };
+  readonly slow: { framesPerViewer: number; skippedNotices: number; lagMaxMs: number | null };
+}
+
+/** N viewers (K throttled to half the bitrate) in a separate process; server RSS sampled each second. */
+async function measureSlowViewers(viewers: number, throttled: number): Promise<Record<string, unknown>> {
+  const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500"]);
+  try {
+    const rss: number[] = [rssMiB(server.pid)];
+    const sampler = setInterval(() => rss.push(rssMiB(server.pid)), 1000);
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", CLIENTS, `${server.wsBase}ws/cam0`, String(viewers), String(throttled), String(SLOW_SECONDS)],
+        { timeout: (SLOW_SECONDS + 60) * 1000, maxBuffer: 1 << 20 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    clearInterval(sampler);
+    const clients = JSON.parse(out.trim().split("\n").at(-1)!) as ClientsResult;
+    const info = ((await (await fetch(server.url + "api/streams")).json()) as { streams: { skipped: Record<string, number> }[] }).streams[0]!;
+    return { viewers, throttled, rssMiB: { start: rss[0], max: Math.max(...rss), end: rss.at(-1) }, skipped: info.skipped, ...clients };
+  } finally {
+    await server.stop();
+  }
+}
+
 const pct = (sorted: readonly number[], p: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const median = (xs: readonly number[]): number => pct([...xs].sort((a, b) => a - b), 50);
@@ -65,7 +104,7 @@ async function main(): Promise<void> {
   };
   const rows: string[] = [];
   try {
-    for (const interval of [1, 4]) {
+    for (const interval of ONLY.has("join") ? [1, 4] : []) {
       const server = await startServerProcess(["--source", "test", "--keyframe-interval", String(interval)]);
       await new Promise((r) => setTimeout(r, 1500)); // let the first GOP fill the cache
       const joins = (await measureJoins(browser, server.url, JOINS)).sort((a, b) => a - b);
@@ -74,7 +113,7 @@ async function main(): Promise<void> {
       await server.stop();
     }
     const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
-    for (const mode of ["raf", "decode"] as const) {
+    for (const mode of ONLY.has("latency") ? (["raf", "decode"] as const) : []) {
       const runs: PlayerStatsView[] = [];
       for (let i = 0; i < LATENCY_RUNS; i++) {
         runs.push(await measureLatency(browser, `${server.url}?paint=${mode}`, LATENCY_SECONDS));
@@ -87,6 +126,13 @@ async function main(): Promise<void> {
       );
     }
     await server.stop();
+    for (const [n, k] of ONLY.has("slow") ? [[20, 0], [20, 5], [100, 0], [100, 20]] : []) {
+      const r = (await measureSlowViewers(n!, k!)) as Record<string, unknown> & ClientsResult & { rssMiB: { start: number; max: number }; skipped: Record<string, number> };
+      results[`slow_${n}_${k}`] = r;
+      rows.push(
+        `| ${n} viewers, ${k} reading at half the bitrate, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' max lag ${fmt(r.slow.lagMaxMs)} ms |`,
+      );
+    }
   } finally {
     await browser.close();
     await stopAllServers();

@@ -197,19 +197,6 @@ describe("the server process", () => {
     await waitFor(() => !isAlive(gst!), 10_000, `gst pid ${gst} to exit`);
   });
 
-  it("keeps serving when the camera does not exist, and says why", async () => {
-    const server = await startServerProcess(["--source", "v4l2:/dev/video9"]);
-    const v = await connectViewer(server.wsBase + "ws/cam0");
-    await waitFor(() => v.texts().some((m) => m.type === "state" && m.state === "offline"), 10_000, "the offline state");
-    const offline = v.texts().find((m) => m.type === "state" && m.state === "offline");
-    expect(offline?.type === "state" && offline.reason).toContain("/dev/video9");
-    const { body } = await getJson<StreamsResponse>(server.url + "api/streams");
-    expect(body.streams[0]).toMatchObject({ name: "cam0", state: "offline" });
-    expect(body.streams[0]?.reason).toContain("/dev/video9");
-    expect((await fetch(server.url)).status).toBe(200);
-    expect((await server.stop("SIGTERM")).code).toBe(0);
-  });
-
   it("rejects bad flags with a message naming the flag", async () => {
     await expect(startServerProcess(["--size", "641x480"])).rejects.toThrow(/--size: expected WIDTHxHEIGHT/);
   });
