@@ -13,6 +13,8 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   /** Everything the server wrote to stdout and stderr so far. */
   output(): string;
+  /** Resolves when the process exits, however it ends. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends a signal and waits for the exit; SIGKILL after `graceMs`. Safe to call twice. */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -39,6 +41,7 @@ export async function startServerProcess(args: readonly string[] = [], timeoutMs
     pid: child.pid!,
     child,
     output: () => out,
+    exited,
     stop(signal = "SIGTERM", graceMs = 5000) {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);

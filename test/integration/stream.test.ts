@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { StreamsResponse } from "../../shared/api.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { connectThrottledViewer } from "../helpers/throttled-viewer.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
 // Written out again rather than imported: the tests pin the documented values.
@@ -195,6 +196,21 @@ describe("the server process", () => {
     await server.stop("SIGKILL");
     // gst dies of SIGPIPE at its next write into the closed pipe (one frame later).
     await waitFor(() => !isAlive(gst!), 10_000, `gst pid ${gst} to exit`);
+  });
+
+  it("exits at once on a second signal, still leaving no pipeline behind", async () => {
+    const server = await startServerProcess(["--source", "test", "--size", "160x120"]);
+    await waitFor(() => childPids(server.pid, "gst-launch-1.0").length === 1, 10_000, "the gst child");
+    const [gst] = childPids(server.pid, "gst-launch-1.0");
+    // A viewer that reads nothing never completes the close handshake: shutdown waits for it.
+    const deaf = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond: 1, ackEveryMs: null });
+    process.kill(server.pid, "SIGTERM");
+    await waitFor(() => server.output().includes("shutting down"), 5000, "the first signal to be handled");
+    process.kill(server.pid, "SIGTERM");
+    const exit = await server.exited;
+    expect(exit.code).toBe(130);
+    await waitFor(() => !isAlive(gst!), 5000, `gst pid ${gst} to exit`);
+    deaf.close();
   });
 
   it("rejects bad flags with a message naming the flag", async () => {
