@@ -90,26 +90,37 @@ describe("a viewer on a slow link", () => {
     const { streams: [cam0] } = await streams(server);
     expect(cam0!.skipped.lagging).toBeGreaterThan(0);
   }, 60_000);
+});
 
-  it("that never acks keeps server memory bounded, and is closed when it stops reading altogether", async () => {
+describe("a viewer that never acks", () => {
+  afterAll(stopAllServers);
+
+  it("is governed by the bytes queued on its socket: server memory stays bounded", async () => {
+    // Noise at 8 Mbit/s: a megabyte a second, more than the kernel's socket buffers can hide for long.
+    const server = await startServerProcess(["--source", "test:snow", "--size", "640x480", "--bitrate", "8000", "--keyframe-interval", "1"]);
+    await sleep(1000);
     const before = rssKiB(server.pid);
-    // Reads at a tenth of the bitrate and never acks: only bufferedAmount governs it.
-    const slow = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond: 1_500_000 / 8 / 10, ackEveryMs: null });
+    // Reads a tenth of the stream and never acks: only bufferedAmount can tell the server.
+    const slow = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond: 100_000, ackEveryMs: null });
     let maxBuffered = 0;
     let maxRss = before;
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < 30; i++) {
       await sleep(500);
       const { streams: [cam0] } = await streams(server);
-      const me = cam0!.clients.find((c) => !c.acks && c.framesSent > 0);
+      const me = cam0!.clients[0];
       maxBuffered = Math.max(maxBuffered, me?.bufferedBytes ?? 0);
       maxRss = Math.max(maxRss, rssKiB(server.pid));
     }
-    console.log(`non-acking slow viewer: max bufferedAmount ${maxBuffered} B, server RSS ${before} → max ${maxRss} KiB`);
-    // 2 MiB soft limit plus at most one keyframe and the replay burst.
-    expect(maxBuffered).toBeLessThan(3 * 1024 * 1024);
+    const { streams: [cam0] } = await streams(server);
+    console.log(
+      `non-acking slow viewer: max bufferedAmount ${maxBuffered} B, skipped ${JSON.stringify(cam0!.skipped)}, server RSS ${before} → max ${maxRss} KiB`,
+    );
+    // It was held back: frames skipped because its queue was full...
+    expect(cam0!.skipped["buffer-full"]).toBeGreaterThan(0);
+    // ...and the queue stayed near the 2 MiB limit (plus at most a frame or two), as did the server's memory.
+    expect(maxBuffered).toBeLessThan(2 * 1024 * 1024 + 512 * 1024);
     expect(maxRss - before).toBeLessThan(48 * 1024);
-    const { gaps } = gapsEndAtKeyframes(slow.frames);
-    expect(gaps).toBeGreaterThanOrEqual(0);
+    gapsEndAtKeyframes(slow.frames);
     slow.close();
   }, 60_000);
 });

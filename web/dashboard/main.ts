@@ -1,12 +1,13 @@
 // The dashboard: one tile per stream from /api/streams, each with a live canvas player and its
 // figures. Test hooks (stable): <section class="tile" data-stream data-state data-frames-painted
-// data-decoder-errors data-first-paint-ms data-latency-p50 data-latency-p95>, and
-// window.canvascast.players.
+// data-frames-received data-decoder-errors data-first-paint-ms data-latency-p50 data-latency-p95
+// data-lag-ms data-frames-skipped data-resyncs data-reconnects>, and window.canvascast.players.
 
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import type { Player, PlayerState, PlayerStateChange } from "../player/player.js";
 import { play } from "../player/player.js";
 import type { PlayerStatsSnapshot } from "../player/stats.js";
+import type { SkippedMessage } from "../../shared/protocol.js";
 
 declare global {
   interface Window {
@@ -18,6 +19,10 @@ const API_URL = "/api/streams";
 const POLL_INTERVAL_MS = 2000;
 /** Tiles' data attributes must refresh at least every 500 ms; stats arrive this often. */
 const STATS_INTERVAL_MS = 250;
+/** How long the "frames skipped" notice stays over the picture. */
+const SKIP_NOTICE_MS = 4000;
+/** Countdown refresh while a retry is pending. */
+const COUNTDOWN_INTERVAL_MS = 200;
 
 /** `?paint=decode` paints on decoder output instead of in requestAnimationFrame (for comparison). */
 const PAINT_MODE = new URLSearchParams(location.search).get("paint") === "decode" ? "decode" : "raf";
@@ -41,7 +46,10 @@ const STATE_LABELS: Record<PlayerState, string> = {
   connecting: "connecting",
   starting: "starting",
   live: "live",
+  restarting: "restarting",
   offline: "offline",
+  reconnecting: "reconnecting",
+  paused: "paused",
   unsupported: "unsupported",
   closed: "closed",
 };
@@ -49,6 +57,7 @@ const STATE_LABELS: Record<PlayerState, string> = {
 const fmtFixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : "–");
 const fmtMs = (n: number | null): string => (n === null ? "–" : n < 10 ? n.toFixed(1) : n.toFixed(0));
 const attrMs = (n: number | null): string => (n === null ? "" : n.toFixed(1));
+const fmtSeconds = (ms: number): string => (ms < 10_000 ? (ms / 1000).toFixed(1) : (ms / 1000).toFixed(0));
 
 class Tile {
   readonly name: string;
@@ -57,12 +66,20 @@ class Tile {
   readonly #screen: HTMLElement;
   readonly #overlayState: HTMLElement;
   readonly #overlayReason: HTMLElement;
+  readonly #overlayRetry: HTMLElement;
+  readonly #toast: HTMLElement;
   readonly #stateLabel: HTMLElement;
   readonly #res: HTMLElement;
   readonly #fps: HTMLElement;
   readonly #kbps: HTMLElement;
   readonly #latency: HTMLElement;
   readonly #viewers: HTMLElement;
+  readonly #lag: HTMLElement;
+  readonly #skipped: HTMLElement;
+  #retryAt: number | undefined;
+  #lastStats: PlayerStatsSnapshot | null = null;
+  #countdownTimer: ReturnType<typeof setInterval> | undefined;
+  #toastTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(template: HTMLTemplateElement, info: StreamInfo) {
     this.name = info.name;
@@ -73,12 +90,16 @@ class Tile {
     this.#screen = $(this.el, ".screen");
     this.#overlayState = $(this.el, ".overlay-state");
     this.#overlayReason = $(this.el, ".overlay-reason");
+    this.#overlayRetry = $(this.el, ".overlay-retry");
+    this.#toast = $(this.el, ".toast");
     this.#stateLabel = $(this.el, ".state-label");
     this.#res = $(this.el, ".res");
     this.#fps = $(this.el, ".fig-fps");
     this.#kbps = $(this.el, ".fig-kbps");
     this.#latency = $(this.el, ".fig-latency");
     this.#viewers = $(this.el, ".fig-viewers");
+    this.#lag = $(this.el, ".fig-lag");
+    this.#skipped = $(this.el, ".fig-skipped");
     $(this.el, ".name").textContent = info.name;
     this.#screen.addEventListener("dblclick", () => {
       if (document.fullscreenElement === this.#screen) void document.exitFullscreen();
@@ -91,8 +112,9 @@ class Tile {
     this.player.on("state", (change) => this.#showState(change));
     this.player.on("stats", (stats) => this.#writeStats(stats));
     this.player.on("hello", (hello) => this.#showSize(hello.width, hello.height, hello.framerate));
+    this.player.on("skipped", (message) => this.#showSkipped(message));
     this.player.on("error", (err) => console.warn(`[${info.name}] ${err.code}: ${err.message}`));
-    this.#showState({ state: this.player.state, reason: this.player.reason });
+    this.#showState({ state: this.player.state, reason: this.player.reason, retryAt: this.player.retryAt });
     this.update(info);
   }
 
@@ -104,6 +126,10 @@ class Tile {
 
   close(): void {
     this.player.close();
+    if (this.#countdownTimer !== undefined) clearInterval(this.#countdownTimer);
+    this.#countdownTimer = undefined;
+    if (this.#toastTimer !== undefined) clearTimeout(this.#toastTimer);
+    this.#toastTimer = undefined;
     this.el.remove();
   }
 
@@ -112,15 +138,48 @@ class Tile {
     this.#screen.style.setProperty("--aspect", `${width} / ${height}`);
   }
 
-  #showState({ state, reason }: PlayerStateChange): void {
+  #showState({ state, reason, retryAt }: PlayerStateChange): void {
     this.el.dataset.state = state;
     this.#stateLabel.textContent = STATE_LABELS[state];
     this.#overlayState.textContent = STATE_LABELS[state];
     this.#overlayReason.textContent = reason ?? "";
     this.#screen.title = reason ?? "";
+    this.#retryAt = retryAt;
+    this.#showCountdown();
+    this.#writeStats(this.#lastStats); // fps and kbit/s show only while live
+    if (retryAt !== undefined) this.#countdownTimer ??= setInterval(() => this.#showCountdown(), COUNTDOWN_INTERVAL_MS);
+    else if (this.#countdownTimer !== undefined) {
+      clearInterval(this.#countdownTimer);
+      this.#countdownTimer = undefined;
+    }
+  }
+
+  /** "reconnecting in 2.4 s" or "next start in 2.4 s" under the reason, while a retry is pending. */
+  #showCountdown(): void {
+    const at = this.#retryAt;
+    if (at === undefined) {
+      this.#overlayRetry.textContent = "";
+      return;
+    }
+    const left = at - performance.now();
+    const what = this.player.state === "reconnecting" ? "reconnecting" : "next start";
+    this.#overlayRetry.textContent = left > 0 ? `${what} in ${fmtSeconds(left)} s` : `${what} now…`;
+  }
+
+  /** A short-lived notice over the picture: the server skipped frames because this viewer fell behind. */
+  #showSkipped(message: SkippedMessage): void {
+    const why = message.reason === "lagging" ? `${fmtMs(message.lagMs)} ms behind` : "send buffer full";
+    this.#toast.textContent = `skipped ${message.frames} frame${message.frames === 1 ? "" : "s"} (${why})`;
+    this.#toast.hidden = false;
+    if (this.#toastTimer !== undefined) clearTimeout(this.#toastTimer);
+    this.#toastTimer = setTimeout(() => {
+      this.#toastTimer = undefined;
+      this.#toast.hidden = true;
+    }, SKIP_NOTICE_MS);
   }
 
   #writeStats(stats: PlayerStatsSnapshot | null): void {
+    this.#lastStats = stats;
     const d = this.el.dataset;
     d.framesPainted = String(stats?.framesPainted ?? 0);
     d.decoderErrors = String(stats?.decoderErrors ?? 0);
@@ -129,11 +188,22 @@ class Tile {
     d.joinedFromReplay = stats?.joinedFromReplay == null ? "" : String(stats.joinedFromReplay);
     d.latencyP50 = attrMs(stats?.latencyP50Ms ?? null);
     d.latencyP95 = attrMs(stats?.latencyP95Ms ?? null);
+    d.framesReceived = String(stats?.framesReceived ?? 0);
+    d.lagMs = attrMs(stats?.lagMs ?? null);
+    d.framesSkipped = String(stats?.framesSkippedByServer ?? 0);
+    d.resyncs = String(stats?.resyncs ?? 0);
+    d.reconnects = String(stats?.reconnects ?? 0);
     const live = stats !== null && this.player.state === "live";
     this.#fps.textContent = live ? fmtFixed(stats.fps, 1) : "–";
     this.#kbps.textContent = live ? fmtFixed(stats.kbps, 0) : "–";
     this.#latency.textContent =
       stats === null || stats.latencyP50Ms === null ? "–" : `${fmtMs(stats.latencyP50Ms)} / ${fmtMs(stats.latencyP95Ms)} ms`;
+    this.#lag.textContent = stats === null || stats.lagMs === null ? "–" : `${fmtMs(stats.lagMs)} ms`;
+    const skipped = stats?.framesSkippedByServer ?? 0;
+    this.#skipped.textContent = String(skipped);
+    this.#skipped.title =
+      stats === null ? "" : Object.entries(stats.skippedByServer).map(([reason, n]) => `${reason}: ${n}`).join(", ");
+    this.#skipped.parentElement?.toggleAttribute("data-nonzero", skipped > 0);
   }
 }
 

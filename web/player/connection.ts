@@ -1,8 +1,17 @@
-// One WebSocket to `/ws/<stream>`: parses frame protocol v1 into typed events and sends acks.
+// One WebSocket to `/ws/<stream>`: parses frame protocol v1 into typed events, sends acks, and
+// sends the player's control messages (pause, resume, resync).
 // Nothing thrown while parsing leaves the socket's event handlers: malformed messages become
 // `error` events and the connection carries on.
 
-import type { AckMessage, HelloMessage, StateMessage, VideoFrameHeader } from "../../shared/protocol.js";
+import type {
+  AckMessage,
+  ClientMessage,
+  HelloMessage,
+  SkippedMessage,
+  StateMessage,
+  VideoFrameHeader,
+  ViewerStatsMessage,
+} from "../../shared/protocol.js";
 import { decodeBinaryMessage, parseServerMessage } from "../../shared/protocol.js";
 import { Emitter } from "../../shared/emitter.js";
 import { PlayerError } from "./errors.js";
@@ -28,6 +37,10 @@ export type ConnectionEvents = {
   open: undefined;
   hello: HelloMessage;
   state: StateMessage;
+  /** The server skipped frames for this viewer; the keyframe that ends the gap follows. */
+  skipped: SkippedMessage;
+  /** The server's view of this viewer (lag, frames sent, skips), about once a second. */
+  stats: ViewerStatsMessage;
   frame: ReceivedFrame;
   /** Once per connection, unless `close()` was called first. */
   close: ConnectionClose;
@@ -78,9 +91,24 @@ export class Connection extends Emitter<ConnectionEvents> {
     return this.#closed;
   }
 
+  /** True while the socket is open and `send` can deliver. */
+  get open(): boolean {
+    return !this.#closed && this.#ws.readyState === WebSocket.OPEN;
+  }
+
   /** Newest sequence number received, if any. */
   get lastSeq(): number | undefined {
     return this.#lastSeq;
+  }
+
+  /**
+   * Sends a client→server control message. Returns false (and sends nothing) when the socket is
+   * not open: the caller decides whether that matters (a new connection starts from a replay anyway).
+   */
+  send(message: ClientMessage): boolean {
+    if (!this.open) return false;
+    this.#ws.send(JSON.stringify(message));
+    return true;
   }
 
   /** Closes the socket. No events are emitted afterwards. Safe to call more than once. */
@@ -124,6 +152,12 @@ export class Connection extends Emitter<ConnectionEvents> {
       case "state":
         this.emit("state", message);
         break;
+      case "skipped":
+        this.emit("skipped", message);
+        break;
+      case "stats":
+        this.emit("stats", message);
+        break;
       case "unknown":
         // Newer servers may send more types; v1 clients ignore them.
         break;
@@ -150,10 +184,9 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #sendAck(): void {
     const seq = this.#lastSeq;
-    if (this.#closed || seq === undefined || seq === this.#ackedSeq) return;
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (seq === undefined || seq === this.#ackedSeq) return;
     const ack: AckMessage = { type: "ack", seq };
-    this.#ws.send(JSON.stringify(ack));
+    if (!this.send(ack)) return;
     this.#ackedSeq = seq;
     this.#lastAckAt = performance.now();
   }

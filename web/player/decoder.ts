@@ -172,6 +172,19 @@ export class FrameDecoder {
     }
   }
 
+  /**
+   * Releases the underlying VideoDecoder (e.g. while the page is hidden: Chrome may reclaim codecs
+   * in background tabs) and drops its pending output. The decoder stays usable: the next
+   * `configure()`, or the next keyframe, builds a new one.
+   */
+  suspend(): void {
+    if (this.#closed) return;
+    this.#generation++;
+    this.#pending.clear();
+    this.#waitingForKeyframe = true;
+    this.#closeDecoder();
+  }
+
   /** Closes the decoder; pending output is dropped. Safe to call more than once. */
   close(): void {
     if (this.#closed) return;

@@ -1,12 +1,19 @@
-// play(canvas, url) → Player: ties the connection, decoder, renderer and stats together.
+// play(canvas, url) → Player: ties the connection, decoder, renderer and stats together, and keeps
+// the picture live through everything a deployment throws at it: dropped sockets (reconnect with
+// backoff and jitter), pipeline restarts (state over the canvas, then the new keyframe), decoder
+// errors (reset and ask the server to resync) and hidden tabs (pause, release the codec, resume
+// from the replayed GOP).
 //
 // States: connecting (socket opening, or open and waiting for the first picture) · starting (the
-// server's pipeline is starting) · live (pictures are being painted) · offline (the server says
-// the stream is down, or the socket closed; the player retries with backoff) · unsupported (no
-// WebCodecs here; nothing will play) · closed (close() was called).
+// server's pipeline is starting) · live (pictures are being painted) · restarting (the server is
+// restarting the pipeline; `retryAt` says when it tries next) · offline (the server says the stream
+// is down, or the socket closed and `reconnect` is off) · reconnecting (the socket closed; the
+// player retries at `retryAt`) · paused (the page is hidden: the server sends nothing, the decoder
+// is released) · unsupported (no WebCodecs here; nothing will play) · closed (close() was called).
 
-import type { HelloMessage, StreamState } from "../../shared/protocol.js";
+import type { HelloMessage, SkippedMessage, StreamState } from "../../shared/protocol.js";
 import { CloseCode, isKeyframe, isReplay } from "../../shared/protocol.js";
+import { backoffDelay } from "./backoff.js";
 import type { ConnectionClose, ReceivedFrame } from "./connection.js";
 import { Connection } from "./connection.js";
 import type { FrameMeta } from "./decoder.js";
@@ -19,13 +26,28 @@ import { CanvasRenderer } from "./renderer.js";
 import type { PlayerStatsSnapshot } from "./stats.js";
 import { PlayerStats } from "./stats.js";
 
-export const PLAYER_STATES = ["connecting", "starting", "live", "offline", "unsupported", "closed"] as const;
+export const PLAYER_STATES = [
+  "connecting",
+  "starting",
+  "live",
+  "restarting",
+  "offline",
+  "reconnecting",
+  "paused",
+  "unsupported",
+  "closed",
+] as const;
 export type PlayerState = (typeof PLAYER_STATES)[number];
 
 export interface PlayerStateChange {
   readonly state: PlayerState;
   /** Why, when not live: the server's reason, the close reason, or what is being waited for. */
   readonly reason: string | undefined;
+  /**
+   * When something is retried next, as `performance.now()` ms: the server's next pipeline start
+   * (restarting, offline) or the player's next connection attempt (reconnecting). For a countdown.
+   */
+  readonly retryAt: number | undefined;
 }
 
 // A type alias, not an interface: the shared Emitter wants an index-signature-compatible map.
@@ -35,6 +57,8 @@ export type PlayerEvents = {
   error: PlayerError;
   /** A hello arrived: the stream's size and rate are known (again). */
   hello: HelloMessage;
+  /** The server skipped frames for this viewer because it fell behind; the picture jumps ahead. */
+  skipped: SkippedMessage;
 };
 
 export interface PlayerOptions {
@@ -42,10 +66,20 @@ export interface PlayerOptions {
   readonly reconnect?: boolean;
   /** How often `stats` is emitted, ms. Default 500. */
   readonly statsIntervalMs?: number;
-  /** First reconnect delay, ms; doubles up to `maxReconnectDelayMs`. Default 500. */
+  /**
+   * Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`, and
+   * each actual delay is drawn at random between half the nominal delay and all of it. A connection
+   * that gets a hello resets it. Default 500.
+   */
   readonly reconnectDelayMs?: number;
   /** Default 10000. */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * Pause while the page is hidden (`document.visibilityState`): the server is told to stop
+   * sending, the decoder is released, and on return the player resumes from the replayed GOP.
+   * Default true; ignored where there is no `document`.
+   */
+  readonly pauseWhenHidden?: boolean;
   /** `raf` (default): paint the newest frame in requestAnimationFrame; `decode`: paint on decoder output. */
   readonly paintMode?: PaintMode;
 }
@@ -54,6 +88,8 @@ export interface Player {
   readonly url: string;
   readonly state: PlayerState;
   readonly reason: string | undefined;
+  /** See PlayerStateChange.retryAt. */
+  readonly retryAt: number | undefined;
   /** The latest hello, once received. */
   readonly hello: HelloMessage | undefined;
   stats(): PlayerStatsSnapshot;
@@ -66,6 +102,9 @@ export interface Player {
 export function play(canvas: HTMLCanvasElement, url: string, options: PlayerOptions = {}): Player {
   return new CanvasCastPlayer(canvas, url, options);
 }
+
+/** At most one resync request per this interval; errors in between wait for the replay already asked for. */
+const RESYNC_MIN_INTERVAL_MS = 1000;
 
 /** Close codes after which retrying soon will not help: retry at the slowest rate. */
 const SLOW_RETRY_CODES: ReadonlySet<number> = new Set([CloseCode.UNKNOWN_STREAM, CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA]);
@@ -80,16 +119,29 @@ class CanvasCastPlayer implements Player {
   #connection: Connection | undefined;
   #state: PlayerState = "connecting";
   #reason: string | undefined;
+  #retryAt: number | undefined;
   #hello: HelloMessage | undefined;
   /** What the server last said about the stream on this connection. */
   #serverState: StreamState | undefined;
   #serverReason: string | undefined;
+  #serverRetryAt: number | undefined;
   #paintedOnConnection = false;
   #reportedFrameBeforeHello = false;
   #socketOpen = false;
-  #reconnectDelay: number;
+  /** Sockets opened so far; every one after the first is a reconnect. */
+  #connections = 0;
+  /** Consecutive connections that ended without a hello. */
+  #failedAttempts = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `performance.now()` when the pending reconnect fires. */
+  #reconnectAt: number | undefined;
+  #lastClose: string | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
+  /** The page is hidden: the server was (or will be, on open) told to pause, and the decoder is released. */
+  #paused = false;
+  #removeVisibilityListener: (() => void) | undefined;
+  #lastResyncAt = -Infinity;
+  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
   /** Decoder counters already added to the stats. */
   #seenDropped = 0;
   #seenStale = 0;
@@ -103,8 +155,8 @@ class CanvasCastPlayer implements Player {
       reconnectDelayMs: options.reconnectDelayMs ?? 500,
       maxReconnectDelayMs: options.maxReconnectDelayMs ?? 10_000,
       paintMode: options.paintMode ?? "raf",
+      pauseWhenHidden: options.pauseWhenHidden ?? true,
     };
-    this.#reconnectDelay = this.#options.reconnectDelayMs;
     if (!webCodecsAvailable()) {
       const reason = globalThis.isSecureContext
         ? "This browser has no WebCodecs VideoDecoder."
@@ -122,9 +174,15 @@ class CanvasCastPlayer implements Player {
     });
     this.#decoder = new FrameDecoder({
       onFrame: (frame, meta) => this.#onDecoded(frame, meta),
-      onError: (err) => this.#events.emit("error", err),
+      onError: (err) => this.#onDecoderError(err),
     });
     this.#statsTimer = setInterval(() => this.#emitStats(), this.#options.statsIntervalMs);
+    if (this.#options.pauseWhenHidden && typeof document !== "undefined") {
+      const onVisibility = (): void => this.#onVisibilityChange();
+      document.addEventListener("visibilitychange", onVisibility);
+      this.#removeVisibilityListener = () => document.removeEventListener("visibilitychange", onVisibility);
+      this.#paused = document.visibilityState === "hidden";
+    }
     this.#connect();
   }
 
@@ -134,6 +192,11 @@ class CanvasCastPlayer implements Player {
 
   get reason(): string | undefined {
     return this.#reason;
+  }
+
+  /** See PlayerStateChange.retryAt. */
+  get retryAt(): number | undefined {
+    return this.#retryAt;
   }
 
   get hello(): HelloMessage | undefined {
@@ -157,13 +220,17 @@ class CanvasCastPlayer implements Player {
     if (this.#state === "closed") return;
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
+    if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = undefined;
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     this.#statsTimer = undefined;
+    this.#removeVisibilityListener?.();
+    this.#removeVisibilityListener = undefined;
     this.#connection?.close();
     this.#connection = undefined;
     this.#decoder?.close();
     this.#renderer?.close();
-    this.#setState("closed", undefined);
+    this.#setState("closed", undefined, undefined);
     this.#events.removeAllListeners();
   }
 
@@ -174,8 +241,10 @@ class CanvasCastPlayer implements Player {
     this.#socketOpen = false;
     this.#serverState = undefined;
     this.#serverReason = undefined;
+    this.#serverRetryAt = undefined;
     this.#paintedOnConnection = false;
     this.#reportedFrameBeforeHello = false;
+    // Every connection starts with the cached GOP (or the next keyframe): nothing before it decodes.
     this.#decoder?.waitForKeyframe();
     this.#update();
 
@@ -185,30 +254,45 @@ class CanvasCastPlayer implements Player {
     } catch (err) {
       // A malformed URL: retrying will not fix it.
       const error = PlayerError.from(err, "CC_ERR_SOCKET");
-      this.#setState("offline", error.message);
+      this.#setState("offline", error.message, undefined);
       this.#events.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
       return;
     }
     this.#connection = connection;
     connection.on("open", () => {
       this.#socketOpen = true;
+      this.#connections++;
+      this.#stats.connectionStarted();
+      if (this.#connections > 1) this.#stats.reconnected();
+      // A page hidden when the socket opens pauses at once; hello and the replay may already be on their way.
+      if (this.#paused) connection.send({ type: "pause" });
       this.#update();
     });
     connection.on("hello", (hello) => {
       this.#hello = hello;
-      this.#decoder?.configure({ width: hello.width, height: hello.height });
+      this.#failedAttempts = 0; // the server serves this stream: the next drop starts the backoff afresh
+      // While paused the codec stays released; resuming configures from the latest hello.
+      if (!this.#paused) this.#decoder?.configure({ width: hello.width, height: hello.height });
       this.#events.emit("hello", hello);
       this.#update();
     });
     connection.on("state", (message) => {
       this.#serverState = message.state;
       this.#serverReason = message.reason;
+      this.#serverRetryAt = message.retryInMs === undefined ? undefined : performance.now() + message.retryInMs;
       if (message.state !== "live") {
+        // Show the state, not a frozen picture; the server's next frame is a keyframe.
         this.#paintedOnConnection = false;
         this.#renderer?.clear();
+        this.#decoder?.waitForKeyframe();
       }
       this.#update();
     });
+    connection.on("skipped", (message) => {
+      this.#stats.serverSkipped(message.reason, message.frames);
+      this.#events.emit("skipped", message);
+    });
+    connection.on("stats", (message) => this.#stats.serverStats(message));
     connection.on("frame", (frame) => this.#onFrame(frame));
     connection.on("error", (err) => this.#events.emit("error", err));
     connection.on("close", (info) => this.#onClose(info));
@@ -217,22 +301,61 @@ class CanvasCastPlayer implements Player {
   #onClose(info: ConnectionClose): void {
     this.#connection = undefined;
     this.#socketOpen = false;
+    this.#stats.lagUnknown();
+    if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = undefined;
     this.#renderer?.clear();
     const what = info.reason !== "" ? info.reason : closeCodeText(info.code);
+    this.#lastClose = `connection closed: ${what}`;
     if (!this.#options.reconnect) {
-      this.#setState("offline", `connection closed: ${what}`);
+      this.#setState("offline", this.#lastClose, undefined);
       return;
     }
-    const delay = SLOW_RETRY_CODES.has(info.code) ? this.#options.maxReconnectDelayMs : this.#reconnectDelay;
-    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, this.#options.maxReconnectDelayMs);
-    this.#setState("offline", `connection closed: ${what}; retrying in ${formatSeconds(delay)}`);
+    const backoff = { baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs };
+    const attempt = SLOW_RETRY_CODES.has(info.code) ? Infinity : this.#failedAttempts;
+    const delay = backoffDelay(attempt, backoff);
+    this.#failedAttempts++;
+    this.#reconnectAt = performance.now() + delay;
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    this.#update();
+  }
+
+  // --- hidden page -------------------------------------------------------------------------
+
+  #onVisibilityChange(): void {
+    if (this.#state === "closed") return;
+    const hidden = document.visibilityState === "hidden";
+    if (hidden === this.#paused) return;
+    this.#paused = hidden;
+    if (hidden) {
+      // Nothing to decode or paint while hidden (rAF stops too): the server sends nothing, and the
+      // codec is released because Chrome may reclaim it in a background tab anyway.
+      this.#connection?.send({ type: "pause" });
+      this.#decoder?.suspend();
+      this.#renderer?.drop();
+      this.#stats.lagUnknown();
+      this.#paintedOnConnection = false;
+      if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
+      this.#resyncTimer = undefined;
+    } else {
+      // Reconfigure from the latest hello; the server replays the cached GOP, whose newest frame is painted.
+      const hello = this.#hello;
+      if (hello !== undefined) this.#decoder?.configure({ width: hello.width, height: hello.height });
+      this.#decoder?.waitForKeyframe();
+      this.#connection?.send({ type: "resume" });
+    }
+    this.#update();
   }
 
   // --- media path --------------------------------------------------------------------------
 
   #onFrame(frame: ReceivedFrame): void {
     this.#stats.received(frame.messageBytes, frame.receivedAt);
+    if (this.#paused) {
+      // In flight before the server read our pause, or sent at join before it: not decoded.
+      this.#stats.dropped();
+      return;
+    }
     if (this.#hello === undefined && !this.#reportedFrameBeforeHello) {
       this.#reportedFrameBeforeHello = true; // once per connection; the decoder drops them
       this.#events.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "video frame before hello"));
@@ -245,7 +368,7 @@ class CanvasCastPlayer implements Player {
     this.#stats.decoded();
     const renderer = this.#renderer;
     // Replayed frames (the cached GOP at join) are decoded for their references; only the newest is painted.
-    if (renderer === undefined) {
+    if (renderer === undefined || this.#paused) {
       frame.close();
       return;
     }
@@ -261,34 +384,70 @@ class CanvasCastPlayer implements Player {
     this.#stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay);
     if (!this.#paintedOnConnection) {
       this.#paintedOnConnection = true;
-      this.#reconnectDelay = this.#options.reconnectDelayMs; // a working connection resets the backoff
       this.#update();
+    }
+  }
+
+  /**
+   * The decoder has reset itself and waits for a keyframe. Rather than wait up to a GOP for the
+   * next live one, ask the server to replay its cached GOP to this viewer now.
+   */
+  #onDecoderError(err: PlayerError): void {
+    this.#events.emit("error", err);
+    if (err.code === "CC_ERR_DECODE") this.#requestResync();
+  }
+
+  #requestResync(): void {
+    const connection = this.#connection;
+    // Paused: resume replays anyway. No socket: the next connection starts with a replay.
+    if (this.#paused || connection === undefined || !connection.open) return;
+    const wait = this.#lastResyncAt + RESYNC_MIN_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      // A resync was just asked for and its replay may still be coming; ask again later only if no keyframe came.
+      this.#resyncTimer ??= setTimeout(() => {
+        this.#resyncTimer = undefined;
+        if (this.#decoder?.waitingForKeyframe === true) this.#requestResync();
+      }, wait);
+      return;
+    }
+    if (connection.send({ type: "resync" })) {
+      this.#lastResyncAt = performance.now();
+      this.#stats.resynced();
     }
   }
 
   // --- state and stats ---------------------------------------------------------------------
 
-  /** Derives the state from what the socket and the server have said. */
+  /** Derives the state from what the socket, the server and the page have said. */
   #update(): void {
     if (this.#state === "closed" || this.#state === "unsupported") return;
-    if (!this.#socketOpen) {
-      this.#setState("connecting", "opening connection");
+    if (this.#paused) {
+      this.#setState("paused", "page hidden", undefined);
+    } else if (!this.#socketOpen) {
+      if (this.#reconnectTimer !== undefined) {
+        this.#setState("reconnecting", this.#lastClose ?? "connection closed", this.#reconnectAt);
+      } else {
+        this.#setState("connecting", "opening connection", undefined);
+      }
     } else if (this.#serverState === "offline") {
-      this.#setState("offline", this.#serverReason ?? "stream offline");
+      this.#setState("offline", this.#serverReason ?? "stream offline", this.#serverRetryAt);
+    } else if (this.#serverState === "restarting") {
+      this.#setState("restarting", this.#serverReason ?? "pipeline restarting", this.#serverRetryAt);
     } else if (this.#serverState === "starting") {
-      this.#setState("starting", this.#serverReason ?? "pipeline starting");
+      this.#setState("starting", this.#serverReason ?? "pipeline starting", this.#serverRetryAt);
     } else if (this.#paintedOnConnection) {
-      this.#setState("live", undefined);
+      this.#setState("live", undefined, undefined);
     } else {
-      this.#setState("connecting", this.#hello === undefined ? "waiting for hello" : "waiting for a keyframe");
+      this.#setState("connecting", this.#hello === undefined ? "waiting for hello" : "waiting for a keyframe", undefined);
     }
   }
 
-  #setState(state: PlayerState, reason: string | undefined): void {
-    if (state === this.#state && reason === this.#reason) return;
+  #setState(state: PlayerState, reason: string | undefined, retryAt: number | undefined): void {
+    if (state === this.#state && reason === this.#reason && retryAt === this.#retryAt) return;
     this.#state = state;
     this.#reason = reason;
-    this.#events.emit("state", { state, reason });
+    this.#retryAt = retryAt;
+    this.#events.emit("state", { state, reason, retryAt });
   }
 
   #syncDecoderCounters(): void {
@@ -317,11 +476,10 @@ function closeCodeText(code: number): string {
       return "connection lost (1006)";
     case CloseCode.UNKNOWN_STREAM:
       return "unknown stream (4404)";
+    case CloseCode.TOO_SLOW:
+      return "too slow (4408)";
     default:
       return `code ${code}`;
   }
 }
 
-function formatSeconds(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
-}

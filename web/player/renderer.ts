@@ -70,6 +70,12 @@ export class CanvasRenderer {
     if (this.#options.paintMode === "decode") this.#paintPending();
   }
 
+  /** Drops (closes) a frame waiting to be painted; the canvas keeps what it shows. */
+  drop(): void {
+    if (this.#closed) return;
+    this.#dropPending();
+  }
+
   /** Drops any pending frame and paints the canvas black at the next animation frame. */
   clear(): void {
     if (this.#closed) return;

@@ -1,6 +1,8 @@
 // Rolling player statistics: painted fps, received bitrate, pipe→painted latency percentiles,
 // frame counters and time to first paint. All times are `performance.now()` unless noted.
 
+import type { SkipCounts, SkipReason, ViewerStatsMessage } from "../../shared/protocol.js";
+import { SKIP_REASONS } from "../../shared/protocol.js";
 import type { Millis } from "../../shared/units.js";
 
 export interface PlayerStatsSnapshot {
@@ -33,6 +35,20 @@ export interface PlayerStatsSnapshot {
    * wait for the next live keyframe. Null until the first paint.
    */
   readonly joinedFromReplay: boolean | null;
+  /**
+   * This viewer's lag as the server measures it (server time of the newest frame sent minus that of
+   * the newest acked), ms, from the server's latest `stats`. Null before one arrives, while paused
+   * and between connections.
+   */
+  readonly lagMs: number | null;
+  /** Frames the server did not send this viewer (it fell behind), summed over every connection. */
+  readonly framesSkippedByServer: number;
+  /** The same, by reason. */
+  readonly skippedByServer: SkipCounts;
+  /** Times the player asked the server to replay the cached GOP after a decoder error. */
+  readonly resyncs: number;
+  /** Times the player opened a new socket after losing one. */
+  readonly reconnects: number;
 }
 
 const LATENCY_SAMPLES = 300;
@@ -108,6 +124,14 @@ export class PlayerStats {
   #joinedFromReplay: boolean | null = null;
   #firstPaintAtMs: number | null = null;
   #firstKeyframeReplay: boolean | null = null;
+  #lagMs: number | null = null;
+  #resyncs = 0;
+  #reconnects = 0;
+  /** Server skips on connections that have ended. */
+  readonly #skippedBefore = zeroCounts();
+  /** On this connection: frames announced by `skipped` messages, and the server's own counters from `stats`. */
+  #skippedMessages = zeroCounts();
+  #skippedStats = zeroCounts();
   readonly #latency = new Ring(LATENCY_SAMPLES);
   readonly #paints = new RateWindow(RATE_WINDOW_MS);
   readonly #bits = new RateWindow(RATE_WINDOW_MS);
@@ -143,6 +167,39 @@ export class PlayerStats {
     this.#decoderErrors++;
   }
 
+  /** A new connection begins: the server's per-connection figures start again from zero. */
+  connectionStarted(): void {
+    const current = this.#skippedOnConnection();
+    for (const r of SKIP_REASONS) this.#skippedBefore[r] += current[r];
+    this.#skippedMessages = zeroCounts();
+    this.#skippedStats = zeroCounts();
+    this.#lagMs = null;
+  }
+
+  reconnected(): void {
+    this.#reconnects++;
+  }
+
+  resynced(): void {
+    this.#resyncs++;
+  }
+
+  /** The server's figures for this viewer on the current connection. */
+  serverStats(message: ViewerStatsMessage): void {
+    this.#lagMs = message.lagMs;
+    for (const r of SKIP_REASONS) this.#skippedStats[r] = message.skipped[r];
+  }
+
+  /** The server announced a gap of `frames` frames on the current connection. */
+  serverSkipped(reason: SkipReason, frames: number): void {
+    this.#skippedMessages[reason] += frames;
+  }
+
+  /** The lag is unknown (paused, disconnected) until the server's next `stats`. */
+  lagUnknown(): void {
+    this.#lagMs = null;
+  }
+
   /** `paintedAt` is performance.now() after the paint; `serverTime` is from the frame header. */
   painted(paintedAt: number, serverTime: Millis, replay: boolean): void {
     this.#painted++;
@@ -157,6 +214,9 @@ export class PlayerStats {
 
   snapshot(now: number = performance.now()): PlayerStatsSnapshot {
     const sorted = this.#latency.sorted();
+    const current = this.#skippedOnConnection();
+    const skipped = zeroCounts();
+    for (const r of SKIP_REASONS) skipped[r] = this.#skippedBefore[r] + current[r];
     return {
       fps: this.#paints.perSecond(now, this.startedAt),
       kbps: this.#bits.perSecond(now, this.startedAt) / 1000,
@@ -173,6 +233,25 @@ export class PlayerStats {
       firstPaintMs: this.#firstPaintMs,
       firstPaintAtMs: this.#firstPaintAtMs,
       joinedFromReplay: this.#joinedFromReplay,
+      lagMs: this.#lagMs,
+      framesSkippedByServer: SKIP_REASONS.reduce((sum, r) => sum + skipped[r], 0),
+      skippedByServer: skipped,
+      resyncs: this.#resyncs,
+      reconnects: this.#reconnects,
     };
   }
+
+  /**
+   * Skips on the current connection: the `skipped` messages and the server's `stats` counters each
+   * see them, at different moments (a gap is announced when it ends; counters grow while it lasts).
+   */
+  #skippedOnConnection(): Record<SkipReason, number> {
+    const out = zeroCounts();
+    for (const r of SKIP_REASONS) out[r] = Math.max(this.#skippedMessages[r], this.#skippedStats[r]);
+    return out;
+  }
+}
+
+function zeroCounts(): Record<SkipReason, number> {
+  return Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
 }
