@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { GdpError, GdpParser, gdpCrc16, type GdpPacket } from "../../server/source/gdp.js";
 import { catchError, expectErrorCode } from "../helpers/errors.js";
+import { mulberry32 } from "../helpers/random.js";
 
 const FIXTURE = new Uint8Array(
   readFileSync(new URL("../fixtures/videotestsrc-vp8-160x120.gdp", import.meta.url)),
@@ -91,17 +92,6 @@ function* fixedChunks(bytes: Uint8Array, n: number): Generator<Uint8Array> {
   for (let i = 0; i < bytes.byteLength; i += n) yield bytes.subarray(i, i + n);
 }
 
-/** mulberry32: a small seeded PRNG, so a failing chunking can be reproduced. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** First difference between two packet lists, or null. Payloads compared byte for byte. */
 function packetDiff(actual: readonly GdpPacket[], expected: readonly GdpPacket[]): string | null {

@@ -20,6 +20,7 @@ import {
 } from "../../shared/protocol.js";
 import { micros, millis } from "../../shared/units.js";
 import { expectErrorCode } from "../helpers/errors.js";
+import { mulberry32 } from "../helpers/random.js";
 
 // Frame protocol v1 flags, close codes and ws readyState values, written out again.
 const KEY = 0x01;
@@ -977,17 +978,6 @@ describe("StreamHub after a replay", () => {
   });
 });
 
-// A small seeded PRNG (mulberry32), so the randomized run is the same every time.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Profile = "fast" | "slow" | "silent";
 
