@@ -130,7 +130,8 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     keyframeIntervalS:
       values["keyframe-interval"] === undefined
         ? DEFAULT_SETTINGS.keyframeIntervalS
-        : numberInRange("--keyframe-interval", values["keyframe-interval"], 0.1, 60),
+        : // At most 30 s: a WebM cluster (one GOP) can span at most 32.7 s.
+          numberInRange("--keyframe-interval", values["keyframe-interval"], 0.1, 30),
   };
   const logLevel = values["log-level"] ?? "info";
   if (!isLogLevel(logLevel)) throw new ConfigError("--log-level", `expected debug, info, warn or error, got "${logLevel}"`);

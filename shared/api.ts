@@ -5,8 +5,8 @@ import type { SkipCounts, StreamState } from "./protocol.js";
 /** One connected viewer, as the server sees it. */
 export interface ViewerInfo {
   readonly id: number;
-  /** "ws" (frame protocol) — later modes add their own. */
-  readonly mode: "ws";
+  /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/ (no acks: governed by bytes queued). */
+  readonly mode: "ws" | "webm";
   readonly remote: string;
   readonly connectedAt: number;
   /**

@@ -14,7 +14,8 @@ export interface WsRoutesOptions {
   readonly heartbeatMs?: number;
 }
 
-const WS_PATH = /^\/ws\/([^/]+)$/;
+/** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE. */
+const WS_PATH = /^\/(ws|webm)\/([^/]+)$/;
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const reason = (text: string): string => (Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString() + "…");
@@ -36,7 +37,7 @@ export class WsRoutes {
 
   /** Handles an HTTP upgrade; refuses paths that are not ours with a plain 404. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = (req.url ?? "/").split("?", 1)[0]!;
+    const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
     const match = WS_PATH.exec(path);
     if (this.closed || !match) {
       const status = this.closed ? "503 Service Unavailable" : "404 Not Found";
@@ -45,23 +46,46 @@ export class WsRoutes {
     }
     let name: string;
     try {
-      name = decodeURIComponent(match[1]!);
+      name = decodeURIComponent(match[2]!);
     } catch {
-      name = match[1]!;
+      name = match[2]!;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, name, req));
+    const mode = match[1] as "ws" | "webm";
+    const meta = new URLSearchParams(query).get("meta") === "1";
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = this.options.streams.get(name);
+      const log = this.options.log.child({ stream: name, mode, remote: req.socket.remoteAddress });
+      if (!stream) {
+        log.info("viewer refused: unknown stream");
+        ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
+        return;
+      }
+      this.alive.set(ws, true);
+      ws.on("pong", () => this.alive.set(ws, true));
+      if (mode === "webm") this.attachWebm(ws, stream, req, meta, log);
+      else this.attach(ws, stream, req, log);
+    });
   }
 
-  private attach(ws: WebSocket, name: string, req: IncomingMessage): void {
-    const stream = this.options.streams.get(name);
-    const log = this.options.log.child({ stream: name, remote: req.socket.remoteAddress });
-    if (!stream) {
-      log.info("viewer refused: unknown stream");
-      ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
-      return;
-    }
-    this.alive.set(ws, true);
-    ws.on("pong", () => this.alive.set(ws, true));
+  /** A WebM viewer: binary out; anything it sends is ignored (MSE pages send nothing). */
+  private attachWebm(ws: WebSocket, stream: LiveStream, req: IncomingMessage, meta: boolean, log: Logger): void {
+    const viewer = stream.webm.addViewer(ws, meta, req.socket.remoteAddress ?? "");
+    log.info("viewer connected", { viewer: viewer.id, viewers: stream.webm.viewerCount });
+    ws.on("error", (err) => log.warn("viewer socket error", { viewer: viewer.id, error: err.message }));
+    ws.on("close", (code, why) => {
+      stream.webm.removeViewer(viewer);
+      log.info("viewer disconnected", {
+        viewer: viewer.id,
+        code,
+        reason: why.toString(),
+        framesSent: viewer.framesSent,
+        framesSkipped: viewer.framesSkipped,
+        viewers: stream.webm.viewerCount,
+      });
+    });
+  }
+
+  private attach(ws: WebSocket, stream: LiveStream, req: IncomingMessage, log: Logger): void {
     const viewer = stream.hub.addViewer(ws, req.socket.remoteAddress ?? "");
     log.info("viewer connected", { viewer: viewer.id, viewers: stream.hub.viewerCount });
 

@@ -150,6 +150,8 @@ export interface HubOptions {
   readonly gopLimits?: GopCacheLimits;
   /** Called when a viewer is closed for being too slow. */
   readonly onSlowViewerClosed?: (viewer: Viewer) => void;
+  /** Viewer ids; shared with the stream's WebM viewers so /api/streams lists both without clashes. */
+  readonly nextViewerId?: () => number;
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
@@ -170,7 +172,7 @@ export class StreamHub {
   private readonly rate = new RateMeter(2000);
   private readonly timer: NodeJS.Timeout;
   private seq = 0xffffffff; // so the first frame is 0
-  private nextViewerId = 1;
+  private readonly nextViewerId: () => number;
   private video: VideoInfo;
   private stateMessage: StateMessage = { type: "state", state: "starting" };
   /** The next frame published carries the discontinuity flag (pipeline restart). */
@@ -192,6 +194,8 @@ export class StreamHub {
     this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
     this.resyncMinIntervalMs = options.resyncMinIntervalMs ?? 1000;
     this.onSlowViewerClosed = options.onSlowViewerClosed;
+    let id = 1;
+    this.nextViewerId = options.nextViewerId ?? (() => id++);
     this.timer = setInterval(() => this.tick(), options.statsIntervalMs ?? 1000);
     this.timer.unref();
   }
@@ -223,7 +227,7 @@ export class StreamHub {
 
   /** Adds a viewer: hello, the stream state, then the cached GOP flagged replay. */
   addViewer(socket: ViewerSocket, remote = ""): Viewer {
-    const viewer = new Viewer(this.nextViewerId++, socket, remote, wallClockMs());
+    const viewer = new Viewer(this.nextViewerId(), socket, remote, wallClockMs());
     if (this.closed) {
       socket.close(CloseCode.GOING_AWAY, "server shutting down");
       return viewer;

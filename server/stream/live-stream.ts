@@ -3,11 +3,13 @@
 // the stall timeout is killed and restarted. Viewers and the API see the state and the reason.
 
 import type { StreamInfo } from "../../shared/api.js";
+import type { StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { GstProcess, type GstExit } from "../source/gst-process.js";
 import { buildGstArgs, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec } from "../source/pipeline.js";
 import { StreamHub, type HubOptions } from "./hub.js";
+import { WebmFanout } from "./webm-fanout.js";
 
 export interface StreamConfig {
   readonly name: string;
@@ -45,7 +47,10 @@ export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
 const WATCHDOG_INTERVAL_MS = 250;
 
 export class LiveStream {
+  /** Viewers of the frame protocol (/ws/). */
   readonly hub: StreamHub;
+  /** Viewers of the WebM stream (/webm/), fed the same frames. */
+  readonly webm: WebmFanout;
   private readonly log: Logger;
   private readonly supervisor: Required<SupervisorOptions>;
   private process: GstProcess | null = null;
@@ -66,8 +71,12 @@ export class LiveStream {
   ) {
     const { width, height, framerate } = config.settings;
     this.log = options.log.child({ stream: config.name });
+    let viewerId = 1;
+    const nextViewerId = (): number => viewerId++;
+    this.webm = new WebmFanout(config.name, { width, height, framerate }, { nextViewerId });
     this.hub = new StreamHub(config.name, { width, height, framerate }, {
       ...options.hub,
+      nextViewerId,
       onSlowViewerClosed: (viewer) => {
         this.log.warn("viewer closed: too slow", { viewer: viewer.id, remote: viewer.remote });
         options.hub?.onSlowViewerClosed?.(viewer);
@@ -105,19 +114,22 @@ export class LiveStream {
     this.startedAt = wallClockMs();
     this.lastFrameAt = null;
     this.killReason = null;
-    if (this.hub.state !== "restarting" && this.hub.state !== "offline") this.hub.setState("starting");
+    if (this.hub.state !== "restarting" && this.hub.state !== "offline") this.setState("starting");
     this.log.info("pipeline started", { pid: gst.pid, source: describeSource(this.config.source), restarts: this.restarts });
     gst.events.on("caps", (caps) => {
-      this.hub.setVideoInfo({ width: caps.width, height: caps.height, framerate: caps.framerate || this.config.settings.framerate });
+      const info = { width: caps.width, height: caps.height, framerate: caps.framerate || this.config.settings.framerate };
+      this.hub.setVideoInfo(info);
+      this.webm.setVideoInfo(info);
     });
     gst.events.on("frame", (frame) => {
       if (gst !== this.process) return;
       this.lastFrameAt = frame.receivedAt;
       if (this.hub.state !== "live") {
-        this.hub.setState("live");
+        this.setState("live");
         this.log.info("stream live", { pid: gst.pid });
       }
-      this.hub.publish(frame);
+      const message = this.hub.publish(frame);
+      this.webm.publish(frame, message.seq);
     });
     gst.events.on("exit", (exit) => this.onExit(gst, exit));
   }
@@ -134,9 +146,14 @@ export class LiveStream {
     // pipeline): offline. One that was live and died is restarting.
     const state = hadFrames ? "restarting" : "offline";
     this.log.error("pipeline stopped", { code: exit.code, signal: exit.signal, reason, state, retryInMs: delay });
-    this.hub.setState(state, reason, delay);
+    this.setState(state, reason, delay);
     this.restarts++;
     this.restartTimer = setTimeout(() => this.launch(), delay);
+  }
+
+  private setState(state: StreamState, reason?: string, retryInMs?: number): void {
+    this.hub.setState(state, reason, retryInMs);
+    this.webm.setState(state, reason, retryInMs);
   }
 
   private checkStall(): void {
@@ -170,13 +187,13 @@ export class LiveStream {
       keyframeIntervalS: this.config.settings.keyframeIntervalS,
       fps: Math.round(fps * 10) / 10,
       kbps: Math.round(kbps),
-      viewers: this.hub.viewerCount,
+      viewers: this.hub.viewerCount + this.webm.viewerCount,
       framesIn: this.hub.framesIn,
       gopFrames: this.hub.gopFrames,
-      skipped: this.hub.skippedCounts,
+      skipped: { ...this.hub.skippedCounts, "buffer-full": this.hub.skippedCounts["buffer-full"] + this.webm.framesSkippedTotal },
       restarts: this.restarts,
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
-      clients: this.hub.viewerInfos(),
+      clients: [...this.hub.viewerInfos(), ...this.webm.viewerInfos()],
     };
   }
 
@@ -187,6 +204,7 @@ export class LiveStream {
     clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.hub.close();
+    this.webm.close();
     await this.process?.close();
   }
 }
