@@ -2,6 +2,7 @@
 
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile } from "./config-file.js";
 import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
 import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
@@ -66,14 +67,18 @@ export interface ParsedCli {
 
 export const USAGE = `Usage: npm run serve -- [options]
 
+  --config FILE            JSON config file (streams, defaults, server settings; see README)
+  --stream NAME=SOURCE     serve a stream (repeatable); SOURCE is test | test:PATTERN |
+                           v4l2:/dev/videoN | gst:PIPELINE-FRAGMENT (ending in raw video)
+  --source SRC             the single stream "${DEFAULT_STREAM}" when no streams are configured: auto | test |
+                           test:PATTERN | v4l2:/dev/videoN | gst:FRAGMENT (default auto:
+                           ${DEFAULT_CAMERA} if it exists, otherwise the test pattern)
   --port N                 HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR              address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)
-  --source SRC             auto | test | test:PATTERN | v4l2:/dev/videoN (default auto:
-                           ${DEFAULT_CAMERA} if it exists, otherwise the test pattern)
   --size WxH               picture size (default ${DEFAULT_SETTINGS.width}x${DEFAULT_SETTINGS.height})
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
-  --keyframe-interval S    seconds between keyframes (default ${DEFAULT_SETTINGS.keyframeIntervalS})
+  --keyframe-interval S    seconds between keyframes, at most 30 (default ${DEFAULT_SETTINGS.keyframeIntervalS})
   --max-lag-ms MS          a viewer further behind than this skips to the next keyframe
                            (default ${DEFAULT_MAX_LAG_MS})
   --stall-timeout S        restart a pipeline that produced no frame for S seconds
@@ -83,14 +88,20 @@ export const USAGE = `Usage: npm run serve -- [options]
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
+
+--size, --fps, --bitrate and --keyframe-interval apply to every stream that does not set its
+own in the config file; flags win over the config file.
 `;
 
 export interface ParseOptions {
   readonly defaultWebRoot: string;
   /** Injected for tests; defaults to fs.existsSync. */
   readonly deviceExists?: (path: string) => boolean;
+  /** Injected for tests; defaults to reading the file as UTF-8. */
+  readonly readFile?: (path: string) => string;
 }
 
+/** Built-in defaults < config file < command-line flags. */
 export function parseCli(argv: readonly string[], options: ParseOptions): ParsedCli {
   let values;
   try {
@@ -99,6 +110,8 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: "string" },
+        stream: { type: "string", multiple: true },
         port: { type: "string" },
         host: { type: "string" },
         source: { type: "string" },
@@ -120,41 +133,115 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     throw new ConfigError(/'(-{1,2}[A-Za-z0-9-]+)/.exec(message)?.[1] ?? "arguments", message);
   }
   const deviceExists = options.deviceExists ?? existsSync;
-  const { source, note } = parseSource(values.source ?? "auto", deviceExists);
-  const size = values.size === undefined ? null : parseSize(values.size);
-  const settings: EncodeSettings = {
-    width: size?.width ?? DEFAULT_SETTINGS.width,
-    height: size?.height ?? DEFAULT_SETTINGS.height,
-    framerate: values.fps === undefined ? DEFAULT_SETTINGS.framerate : intInRange("--fps", values.fps, 1, 120),
-    bitrateKbps: values.bitrate === undefined ? DEFAULT_SETTINGS.bitrateKbps : intInRange("--bitrate", values.bitrate, 50, 50_000),
+  const file = values.config === undefined ? undefined : loadConfigFile(values.config, options.readFile);
+  const fileKey = (key: string): string => `${values.config}: ${key}`;
+
+  // Encoding defaults for every stream: built-in < file "defaults" < flags.
+  const fileDefaults = file?.defaults;
+  const fileSize = fileDefaults?.size === undefined ? undefined : parseSize(fileDefaults.size, fileKey("defaults.size"));
+  const flagSize = values.size === undefined ? undefined : parseSize(values.size);
+  const base: EncodeSettings = {
+    width: flagSize?.width ?? fileSize?.width ?? DEFAULT_SETTINGS.width,
+    height: flagSize?.height ?? fileSize?.height ?? DEFAULT_SETTINGS.height,
+    framerate: values.fps === undefined ? (fileDefaults?.fps ?? DEFAULT_SETTINGS.framerate) : intInRange("--fps", values.fps, 1, 120),
+    bitrateKbps:
+      values.bitrate === undefined ? (fileDefaults?.bitrate ?? DEFAULT_SETTINGS.bitrateKbps) : intInRange("--bitrate", values.bitrate, 50, 50_000),
     keyframeIntervalS:
       values["keyframe-interval"] === undefined
-        ? DEFAULT_SETTINGS.keyframeIntervalS
+        ? (fileDefaults?.keyframeInterval ?? DEFAULT_SETTINGS.keyframeIntervalS)
         : // At most 30 s: a WebM cluster (one GOP) can span at most 32.7 s.
           numberInRange("--keyframe-interval", values["keyframe-interval"], 0.1, 30),
   };
-  const logLevel = values["log-level"] ?? "info";
+  const flagsOverride = {
+    ...(flagSize ? { width: flagSize.width, height: flagSize.height } : {}),
+    ...(values.fps !== undefined ? { framerate: base.framerate } : {}),
+    ...(values.bitrate !== undefined ? { bitrateKbps: base.bitrateKbps } : {}),
+    ...(values["keyframe-interval"] !== undefined ? { keyframeIntervalS: base.keyframeIntervalS } : {}),
+  };
+
+  // Streams: the file's, then --stream flags; without any, the single default stream from --source.
+  const streams: StreamConfig[] = [];
+  const seen = new Map<string, string>();
+  const addStream = (name: string, source: SourceSpec, settings: EncodeSettings, key: string): void => {
+    const first = seen.get(name);
+    if (first !== undefined) throw new ConfigError(key, `duplicate stream name "${name}" (first defined at ${first})`);
+    seen.set(name, key);
+    streams.push({ name, source, settings });
+  };
+  for (const [i, entry] of (file?.streams ?? []).entries()) {
+    const key = fileKey(`streams[${i}]`);
+    const size = entry.size === undefined ? undefined : parseSize(entry.size, `${key}.size`);
+    const own: EncodeSettings = {
+      width: size?.width ?? base.width,
+      height: size?.height ?? base.height,
+      framerate: entry.fps ?? base.framerate,
+      bitrateKbps: entry.bitrate ?? base.bitrateKbps,
+      keyframeIntervalS: entry.keyframeInterval ?? base.keyframeIntervalS,
+    };
+    const { source } = parseSource(entry.source, () => false, `${key}.source`, false);
+    addStream(entry.name, source, { ...own, ...flagsOverride }, `${key}.name`);
+  }
+  for (const spec of values.stream ?? []) {
+    const eq = spec.indexOf("=");
+    const name = eq > 0 ? spec.slice(0, eq) : "";
+    if (!STREAM_NAME.test(name)) {
+      throw new ConfigError("--stream", `expected NAME=SOURCE with a name of letters, digits, - and _, got "${spec}"`);
+    }
+    const { source } = parseSource(spec.slice(eq + 1), () => false, "--stream", false);
+    addStream(name, source, base, `--stream ${name}`);
+  }
+  let sourceNote: string | null = null;
+  if (streams.length === 0) {
+    const parsed = parseSource(values.source ?? "auto", deviceExists);
+    sourceNote = parsed.note;
+    streams.push({ name: DEFAULT_STREAM, source: parsed.source, settings: base });
+  } else if (values.source !== undefined) {
+    throw new ConfigError("--source", "names the single default stream; with streams configured, add it as --stream NAME=SOURCE");
+  }
+
+  const logLevel = values["log-level"] ?? file?.logLevel ?? "info";
   if (!isLogLevel(logLevel)) throw new ConfigError("--log-level", `expected debug, info, warn or error, got "${logLevel}"`);
   return {
     help: values.help ?? false,
-    sourceNote: note,
+    sourceNote,
     config: {
-      host: parseHost(values.host ?? DEFAULT_HOST),
-      port: values.port === undefined ? DEFAULT_PORT : intInRange("--port", values.port, 0, 65535),
+      host: values.host !== undefined ? parseHost(values.host, "--host") : parseHost(file?.host ?? DEFAULT_HOST, fileKey("host")),
+      port: values.port === undefined ? (file?.port ?? DEFAULT_PORT) : intInRange("--port", values.port, 0, 65535),
       webRoot: values["web-root"] ?? options.defaultWebRoot,
       logLevel,
-      streams: [{ name: DEFAULT_STREAM, source, settings }],
-      maxLagMs: values["max-lag-ms"] === undefined ? DEFAULT_MAX_LAG_MS : intInRange("--max-lag-ms", values["max-lag-ms"], 50, 60_000),
+      streams,
+      maxLagMs:
+        values["max-lag-ms"] === undefined ? (file?.maxLagMs ?? DEFAULT_MAX_LAG_MS) : intInRange("--max-lag-ms", values["max-lag-ms"], 50, 60_000),
       stallTimeoutMs:
-        1000 * (values["stall-timeout"] === undefined ? DEFAULT_STALL_TIMEOUT_S : numberInRange("--stall-timeout", values["stall-timeout"], 0.5, 600)),
+        1000 *
+        (values["stall-timeout"] === undefined
+          ? (file?.stallTimeout ?? DEFAULT_STALL_TIMEOUT_S)
+          : numberInRange("--stall-timeout", values["stall-timeout"], 0.5, 600)),
       heartbeatMs:
-        1000 * (values.heartbeat === undefined ? DEFAULT_HEARTBEAT_S : numberInRange("--heartbeat", values.heartbeat, 0.2, 3600)),
+        1000 * (values.heartbeat === undefined ? (file?.heartbeat ?? DEFAULT_HEARTBEAT_S) : numberInRange("--heartbeat", values.heartbeat, 0.2, 3600)),
     },
   };
 }
 
-export function parseSource(text: string, deviceExists: (path: string) => boolean): { source: SourceSpec; note: string | null } {
-  if (text === "auto") {
+function loadConfigFile(path: string, read?: (path: string) => string): ConfigFile {
+  try {
+    return readConfigFile(path, read);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw new ConfigError(err.key ? `${path}: ${err.key}` : `--config ${path}`, err.message);
+    throw err;
+  }
+}
+
+/** The longest gst: fragment accepted; a pipeline description is a line, not a program. */
+const MAX_GST_FRAGMENT = 2000;
+
+export function parseSource(
+  text: string,
+  deviceExists: (path: string) => boolean,
+  key = "--source",
+  allowAuto = true,
+): { source: SourceSpec; note: string | null } {
+  if (text === "auto" && allowAuto) {
     return deviceExists(DEFAULT_CAMERA)
       ? { source: { kind: "v4l2", device: DEFAULT_CAMERA }, note: `found camera ${DEFAULT_CAMERA}` }
       : { source: { kind: "test", pattern: "smpte" }, note: `no camera at ${DEFAULT_CAMERA}; using the test pattern` };
@@ -163,7 +250,7 @@ export function parseSource(text: string, deviceExists: (path: string) => boolea
   if (text.startsWith("test:")) {
     const pattern = text.slice(5);
     if (!TEST_PATTERNS.has(pattern)) {
-      throw new ConfigError("--source", `unknown test pattern "${pattern}" (try smpte, ball, snow, pinwheel)`);
+      throw new ConfigError(key, `unknown test pattern "${pattern}" (try smpte, ball, snow, pinwheel)`);
     }
     return { source: { kind: "test", pattern }, note: null };
   }
@@ -171,26 +258,36 @@ export function parseSource(text: string, deviceExists: (path: string) => boolea
     const device = text.slice(5);
     // The path becomes part of a gst-launch description: allow only plain device paths.
     if (!/^\/dev\/[A-Za-z0-9_./-]+$/.test(device) || device.includes("..")) {
-      throw new ConfigError("--source", `"${device}" is not a device path like /dev/video0`);
+      throw new ConfigError(key, `"${device}" is not a device path like /dev/video0`);
     }
     return { source: { kind: "v4l2", device }, note: null };
   }
-  throw new ConfigError("--source", `expected auto, test, test:PATTERN or v4l2:/dev/videoN, got "${text}"`);
+  if (text.startsWith("gst:")) {
+    // The operator's own pipeline fragment (never a client's): anything gst-launch can parse that ends in raw video.
+    const fragment = text.slice(4).trim();
+    if (!fragment) throw new ConfigError(key, `"gst:" needs a pipeline fragment that ends in raw video, e.g. "gst:filesrc location=cam.mp4 ! decodebin"`);
+    if (fragment.length > MAX_GST_FRAGMENT || /[\0\r\n]/.test(fragment)) {
+      throw new ConfigError(key, `the gst: fragment must be one line of at most ${MAX_GST_FRAGMENT} characters`);
+    }
+    if (/(^|!)\s*$|^\s*!/.test(fragment)) throw new ConfigError(key, `the gst: fragment must not start or end with "!"`);
+    return { source: { kind: "gst", fragment }, note: null };
+  }
+  throw new ConfigError(key, `expected ${allowAuto ? "auto, " : ""}test, test:PATTERN, v4l2:/dev/videoN or gst:FRAGMENT, got "${text}"`);
 }
 
-export function parseSize(text: string): { width: number; height: number } {
+export function parseSize(text: string, key = "--size"): { width: number; height: number } {
   const m = /^(\d{1,5})x(\d{1,5})$/.exec(text);
   const width = m ? Number(m[1]) : NaN;
   const height = m ? Number(m[2]) : NaN;
   // VP8 needs even dimensions for 4:2:0 and at most 16383.
   if (!m || width < 16 || height < 16 || width > 16383 || height > 16383 || width % 2 || height % 2) {
-    throw new ConfigError("--size", `expected WIDTHxHEIGHT with even numbers from 16 to 16382, got "${text}"`);
+    throw new ConfigError(key, `expected WIDTHxHEIGHT with even numbers from 16 to 16382, got "${text}"`);
   }
   return { width, height };
 }
 
-function parseHost(text: string): string {
-  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(text)) throw new ConfigError("--host", `"${text}" is not a host name or address`);
+function parseHost(text: string, key: string): string {
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(text)) throw new ConfigError(key, `"${text}" is not a host name or address`);
   return text;
 }
 

@@ -3,7 +3,9 @@
 
 export type SourceSpec =
   | { readonly kind: "test"; readonly pattern: string }
-  | { readonly kind: "v4l2"; readonly device: string };
+  | { readonly kind: "v4l2"; readonly device: string }
+  /** An operator's own gst-launch fragment that ends in raw video (a file, an RTSP camera, …). */
+  | { readonly kind: "gst"; readonly fragment: string };
 
 export interface EncodeSettings {
   readonly width: number;
@@ -20,31 +22,53 @@ export interface PipelineOptions {
 }
 
 export function describeSource(source: SourceSpec): string {
-  return source.kind === "test" ? `test pattern (${source.pattern})` : `v4l2:${source.device}`;
+  switch (source.kind) {
+    case "test":
+      return `test pattern (${source.pattern})`;
+    case "v4l2":
+      return `v4l2:${source.device}`;
+    case "gst":
+      return `gst:${source.fragment.length > 80 ? source.fragment.slice(0, 77) + "…" : source.fragment}`;
+  }
 }
 
 export function keyframeMaxDist(settings: EncodeSettings): number {
   return Math.max(1, Math.round(settings.framerate * settings.keyframeIntervalS));
 }
 
+function inputArgs(source: SourceSpec, rawCaps: string, options: PipelineOptions): string[] {
+  switch (source.kind) {
+    case "test":
+      return [
+        "videotestsrc", "is-live=true", `pattern=${source.pattern}`,
+        // A moving picture, so a frozen player is visible at a glance.
+        ...(source.pattern === "smpte" ? ["horizontal-speed=2"] : []),
+        "!", rawCaps,
+        ...(options.timeOverlay ? ["!", "clockoverlay", "time-format=%H:%M:%S", "halignment=right", "valignment=bottom", "shaded-background=true"] : []),
+      ];
+    case "v4l2":
+      return [
+        "v4l2src", `device=${source.device}`, "do-timestamp=true",
+        "!", "videoconvert", "!", "videoscale", "!", "videorate",
+        "!", rawCaps,
+      ];
+    case "gst":
+      // gst-launch escapes the spaces inside each argument, so the fragment goes in as its tokens.
+      // Whatever it delivers is converted to the configured size and rate.
+      return [...splitFragment(source.fragment), "!", "videoconvert", "!", "videoscale", "!", "videorate", "!", rawCaps];
+  }
+}
+
+/** Splits a pipeline fragment at white space outside double quotes (quotes stay for gst to read). */
+export function splitFragment(fragment: string): string[] {
+  return fragment.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
+}
+
 /** Arguments for gst-launch-1.0, without the program name. */
 export function buildGstArgs(source: SourceSpec, settings: EncodeSettings, options: PipelineOptions): string[] {
   const { width, height, framerate } = settings;
   const rawCaps = `video/x-raw,width=${width},height=${height},framerate=${framerate}/1`;
-  const input =
-    source.kind === "test"
-      ? [
-          "videotestsrc", "is-live=true", `pattern=${source.pattern}`,
-          // A moving picture, so a frozen player is visible at a glance.
-          ...(source.pattern === "smpte" ? ["horizontal-speed=2"] : []),
-          "!", rawCaps,
-          ...(options.timeOverlay ? ["!", "clockoverlay", "time-format=%H:%M:%S", "halignment=right", "valignment=bottom", "shaded-background=true"] : []),
-        ]
-      : [
-          "v4l2src", `device=${source.device}`, "do-timestamp=true",
-          "!", "videoconvert", "!", "videoscale", "!", "videorate",
-          "!", rawCaps,
-        ];
+  const input = inputArgs(source, rawCaps, options);
   return [
     "-q", // without -q status lines go to stdout and corrupt the GDP stream
     "-e", // SIGINT sends EOS: a clean exit on a packet boundary

@@ -7,7 +7,7 @@ import { ConfigError, parseCli, parseSize, parseSource } from "../../server/conf
 import type { VideoCaps } from "../../server/source/caps.js";
 import { FrameAssembler, type EncodedFrame } from "../../server/source/frames.js";
 import { GdpParser } from "../../server/source/gdp.js";
-import { buildGstArgs, keyframeMaxDist, type EncodeSettings } from "../../server/source/pipeline.js";
+import { buildGstArgs, keyframeMaxDist, splitFragment, type EncodeSettings } from "../../server/source/pipeline.js";
 import { millis } from "../../shared/units.js";
 
 const noCamera = { defaultWebRoot: "/srv/web", deviceExists: (): boolean => false };
@@ -197,6 +197,23 @@ describe("buildGstArgs", () => {
     const v = buildGstArgs({ kind: "v4l2", device: "/dev/video3" }, settings, { timeOverlay: false });
     expect(v.slice(2, 5)).toEqual(["v4l2src", "device=/dev/video3", "do-timestamp=true"]);
     expect(v.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=1", "sync=false"]);
+  });
+});
+
+describe("gst: sources", () => {
+  test("the fragment goes in as tokens, quoted values kept whole, then conversion to the configured size and rate", () => {
+    expect(splitFragment('filesrc location="my file.mp4" ! decodebin')).toEqual(["filesrc", 'location="my file.mp4"', "!", "decodebin"]);
+    const args = buildGstArgs(
+      { kind: "gst", fragment: "rtspsrc location=rtsp://cam/1 latency=0 ! decodebin" },
+      { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 1 },
+      { timeOverlay: true },
+    );
+    expect(args.slice(2, 14)).toEqual([
+      "rtspsrc", "location=rtsp://cam/1", "latency=0", "!", "decodebin",
+      "!", "videoconvert", "!", "videoscale", "!", "videorate", "!",
+    ]);
+    expect(args).toContain("video/x-raw,width=320,height=240,framerate=15/1");
+    expect(args).not.toContain("clockoverlay");
   });
 });
 

@@ -1,0 +1,93 @@
+// The JSON config file (`--config FILE`), validated with a schema: unknown keys, wrong types and
+// bad values are refused with the key's path, e.g. `streams[1].size: expected WIDTHxHEIGHT…`.
+//
+// {
+//   "port": 8080, "host": "127.0.0.1",
+//   "defaults": { "size": "640x480", "fps": 30, "bitrate": 1500, "keyframeInterval": 1 },
+//   "streams": [
+//     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720" },
+//     { "name": "yard", "source": "gst:rtspsrc location=rtsp://10.0.0.5/stream latency=0 ! decodebin" }
+//   ]
+// }
+
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+/** Stream names appear in URLs (/ws/<name>): keep them URL-safe. */
+export const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const SIZE = /^\d{1,5}x\d{1,5}$/;
+
+const encodeFields = {
+  size: z.string().regex(SIZE, "expected WIDTHxHEIGHT, e.g. 1280x720").optional(),
+  fps: z.int().min(1).max(120).optional(),
+  /** kbit/s */
+  bitrate: z.int().min(50).max(50_000).optional(),
+  /** seconds; at most 30 (a WebM cluster holds one GOP and may span 32.7 s) */
+  keyframeInterval: z.number().min(0.1).max(30).optional(),
+};
+
+const StreamEntry = z.strictObject({
+  name: z.string().regex(STREAM_NAME, "letters, digits, - and _, at most 64, starting with a letter or digit"),
+  source: z.string().min(1, "must not be empty"),
+  ...encodeFields,
+});
+
+export const ConfigFileSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: z.int().min(0).max(65535).optional(),
+  logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
+  maxLagMs: z.int().min(50).max(60_000).optional(),
+  /** seconds */
+  stallTimeout: z.number().min(0.5).max(600).optional(),
+  /** seconds */
+  heartbeat: z.number().min(0.2).max(3600).optional(),
+  defaults: z.strictObject(encodeFields).optional(),
+  streams: z.array(StreamEntry).optional(),
+});
+
+export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+export type ConfigFileStream = z.infer<typeof StreamEntry>;
+
+/** A problem with the file: `key` is the path in it ("streams[1].size"), or "" for the file as a whole. */
+export class ConfigFileError extends Error {
+  override readonly name = "ConfigFileError";
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function readConfigFile(path: string, read: (path: string) => string = (p) => readFileSync(p, "utf8")): ConfigFile {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (err) {
+    throw new ConfigFileError("", `cannot read it: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigFileError("", `not valid JSON: ${(err as Error).message}`);
+  }
+  const result = ConfigFileSchema.safeParse(raw);
+  if (!result.success) {
+    // One clear message: the first problem, with its path.
+    const issue = result.error.issues[0]!;
+    throw new ConfigFileError(formatPath(issue.path) || "(top level)", describeIssue(issue));
+  }
+  return result.data;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out ? `.${String(part)}` : String(part);
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  return issue.message;
+}

@@ -1,0 +1,128 @@
+// The config file and --stream flags: every kind of mistake gets its own message naming the key.
+
+import { describe, expect, test } from "vitest";
+import { ConfigError, parseCli } from "../../server/config.js";
+
+function withFile(json: unknown): { defaultWebRoot: string; readFile: (p: string) => string; deviceExists: () => boolean } {
+  return {
+    defaultWebRoot: "/srv/web",
+    deviceExists: () => false,
+    readFile: () => (typeof json === "string" ? json : JSON.stringify(json)),
+  };
+}
+
+function errorOf(argv: string[], json: unknown): ConfigError {
+  try {
+    parseCli(argv, withFile(json));
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe("CC_ERR_CONFIG");
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config file", () => {
+  test("streams with their own settings, defaults, and flags that win over the file", () => {
+    const { config } = parseCli(
+      ["--config", "c.json", "--bitrate", "900", "--stream", "extra=test:ball"],
+      withFile({
+        port: 9000,
+        maxLagMs: 300,
+        defaults: { size: "320x240", fps: 15 },
+        streams: [
+          { name: "door", source: "v4l2:/dev/video2", size: "1280x720", keyframeInterval: 2 },
+          { name: "yard", source: "gst:videotestsrc is-live=true pattern=ball" },
+        ],
+      }),
+    );
+    expect(config.port).toBe(9000);
+    expect(config.maxLagMs).toBe(300);
+    expect(config.streams).toEqual([
+      {
+        name: "door",
+        source: { kind: "v4l2", device: "/dev/video2" },
+        settings: { width: 1280, height: 720, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 2 },
+      },
+      {
+        name: "yard",
+        source: { kind: "gst", fragment: "videotestsrc is-live=true pattern=ball" },
+        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+      },
+      {
+        name: "extra",
+        source: { kind: "test", pattern: "ball" },
+        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+      },
+    ]);
+  });
+
+  test.each([
+    ["not JSON", "{ port: 80 ", "--config c.json", /not valid JSON/],
+    ["an unknown top-level key", { prot: 80 }, "c.json: (top level)", /unknown key "prot"/],
+    ["an unknown key in a stream", { streams: [{ name: "a", source: "test", sise: "1x1" }] }, "c.json: streams[0]", /unknown key "sise"/],
+    ["a malformed size", { streams: [{ name: "a", source: "test", size: "big" }] }, "c.json: streams[0].size", /WIDTHxHEIGHT/],
+    ["an odd size", { streams: [{ name: "a", source: "test", size: "641x480" }] }, "c.json: streams[0].size", /even numbers/],
+    ["a bad default size", { defaults: { size: "10x10" } }, "c.json: defaults.size", /even numbers from 16/],
+    ["a duplicate name", { streams: [{ name: "a", source: "test" }, { name: "a", source: "test:ball" }] }, "c.json: streams[1].name", /duplicate stream name "a"/],
+    ["a bad source", { streams: [{ name: "a", source: "rtsp://x" }] }, "c.json: streams[0].source", /expected test, test:PATTERN/],
+    ["auto in a config", { streams: [{ name: "a", source: "auto" }] }, "c.json: streams[0].source", /expected test/],
+    ["a bad device", { streams: [{ name: "a", source: "v4l2:/etc/passwd;x" }] }, "c.json: streams[0].source", /not a device path/],
+    ["an empty gst fragment", { streams: [{ name: "a", source: "gst: " }] }, "c.json: streams[0].source", /needs a pipeline fragment/],
+    ["a gst fragment ending in !", { streams: [{ name: "a", source: "gst:videotestsrc !" }] }, "c.json: streams[0].source", /must not start or end/],
+    ["a wrong type", { streams: [{ name: "a", source: "test", fps: "30" }] }, "c.json: streams[0].fps", /expected int|number/i],
+    ["a bad name", { streams: [{ name: "a b", source: "test" }] }, "c.json: streams[0].name", /letters, digits/],
+    ["streams not a list", { streams: { a: "test" } }, "c.json: streams", /expected array/i],
+    ["a port out of range", { port: 70000 }, "c.json: port", /65535/],
+  ])("%s", (_what, json, key, message) => {
+    const err = errorOf(["--config", "c.json"], json);
+    expect(err.key.startsWith(key)).toBe(true);
+    expect(err.message).toMatch(message);
+  });
+
+  test("the unreadable case really comes from the reader", () => {
+    const err = (() => {
+      try {
+        parseCli(["--config", "nope.json"], {
+          defaultWebRoot: "/w",
+          readFile: () => {
+            throw new Error("ENOENT: no such file or directory");
+          },
+        });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error("no error");
+    })();
+    expect(err.key).toBe("--config nope.json");
+    expect(err.message).toMatch(/cannot read it: ENOENT/);
+  });
+});
+
+describe("--stream flags", () => {
+  test("repeatable NAME=SOURCE with the global settings", () => {
+    const { config } = parseCli(["--stream", "a=test", "--stream", "b=test:snow", "--size", "320x240"], withFile({}));
+    expect(config.streams.map((s) => [s.name, s.source.kind, s.settings.width])).toEqual([
+      ["a", "test", 320],
+      ["b", "test", 320],
+    ]);
+  });
+
+  test.each([
+    [["--stream", "test"], "--stream", /NAME=SOURCE/],
+    [["--stream", "=test"], "--stream", /NAME=SOURCE/],
+    [["--stream", "a=bogus"], "--stream", /expected test/],
+    [["--stream", "a=test", "--stream", "a=test:ball"], "--stream a", /duplicate stream name "a"/],
+    [["--stream", "a=test", "--source", "test"], "--source", /--stream NAME=SOURCE/],
+  ])("%j → %s", (argv, key, message) => {
+    const err = errorOf(argv, {});
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
+  });
+
+  test("a --stream that repeats a config file's name is a duplicate", () => {
+    const err = errorOf(["--config", "c.json", "--stream", "a=test"], { streams: [{ name: "a", source: "test" }] });
+    expect(err.key).toBe("--stream a");
+    expect(err.message).toMatch(/first defined at c.json: streams\[0\].name/);
+  });
+});
