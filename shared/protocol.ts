@@ -192,7 +192,16 @@ export interface ViewerStatsMessage {
   readonly skipped: SkipCounts;
 }
 
-export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage;
+/** Reply to a client's `clock` message: its time echoed, and the server's when it answered. */
+export interface ClockReplyMessage {
+  readonly type: "clock";
+  /** The client's `t`, echoed. */
+  readonly t: number;
+  /** Server wall clock when it answered, ms since the epoch. */
+  readonly serverTime: number;
+}
+
+export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
 /** A server message this client does not know; ignored, never fatal. */
 export interface UnknownServerMessage {
   readonly type: "unknown";
@@ -220,7 +229,18 @@ export interface ResyncMessage {
   readonly type: "resync";
 }
 
-export type ClientMessage = AckMessage | PauseMessage | ResumeMessage | ResyncMessage;
+/**
+ * Asks the server for its clock, to estimate the offset between the clocks (NTP-style: the
+ * server's time is taken to be at the midpoint of the round trip), so latency from the header's
+ * server time is right from another machine too.
+ */
+export interface ClockMessage {
+  readonly type: "clock";
+  /** The client's clock when sent, in any unit it likes (echoed back). */
+  readonly t: number;
+}
+
+export type ClientMessage = AckMessage | PauseMessage | ResumeMessage | ResyncMessage | ClockMessage;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -288,6 +308,11 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
       }
       return { type: "skipped", reason: reason as SkipReason, frames, lagMs };
     }
+    case "clock": {
+      const { t, serverTime } = raw;
+      if (typeof t !== "number" || typeof serverTime !== "number") throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed clock");
+      return { type: "clock", t, serverTime };
+    }
     case "stats": {
       const { lagMs, framesSent, skipped } = raw;
       if (
@@ -321,6 +346,11 @@ export function parseClientMessage(text: string): ClientMessage {
     case "resume":
     case "resync":
       return { type: raw.type };
+    case "clock": {
+      const { t } = raw;
+      if (typeof t !== "number" || !Number.isFinite(t)) throw new ProtocolError("CC_ERR_BAD_MESSAGE", "clock.t must be a finite number");
+      return { type: "clock", t };
+    }
     default:
       throw new ProtocolError("CC_ERR_BAD_MESSAGE", `unknown message type ${JSON.stringify(raw.type).slice(0, 40)}`);
   }

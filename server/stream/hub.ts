@@ -21,6 +21,7 @@ import {
   ProtocolError,
   type ClientMessage,
   type HelloMessage,
+  type ServerMessage,
   type SkipCounts,
   type SkippedMessage,
   type SkipReason,
@@ -283,6 +284,9 @@ export class StreamHub {
         viewer.paused = false;
         this.resync(viewer);
         break;
+      case "clock":
+        this.sendText(viewer, { type: "clock", t: message.t, serverTime: wallClockMs() });
+        break;
     }
   }
 
@@ -532,7 +536,7 @@ export class StreamHub {
     if (viewer.newestSentSeq === null || seqAtOrBefore(viewer.newestSentSeq, message.seq)) viewer.newestSentSeq = message.seq;
   }
 
-  private sendText(viewer: Viewer, message: HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage): void {
+  private sendText(viewer: Viewer, message: ServerMessage): void {
     if (viewer.socket.readyState === OPEN) viewer.socket.send(JSON.stringify(message));
   }
 

@@ -15,7 +15,6 @@ import {
   decodeBinaryMessage,
   nextSeq,
   ProtocolError,
-  type ClientMessage,
   type VideoFrameHeader,
 } from "../../shared/protocol.js";
 import { micros, millis } from "../../shared/units.js";
@@ -124,7 +123,7 @@ function publishAll(hub: StreamHub, pattern: string): number[] {
 }
 
 const ack = (hub: StreamHub, viewer: Viewer, seq: number): void => hub.onClientMessage(viewer, { type: "ack", seq });
-const send = (hub: StreamHub, viewer: Viewer, type: Exclude<ClientMessage["type"], "ack">): void =>
+const send = (hub: StreamHub, viewer: Viewer, type: "pause" | "resume" | "resync"): void =>
   hub.onClientMessage(viewer, { type });
 /** The viewer's lag as the hub reports it (viewerInfos). */
 const lagOf = (hub: StreamHub, viewer: Viewer): number | null | undefined =>
@@ -137,6 +136,18 @@ const newestSeq = (s: FakeSocket): number => {
 };
 
 describe("StreamHub", () => {
+  test("answers a clock message with the client's time echoed and its own", () => {
+    const hub = makeHub();
+    const s = new FakeSocket();
+    const v = hub.addViewer(s);
+    const before = Date.now();
+    hub.onClientMessage(v, { type: "clock", t: 42.5 });
+    const reply = s.texts().at(-1);
+    expect(reply).toMatchObject({ type: "clock", t: 42.5 });
+    expect(reply?.serverTime as number).toBeGreaterThanOrEqual(before - 1);
+    expect(reply?.serverTime as number).toBeLessThanOrEqual(Date.now() + 1);
+  });
+
   test("a viewer's first messages are hello, then state", () => {
     const hub = makeHub();
     const s = new FakeSocket();

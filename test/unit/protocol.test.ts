@@ -148,6 +148,14 @@ describe("parseClientMessage", () => {
     expect(parseClientMessage('{"type":"resync","reason":"decoder error","seq":3}')).toEqual({ type: "resync" });
   });
 
+  test("accepts clock with a finite number, and the server's reply parses", () => {
+    expect(parseClientMessage('{"type":"clock","t":12.5}')).toEqual({ type: "clock", t: 12.5 });
+    expectProtocolError(() => parseClientMessage('{"type":"clock","t":"now"}'), "CC_ERR_BAD_MESSAGE");
+    expectProtocolError(() => parseClientMessage('{"type":"clock"}'), "CC_ERR_BAD_MESSAGE");
+    expect(parseServerMessage('{"type":"clock","t":1,"serverTime":2}')).toEqual({ type: "clock", t: 1, serverTime: 2 });
+    expectProtocolError(() => parseServerMessage('{"type":"clock","t":1}'), "CC_ERR_BAD_MESSAGE");
+  });
+
   test.each(["", "ack", "{", "{'type':'ack'}", "\u0000"])("non-JSON %j → CC_ERR_BAD_JSON", (text) => {
     expectProtocolError(() => parseClientMessage(text), "CC_ERR_BAD_JSON");
   });
