@@ -5,6 +5,9 @@ import { existsSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import sirv from "sirv";
 
+/** Files other origins may load: the embeddable player module and its source map and types. */
+const EMBEDDABLE = new Set(["/canvascast.js", "/canvascast.js.map", "/canvascast.d.ts"]);
+
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse, notFound: () => void) => void;
 
 export function createStaticHandler(webRoot: string): StaticHandler {
@@ -21,6 +24,11 @@ export function createStaticHandler(webRoot: string): StaticHandler {
     setHeaders(res, pathname) {
       res.setHeader("X-Content-Type-Options", "nosniff");
       res.setHeader("Cache-Control", pathname.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
+      if (EMBEDDABLE.has(pathname)) {
+        // The player module is for other people's pages: loadable cross-origin (module scripts need CORS).
+        res.setHeader("Access-Control-Allow-Origin", "*");
+        res.setHeader("Cross-Origin-Resource-Policy", "cross-origin");
+      }
     },
   });
   return (req, res, notFound) => serve(req, res, notFound);
