@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "test/artifacts/", "bench/results/", "**/*.js", "**/*.mjs", "**/*.cjs"] },
+  { ignores: ["dist/", "node_modules/", "test/artifacts/", "bench/results/", ".scratch/", "**/*.js", "**/*.mjs", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

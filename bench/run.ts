@@ -1,5 +1,6 @@
-// npm run bench: join time and pipe→painted latency of the dashboard's WebCodecs player, measured in
-// headless Chromium against the real server and a real gst test-pattern pipeline, all on loopback.
+// npm run bench: join time and pipe→painted latency of the dashboard's WebCodecs player, and
+// pipe→presented latency of its MSE player (<video>, requestVideoFrameCallback) in the same run,
+// measured in headless Chromium against the real server and a real gst test-pattern pipeline, all on loopback.
 // Writes bench/results/latest.json and prints a markdown table.
 
 import { execFile } from "node:child_process";
@@ -22,6 +23,7 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 12);
 interface PlayerStatsView {
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
+  readonly latencyP99Ms: number | null;
   readonly latencySamples: number;
   readonly fps: number;
   readonly framesPainted: number;
@@ -113,16 +115,23 @@ async function main(): Promise<void> {
       await server.stop();
     }
     const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
-    for (const mode of ONLY.has("latency") ? (["raf", "decode"] as const) : []) {
+    // WebCodecs (paint in rAF, paint on decoder output) and MSE, against the same server and pipeline.
+    const LATENCY_PATHS = {
+      raf: { query: "?paint=raf", what: "WebCodecs, pipe → painted, paint in requestAnimationFrame" },
+      decode: { query: "?paint=decode", what: "WebCodecs, pipe → painted, paint in decoder output" },
+      mse: { query: "?mode=mse", what: "MSE <video>, pipe → presented (requestVideoFrameCallback expectedDisplayTime)" },
+    } as const;
+    for (const mode of ONLY.has("latency") ? (["raf", "decode", "mse"] as const) : []) {
       const runs: PlayerStatsView[] = [];
       for (let i = 0; i < LATENCY_RUNS; i++) {
-        runs.push(await measureLatency(browser, `${server.url}?paint=${mode}`, LATENCY_SECONDS));
+        runs.push(await measureLatency(browser, `${server.url}${LATENCY_PATHS[mode].query}`, LATENCY_SECONDS));
       }
       results[`latency_${mode}`] = runs;
       const p50 = median(runs.map((r) => r.latencyP50Ms ?? NaN));
       const p95 = median(runs.map((r) => r.latencyP95Ms ?? NaN));
+      const p99 = median(runs.map((r) => r.latencyP99Ms ?? NaN));
       rows.push(
-        `| pipe → painted, 640×480@30, paint in ${mode === "raf" ? "requestAnimationFrame" : "decoder output"} (median of ${runs.length} runs; per run ${runs.map((r) => `${fmt(r.latencyP50Ms)}/${fmt(r.latencyP95Ms)}`).join(", ")}) | p50 ${fmt(p50)} ms | p95 ${fmt(p95)} ms |`,
+        `| ${LATENCY_PATHS[mode].what}, 640×480@30 (median of ${runs.length} runs; p50/p95/p99 per run ${runs.map((r) => `${fmt(r.latencyP50Ms)}/${fmt(r.latencyP95Ms)}/${fmt(r.latencyP99Ms)}`).join(", ")}) | p50 ${fmt(p50)} ms | p95 ${fmt(p95)} ms · p99 ${fmt(p99)} ms |`,
       );
     }
     await server.stop();

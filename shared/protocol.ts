@@ -43,6 +43,8 @@ export const CloseCode = {
   UNKNOWN_STREAM: 4404,
   /** A viewer that does not ack kept more than the hard limit queued for longer than the grace period. */
   TOO_SLOW: 4408,
+  /** WebM (/webm/) only: the pipeline came back with another picture size; reconnect for a new init segment. */
+  FORMAT_CHANGED: 4409,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -86,11 +86,6 @@ export interface WebmFanoutOptions {
   readonly nextViewerId?: () => number;
 }
 
-export const CloseCodeWebm = {
-  /** The pipeline came back with another picture size: reconnect for a new init segment. */
-  FORMAT_CHANGED: 4409,
-} as const;
-
 export class WebmFanout {
   private readonly viewers = new Set<WebmViewer>();
   /** The current GOP for joiners; null when it outgrew the limit (until the next keyframe). */
@@ -179,7 +174,7 @@ export class WebmFanout {
     this.video = info;
     this.init = initSegment(info);
     this.endCluster();
-    for (const viewer of this.viewers) viewer.socket.close(CloseCodeWebm.FORMAT_CHANGED, what);
+    for (const viewer of this.viewers) viewer.socket.close(CloseCode.FORMAT_CHANGED, what);
     this.viewers.clear();
   }
 

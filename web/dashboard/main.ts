@@ -1,17 +1,22 @@
-// The dashboard: one tile per stream from /api/streams, each with a live canvas player and its
-// figures. Test hooks (stable): <section class="tile" data-stream data-state data-frames-painted
-// data-frames-received data-decoder-errors data-first-paint-ms data-latency-p50 data-latency-p95
-// data-lag-ms data-frames-skipped data-resyncs data-reconnects>, and window.canvascast.players.
+// The dashboard: one tile per stream from /api/streams, each with a live player and its figures.
+// The player is WebCodecs on a <canvas> where VideoDecoder exists, else MSE on a <video> (an
+// insecure origin such as http://<LAN address>); `?mode=mse` or `?mode=webcodecs` forces one.
+// Test hooks (stable): <section class="tile" data-stream data-mode="webcodecs|mse" data-state
+// data-frames-painted data-frames-received data-decoder-errors data-first-paint-ms data-latency-p50
+// data-latency-p95 data-lag-ms data-frames-skipped data-resyncs data-reconnects data-behind-live-ms
+// data-live-seeks>, and window.canvascast.players. For MSE tiles, frames painted are frames the
+// <video> presented (requestVideoFrameCallback) and latency is pipe → presented.
 
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
-import type { Player, PlayerState, PlayerStateChange } from "../player/player.js";
-import { play } from "../player/player.js";
+import type { PlayerMode, StreamPlayer } from "../player/mode.js";
+import { isPlayerMode, playStream } from "../player/mode.js";
+import type { PlayerState, PlayerStateChange } from "../player/player.js";
 import type { PlayerStatsSnapshot } from "../player/stats.js";
 import type { SkippedMessage } from "../../shared/protocol.js";
 
 declare global {
   interface Window {
-    canvascast: { players: Map<string, Player> };
+    canvascast: { players: Map<string, StreamPlayer> };
   }
 }
 
@@ -24,22 +29,24 @@ const SKIP_NOTICE_MS = 4000;
 /** Countdown refresh while a retry is pending. */
 const COUNTDOWN_INTERVAL_MS = 200;
 
+const QUERY = new URLSearchParams(location.search);
 /** `?paint=decode` paints on decoder output instead of in requestAnimationFrame (for comparison). */
-const PAINT_MODE = new URLSearchParams(location.search).get("paint") === "decode" ? "decode" : "raf";
+const PAINT_MODE = QUERY.get("paint") === "decode" ? "decode" : "raf";
+/** `?mode=mse|webcodecs` forces a playback path (tests, benchmarks); default auto. */
+const PLAYER_MODE: PlayerMode = ((): PlayerMode => {
+  const mode = QUERY.get("mode");
+  if (mode === null || isPlayerMode(mode)) return mode ?? "auto";
+  console.warn(`unknown ?mode=${mode}; using auto`);
+  return "auto";
+})();
 
-const players = new Map<string, Player>();
+const players = new Map<string, StreamPlayer>();
 window.canvascast = { players };
 
 function $<T extends Element>(root: ParentNode, selector: string): T {
   const el = root.querySelector<T>(selector);
   if (el === null) throw new Error(`dashboard markup has no ${selector}`);
   return el;
-}
-
-/** ws:/wss: + this page's host + /ws/<name>. */
-function streamSocketUrl(name: string): string {
-  const protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${protocol}//${location.host}/ws/${encodeURIComponent(name)}`;
 }
 
 const STATE_LABELS: Record<PlayerState, string> = {
@@ -62,7 +69,7 @@ const fmtSeconds = (ms: number): string => (ms < 10_000 ? (ms / 1000).toFixed(1)
 class Tile {
   readonly name: string;
   readonly el: HTMLElement;
-  readonly player: Player;
+  readonly player: StreamPlayer;
   readonly #screen: HTMLElement;
   readonly #overlayState: HTMLElement;
   readonly #overlayReason: HTMLElement;
@@ -107,8 +114,18 @@ class Tile {
     });
     this.#writeStats(null);
 
-    const canvas = $<HTMLCanvasElement>(this.el, "canvas");
-    this.player = play(canvas, streamSocketUrl(info.name), { statsIntervalMs: STATS_INTERVAL_MS, paintMode: PAINT_MODE });
+    this.player = playStream(this.#screen, info.name, {
+      mode: PLAYER_MODE,
+      statsIntervalMs: STATS_INTERVAL_MS,
+      paintMode: PAINT_MODE,
+    });
+    this.el.dataset.mode = this.player.mode;
+    if (this.player.mode === "mse") {
+      this.#latency.parentElement?.setAttribute(
+        "title",
+        "pipe → presented latency of the <video> (requestVideoFrameCallback), p50 / p95 over the last ~300 frames",
+      );
+    }
     this.player.on("state", (change) => this.#showState(change));
     this.player.on("stats", (stats) => this.#writeStats(stats));
     this.player.on("hello", (hello) => this.#showSize(hello.width, hello.height, hello.framerate));
@@ -193,6 +210,8 @@ class Tile {
     d.framesSkipped = String(stats?.framesSkippedByServer ?? 0);
     d.resyncs = String(stats?.resyncs ?? 0);
     d.reconnects = String(stats?.reconnects ?? 0);
+    d.behindLiveMs = attrMs(stats?.behindLiveMs ?? null);
+    d.liveSeeks = String(stats?.liveSeeks ?? 0);
     const live = stats !== null && this.player.state === "live";
     this.#fps.textContent = live ? fmtFixed(stats.fps, 1) : "–";
     this.#kbps.textContent = live ? fmtFixed(stats.kbps, 0) : "–";

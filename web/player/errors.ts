@@ -14,7 +14,17 @@ export type PlayerErrorCode =
   /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */
   | "CC_ERR_DECODER_UNSUPPORTED"
   /** No WebCodecs `VideoDecoder`: insecure context (needs https or localhost) or an old browser. */
-  | "CC_ERR_NO_WEBCODECS";
+  | "CC_ERR_NO_WEBCODECS"
+  /** No MediaSource, or it cannot play `video/webm; codecs="vp8"`. Fatal for the MSE player. */
+  | "CC_ERR_NO_MSE"
+  /** The <video> or its SourceBuffer failed (decode error, rejected append); the MSE player reconnects with a fresh MediaSource. */
+  | "CC_ERR_MEDIA"
+  /** The SourceBuffer stayed full (QuotaExceededError) after old media was removed; the MSE player reconnects. */
+  | "CC_ERR_QUOTA"
+  /** The <video> did not advance although media kept arriving; the MSE player reconnects. */
+  | "CC_ERR_STALLED"
+  /** The browser refused to start playback without a user gesture (unmuted autoplay). */
+  | "CC_ERR_AUTOPLAY";
 
 export class PlayerError extends Error {
   override readonly name = "PlayerError";

@@ -1,5 +1,7 @@
 // Rolling player statistics: painted fps, received bitrate, pipe→painted latency percentiles,
-// frame counters and time to first paint. All times are `performance.now()` unless noted.
+// frame counters and time to first paint. All times are `performance.now()` unless noted. Both
+// players use it: the WebCodecs player counts drawImage paints, the MSE player frames presented by
+// the <video> (requestVideoFrameCallback).
 
 import type { SkipCounts, SkipReason, ViewerStatsMessage } from "../../shared/protocol.js";
 import { SKIP_REASONS } from "../../shared/protocol.js";
@@ -11,11 +13,13 @@ export interface PlayerStatsSnapshot {
   /** Received kbit/s (whole binary messages) over the same window. */
   readonly kbps: number;
   /**
-   * Server read of the frame's last byte → drawImage done, ms, over the last ~300 live frames
-   * (replayed frames excluded). Null before the first sample. Assumes server and browser clocks agree.
+   * Server read of the frame's last byte → drawImage done (WebCodecs) or the <video>'s expected
+   * display time of the frame (MSE, requestVideoFrameCallback), ms, over the last ~300 live frames
+   * (replayed or join-burst frames excluded). Null before the first sample. Assumes server and browser clocks agree.
    */
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
+  readonly latencyP99Ms: number | null;
   readonly latencySamples: number;
   readonly framesReceived: number;
   readonly framesDecoded: number;
@@ -47,8 +51,15 @@ export interface PlayerStatsSnapshot {
   readonly skippedByServer: SkipCounts;
   /** Times the player asked the server to replay the cached GOP after a decoder error. */
   readonly resyncs: number;
-  /** Times the player opened a new socket after losing one. */
+  /** Times the player opened a new socket after losing one (or, MSE, after recovering from a media error). */
   readonly reconnects: number;
+  /**
+   * MSE only: how far the playhead is behind the newest buffered media (`buffered.end − currentTime`), ms.
+   * Null for the WebCodecs player and before the first buffered media.
+   */
+  readonly behindLiveMs: number | null;
+  /** MSE only: seeks the player made to start playback, jump a gap, or get back to the live edge. */
+  readonly liveSeeks: number;
 }
 
 const LATENCY_SAMPLES = 300;
@@ -127,6 +138,8 @@ export class PlayerStats {
   #lagMs: number | null = null;
   #resyncs = 0;
   #reconnects = 0;
+  #behindLiveMs: number | null = null;
+  #liveSeeks = 0;
   /** Server skips on connections that have ended. */
   readonly #skippedBefore = zeroCounts();
   /** On this connection: frames announced by `skipped` messages, and the server's own counters from `stats`. */
@@ -202,14 +215,36 @@ export class PlayerStats {
 
   /** `paintedAt` is performance.now() after the paint; `serverTime` is from the frame header. */
   painted(paintedAt: number, serverTime: Millis, replay: boolean): void {
-    this.#painted++;
-    this.#paints.add(paintedAt, 1);
+    this.#countPaint(paintedAt, 1);
+    if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
+  }
+
+  /**
+   * MSE: the <video> presented `frames` new frames (requestVideoFrameCallback), the newest at
+   * `presentedAt` (performance.now() clock). `serverTime` is that frame's, when known.
+   */
+  presented(presentedAt: number, serverTime: Millis | null, frames = 1): void {
+    this.#countPaint(presentedAt, frames);
+    if (serverTime !== null) this.#latency.push(performance.timeOrigin + presentedAt - serverTime);
+  }
+
+  /** MSE: the playhead's distance to the newest buffered media, ms (null: nothing buffered). */
+  behindLive(ms: number | null): void {
+    this.#behindLiveMs = ms;
+  }
+
+  liveSeeked(): void {
+    this.#liveSeeks++;
+  }
+
+  #countPaint(at: number, frames: number): void {
+    this.#painted += frames;
+    this.#paints.add(at, frames);
     if (this.#firstPaintMs === null) {
-      this.#firstPaintMs = paintedAt - this.startedAt;
-      this.#firstPaintAtMs = paintedAt;
+      this.#firstPaintMs = at - this.startedAt;
+      this.#firstPaintAtMs = at;
       this.#joinedFromReplay = this.#firstKeyframeReplay;
     }
-    if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
   }
 
   snapshot(now: number = performance.now()): PlayerStatsSnapshot {
@@ -222,6 +257,7 @@ export class PlayerStats {
       kbps: this.#bits.perSecond(now, this.startedAt) / 1000,
       latencyP50Ms: percentile(sorted, 50),
       latencyP95Ms: percentile(sorted, 95),
+      latencyP99Ms: percentile(sorted, 99),
       latencySamples: sorted.length,
       framesReceived: this.#received,
       framesDecoded: this.#decoded,
@@ -238,6 +274,8 @@ export class PlayerStats {
       skippedByServer: skipped,
       resyncs: this.#resyncs,
       reconnects: this.#reconnects,
+      behindLiveMs: this.#behindLiveMs,
+      liveSeeks: this.#liveSeeks,
     };
   }
 

@@ -1,0 +1,90 @@
+// Picks the playback path and builds the right element for it:
+// - `webcodecs`: frame protocol on `/ws/<stream>` → VideoDecoder → <canvas> (lowest latency; needs
+//   a secure context: https, or http on localhost);
+// - `mse`: WebM on `/webm/<stream>` → MediaSource → <video> (any origin, any MSE browser);
+// - `auto` (default): WebCodecs when `VideoDecoder` exists, else MSE.
+
+import { webCodecsAvailable } from "./decoder.js";
+import type { MsePlayerOptions } from "./mse-player.js";
+import { playMse } from "./mse-player.js";
+import type { Player, PlayerOptions } from "./player.js";
+import { play } from "./player.js";
+
+export const PLAYER_MODES = ["auto", "webcodecs", "mse"] as const;
+export type PlayerMode = (typeof PLAYER_MODES)[number];
+export type ResolvedPlayerMode = Exclude<PlayerMode, "auto">;
+
+export const isPlayerMode = (v: unknown): v is PlayerMode => PLAYER_MODES.includes(v as PlayerMode);
+
+/** `auto` → `webcodecs` where VideoDecoder exists, else `mse`; the others as they are. */
+export function resolvePlayerMode(mode: PlayerMode = "auto"): ResolvedPlayerMode {
+  if (mode !== "auto") return mode;
+  return webCodecsAvailable() ? "webcodecs" : "mse";
+}
+
+/**
+ * The socket URL of `stream` for a mode: `ws(s)://<host>/ws/<stream>` or `…/webm/<stream>`, on the
+ * server at `server` (default: this page's origin).
+ */
+export function streamSocketUrl(mode: ResolvedPlayerMode, stream: string, server: string = globalThis.location?.href ?? "http://localhost/"): string {
+  const url = new URL(`${mode === "mse" ? "webm" : "ws"}/${encodeURIComponent(stream)}`, new URL("/", server));
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+export interface StreamPlayerOptions extends PlayerOptions, MsePlayerOptions {
+  /** Default `auto`. */
+  readonly mode?: PlayerMode;
+  /** The canvascast server, as an http(s) URL. Default: this page's origin. */
+  readonly server?: string;
+}
+
+export interface StreamPlayer extends Player {
+  /** The path in use. */
+  readonly mode: ResolvedPlayerMode;
+  /** The <canvas> (webcodecs) or <video> (mse) the player paints into; it was added to the container. */
+  readonly element: HTMLCanvasElement | HTMLVideoElement;
+}
+
+/**
+ * Plays `stream` in `container`: creates a <canvas> or <video> for the mode, puts it first in the
+ * container and starts the player. `close()` stops the player and removes the element.
+ */
+export function playStream(container: HTMLElement, stream: string, options: StreamPlayerOptions = {}): StreamPlayer {
+  const mode = resolvePlayerMode(options.mode);
+  const url = streamSocketUrl(mode, stream, options.server);
+  const element = container.ownerDocument.createElement(mode === "mse" ? "video" : "canvas");
+  element.dataset.mode = mode;
+  container.prepend(element);
+  let player: Player;
+  try {
+    player = element instanceof HTMLVideoElement ? playMse(element, url, options) : play(element, url, options);
+  } catch (err) {
+    element.remove();
+    throw err;
+  }
+  return {
+    mode,
+    element,
+    url: player.url,
+    get state() {
+      return player.state;
+    },
+    get reason() {
+      return player.reason;
+    },
+    get retryAt() {
+      return player.retryAt;
+    },
+    get hello() {
+      return player.hello;
+    },
+    stats: () => player.stats(),
+    on: (type, listener) => player.on(type, listener),
+    off: (type, listener) => player.off(type, listener),
+    close() {
+      player.close();
+      element.remove();
+    },
+  };
+}
