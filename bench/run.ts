@@ -8,14 +8,16 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
-import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
+import { childPids, startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "slow"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "slow", "fanout"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
+const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
+const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 12);
@@ -70,24 +72,72 @@ interface ClientsResult {
   readonly slow: { framesPerViewer: number; skippedNotices: number; lagMaxMs: number | null };
 }
 
-/** N viewers (K throttled to half the bitrate) in a separate process; server RSS sampled each second. */
-async function measureSlowViewers(viewers: number, throttled: number): Promise<Record<string, unknown>> {
+/** CPU time a process has used so far, seconds (utime + stime from /proc, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface ViewersResult extends ClientsResult {
+  readonly viewers: number;
+  readonly throttled: number;
+  readonly rssMiB: { start: number; max: number; end: number };
+  /** % of one core over the run. */
+  readonly cpu: { server: number; gst: number; clients: number };
+  readonly skipped: Record<string, number>;
+}
+
+/**
+ * N viewers (K throttled to half the bitrate) in a separate process, for `seconds`: server RSS
+ * sampled each second, CPU of the server, its gst child and the client process over the run.
+ */
+async function measureViewers(viewers: number, throttled: number, seconds: number): Promise<ViewersResult> {
   const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500"]);
   try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const [gst] = childPids(server.pid, "gst-launch-1.0");
     const rss: number[] = [rssMiB(server.pid)];
     const sampler = setInterval(() => rss.push(rssMiB(server.pid)), 1000);
+    let clientsPid = 0;
+    let clientsCpu = 0;
+    const start = { at: performance.now(), server: cpuSeconds(server.pid), gst: gst ? cpuSeconds(gst) : 0 };
+    let end = start;
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(
+      const child = execFile(
         process.execPath,
-        ["--import", "tsx", CLIENTS, `${server.wsBase}ws/cam0`, String(viewers), String(throttled), String(SLOW_SECONDS)],
-        { timeout: (SLOW_SECONDS + 60) * 1000, maxBuffer: 1 << 20 },
+        ["--import", "tsx", CLIENTS, `${server.wsBase}ws/cam0`, String(viewers), String(throttled), String(seconds)],
+        { timeout: (seconds + 90) * 1000, maxBuffer: 1 << 20 },
         (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
       );
+      clientsPid = child.pid ?? 0;
+      // Sample CPU just before the clients finish, while all viewers are connected.
+      const timer = setTimeout(() => {
+        end = { at: performance.now(), server: cpuSeconds(server.pid), gst: gst ? cpuSeconds(gst) : 0 };
+        try {
+          clientsCpu = cpuSeconds(clientsPid);
+        } catch {
+          clientsCpu = NaN;
+        }
+      }, (seconds - 0.5) * 1000);
+      child.once("exit", () => clearTimeout(timer));
     });
     clearInterval(sampler);
+    const wall = (end.at - start.at) / 1000;
     const clients = JSON.parse(out.trim().split("\n").at(-1)!) as ClientsResult;
     const info = ((await (await fetch(server.url + "api/streams")).json()) as { streams: { skipped: Record<string, number> }[] }).streams[0]!;
-    return { viewers, throttled, rssMiB: { start: rss[0], max: Math.max(...rss), end: rss.at(-1) }, skipped: info.skipped, ...clients };
+    return {
+      viewers,
+      throttled,
+      rssMiB: { start: rss[0]!, max: Math.max(...rss), end: rss.at(-1)! },
+      cpu: {
+        server: (100 * (end.server - start.server)) / wall,
+        gst: (100 * (end.gst - start.gst)) / wall,
+        clients: (100 * clientsCpu) / (seconds + 1),
+      },
+      skipped: info.skipped,
+      ...clients,
+    };
   } finally {
     await server.stop();
   }
@@ -135,8 +185,15 @@ async function main(): Promise<void> {
       );
     }
     await server.stop();
+    for (const n of ONLY.has("fanout") ? FANOUT_VIEWERS : []) {
+      const r = await measureViewers(n, 0, FANOUT_SECONDS);
+      results[`fanout_${n}`] = r;
+      rows.push(
+        `| fan-out: ${n} viewer${n === 1 ? "" : "s"} of one 640×480@30 1.5 Mbit/s stream, ${FANOUT_SECONDS} s | delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps, skipped ${r.skipped.lagging ?? 0} + ${r.skipped["buffer-full"] ?? 0} | server CPU ${fmt(r.cpu.server)} % of a core (gst ${fmt(r.cpu.gst)} %, client process ${fmt(r.cpu.clients)} %), RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB |`,
+      );
+    }
     for (const [n, k] of ONLY.has("slow") ? [[20, 0], [20, 5], [100, 0], [100, 20]] : []) {
-      const r = (await measureSlowViewers(n!, k!)) as Record<string, unknown> & ClientsResult & { rssMiB: { start: number; max: number }; skipped: Record<string, number> };
+      const r = await measureViewers(n!, k!, SLOW_SECONDS);
       results[`slow_${n}_${k}`] = r;
       rows.push(
         `| ${n} viewers, ${k} reading at half the bitrate, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' max lag ${fmt(r.slow.lagMaxMs)} ms |`,
