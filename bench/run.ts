@@ -9,12 +9,13 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { childPids, startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
+import { startJsmpegRelay } from "./jsmpeg/relay.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "slow", "fanout"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "jsmpeg", "slow", "fanout"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800").split(",").map(Number);
@@ -185,6 +186,47 @@ async function main(): Promise<void> {
       );
     }
     await server.stop();
+    if (ONLY.has("jsmpeg")) {
+      // jsmpeg: join (page load → first picture drawn) at 1 s and 4 s GOPs, and pipe → drawn latency.
+      for (const seconds of [1, 4]) {
+        const relay = await startJsmpegRelay({ width: 640, height: 480, fps: 30, bitrateKbps: 1500, gop: 30 * seconds });
+        try {
+          await new Promise((r) => setTimeout(r, 1500));
+          const joins: number[] = [];
+          for (let i = 0; i < JOINS; i++) {
+            const context = await browser.browser.createBrowserContext();
+            const page = await context.newPage();
+            await page.goto(relay.url, { waitUntil: "domcontentloaded" });
+            await page.waitForFunction(() => (window as unknown as { bench?: { firstDrawAt: number | null } }).bench?.firstDrawAt != null, { timeout: 20_000 });
+            joins.push(await page.evaluate(() => (window as unknown as { bench: { firstDrawAt: number } }).bench.firstDrawAt));
+            await context.close();
+            // A join waits for the next I-frame: start the next one at a random point of the GOP,
+            // or every join would begin right after the I-frame the last one waited for.
+            await new Promise((r) => setTimeout(r, Math.random() * seconds * 1000));
+          }
+          joins.sort((a, b) => a - b);
+          results[`jsmpeg_join_gop${seconds}s`] = { samples: joins, p50: pct(joins, 50), max: joins.at(-1) };
+          rows.push(`| jsmpeg join: page load → first picture drawn, ${seconds} s GOP (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
+          if (seconds !== 1) continue;
+          const runs: { p50: number; p95: number; p99: number }[] = [];
+          for (let i = 0; i < LATENCY_RUNS; i++) {
+            const page = await browser.newPage();
+            await page.goto(relay.url, { waitUntil: "load" });
+            await new Promise((r) => setTimeout(r, LATENCY_SECONDS * 1000));
+            // Leave out the join burst (the first second of pictures).
+            const lat = (await page.evaluate(() => (window as unknown as { bench: { latencies(): number[] } }).bench.latencies())).slice(30).sort((a, b) => a - b);
+            runs.push({ p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99) });
+            await page.close();
+          }
+          results.jsmpeg_latency = runs;
+          rows.push(
+            `| jsmpeg, pipe (ffmpeg's TS out) → drawn, 640×480@30 MPEG-1 (median of ${runs.length} runs; p50/p95/p99 per run ${runs.map((r) => `${fmt(r.p50)}/${fmt(r.p95)}/${fmt(r.p99)}`).join(", ")}) | p50 ${fmt(median(runs.map((r) => r.p50)))} ms | p95 ${fmt(median(runs.map((r) => r.p95)))} ms · p99 ${fmt(median(runs.map((r) => r.p99)))} ms |`,
+          );
+        } finally {
+          await relay.close();
+        }
+      }
+    }
     for (const n of ONLY.has("fanout") ? FANOUT_VIEWERS : []) {
       const r = await measureViewers(n, 0, FANOUT_SECONDS);
       results[`fanout_${n}`] = r;

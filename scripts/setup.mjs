@@ -4,6 +4,7 @@
 //
 //   node scripts/setup.mjs serve   GStreamer tools and plugins, npm dependencies
 //   node scripts/setup.mjs test    the same, plus Chromium for the browser tests
+//   node scripts/setup.mjs bench   the same, plus ffmpeg (MPEG-1 for the jsmpeg comparison)
 //
 // Missing system packages are installed with apt-get when running as root or with passwordless
 // sudo; otherwise it prints the exact command to run and exits 1.
@@ -14,8 +15,8 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const mode = process.argv[2] ?? "serve";
-if (mode !== "serve" && mode !== "test") {
-  console.error(`usage: node scripts/setup.mjs serve|test`);
+if (mode !== "serve" && mode !== "test" && mode !== "bench") {
+  console.error(`usage: node scripts/setup.mjs serve|test|bench`);
   process.exit(2);
 }
 
@@ -54,7 +55,8 @@ function missingPackages() {
       if (spawnSync("gst-inspect-1.0", ["--exists", element], { stdio: "ignore" }).status !== 0) missing.add(pkg);
     }
   }
-  if (mode === "test" && !existsSync(CHROMIUM)) missing.add("chromium");
+  if (mode !== "serve" && !existsSync(CHROMIUM)) missing.add("chromium");
+  if (mode === "bench" && !onPath("ffmpeg")) missing.add("ffmpeg");
   return [...missing].sort();
 }
 

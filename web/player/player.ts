@@ -21,7 +21,7 @@ import { FrameDecoder, webCodecsAvailable } from "./decoder.js";
 import { Emitter } from "../../shared/emitter.js";
 import type { Listener } from "../../shared/emitter.js";
 import { PlayerError } from "./errors.js";
-import type { PaintInfo, PaintMode } from "./renderer.js";
+import type { PaintInfo, PaintMode, RenderCanvas } from "./renderer.js";
 import { CanvasRenderer } from "./renderer.js";
 import type { PlayerStatsSnapshot } from "./stats.js";
 import { PlayerStats } from "./stats.js";
@@ -103,13 +103,23 @@ export function play(canvas: HTMLCanvasElement, url: string, options: PlayerOpti
   return new CanvasCastPlayer(canvas, url, options);
 }
 
+/** How a player is hosted, beyond the public options: the embeddable module's worker path sets these. */
+export interface PlayerHost {
+  /** A desynchronized 2D context (default true); off in a worker (see RendererOptions). */
+  readonly desynchronized?: boolean;
+}
+
 /** At most one resync request per this interval; errors in between wait for the replay already asked for. */
 const RESYNC_MIN_INTERVAL_MS = 1000;
 
 /** Close codes after which retrying soon will not help: retry at the slowest rate. */
 const SLOW_RETRY_CODES: ReadonlySet<number> = new Set([CloseCode.UNKNOWN_STREAM, CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA]);
 
-class CanvasCastPlayer implements Player {
+/**
+ * The WebCodecs player. `play()` returns it as a `Player`; the embeddable module also uses
+ * `snapshot()` and, in a worker (no `document` there), `setPageHidden()`.
+ */
+export class CanvasCastPlayer implements Player {
   readonly url: string;
   readonly #events = new Emitter<PlayerEvents>((err) => reportError(err));
   readonly #options: Required<PlayerOptions>;
@@ -147,7 +157,7 @@ class CanvasCastPlayer implements Player {
   #seenStale = 0;
   #seenErrors = 0;
 
-  constructor(canvas: HTMLCanvasElement, url: string, options: PlayerOptions) {
+  constructor(canvas: RenderCanvas, url: string, options: PlayerOptions, host: PlayerHost = {}) {
     this.url = url;
     this.#options = {
       reconnect: options.reconnect ?? true,
@@ -169,6 +179,7 @@ class CanvasCastPlayer implements Player {
     }
     this.#renderer = new CanvasRenderer(canvas, {
       paintMode: this.#options.paintMode,
+      ...(host.desynchronized === undefined ? {} : { desynchronized: host.desynchronized }),
       onPaint: (info) => this.#onPaint(info),
       onSkip: (meta) => (meta.replay ? this.#stats.replaySkipped() : this.#stats.dropped()),
     });
@@ -178,7 +189,7 @@ class CanvasCastPlayer implements Player {
     });
     this.#statsTimer = setInterval(() => this.#emitStats(), this.#options.statsIntervalMs);
     if (this.#options.pauseWhenHidden && typeof document !== "undefined") {
-      const onVisibility = (): void => this.#onVisibilityChange();
+      const onVisibility = (): void => this.setPageHidden(document.visibilityState === "hidden");
       document.addEventListener("visibilitychange", onVisibility);
       this.#removeVisibilityListener = () => document.removeEventListener("visibilitychange", onVisibility);
       this.#paused = document.visibilityState === "hidden";
@@ -201,6 +212,17 @@ class CanvasCastPlayer implements Player {
 
   get hello(): HelloMessage | undefined {
     return this.#hello;
+  }
+
+  /**
+   * The current picture as a PNG at the video's size. Rejects (InvalidStateError) while none is
+   * shown (before the first paint, while the stream restarts, or after close).
+   */
+  snapshot(): Promise<Blob> {
+    if (this.#renderer === undefined || this.#state === "closed") {
+      return Promise.reject(new DOMException(`no picture to snapshot (${this.#state})`, "InvalidStateError"));
+    }
+    return this.#renderer.snapshot();
   }
 
   stats(): PlayerStatsSnapshot {
@@ -322,9 +344,13 @@ class CanvasCastPlayer implements Player {
 
   // --- hidden page -------------------------------------------------------------------------
 
-  #onVisibilityChange(): void {
-    if (this.#state === "closed") return;
-    const hidden = document.visibilityState === "hidden";
+  /**
+   * The page was hidden or shown. Called from the document's `visibilitychange` on the main thread;
+   * a player in a worker (which sees no document) is told by the page. Ignored unless
+   * `pauseWhenHidden` is on.
+   */
+  setPageHidden(hidden: boolean): void {
+    if (this.#state === "closed" || this.#state === "unsupported" || !this.#options.pauseWhenHidden) return;
     if (hidden === this.#paused) return;
     this.#paused = hidden;
     if (hidden) {

@@ -1,5 +1,7 @@
 // Paints the newest decoded frame on a canvas in requestAnimationFrame with a desynchronized 2D
 // context. The backing store is sized to the video; CSS `object-fit: contain` letterboxes it.
+// The canvas may be an OffscreenCanvas in a worker (transferControlToOffscreen): there the worker's
+// own requestAnimationFrame paints (setTimeout where a worker has none), and CSS is the page's job.
 
 import type { FrameMeta } from "./decoder.js";
 
@@ -23,35 +25,72 @@ export interface RendererOptions {
   onPaint?: (info: PaintInfo) => void;
   /** Called when a frame is replaced before it was painted. */
   onSkip?: (meta: FrameMeta) => void;
+  /**
+   * Ask for a desynchronized (low-latency) 2D context. Default true. The worker path turns it off:
+   * DESIGN.md measured worker + OffscreenCanvas with the worker's rAF, and a desynchronized canvas
+   * needs main-thread frames to show anything.
+   */
+  desynchronized?: boolean;
 }
 
+export type RenderCanvas = HTMLCanvasElement | OffscreenCanvas;
+type Context2D = CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;
+
+/** requestAnimationFrame where it exists (windows; dedicated workers in Chromium and Firefox), else a 60 Hz timer. */
+const nextFrame: (callback: () => void) => () => void =
+  typeof requestAnimationFrame === "function"
+    ? (callback) => {
+        const id = requestAnimationFrame(callback);
+        return () => cancelAnimationFrame(id);
+      }
+    : (callback) => {
+        const id = setTimeout(callback, 16);
+        return () => clearTimeout(id);
+      };
+
 export class CanvasRenderer {
-  readonly canvas: HTMLCanvasElement;
-  readonly #ctx: CanvasRenderingContext2D;
+  readonly canvas: RenderCanvas;
+  readonly #ctx: Context2D;
   readonly #options: RendererOptions;
   #pending: { frame: VideoFrame; meta: FrameMeta } | undefined;
   #clearPending = false;
   /** The canvas shows a video frame (not the black fill). */
   #painted = false;
-  #raf: number | undefined;
+  #cancelFrame: (() => void) | undefined;
   #closed = false;
 
-  constructor(canvas: HTMLCanvasElement, options: RendererOptions = {}) {
+  constructor(canvas: RenderCanvas, options: RendererOptions = {}) {
     this.canvas = canvas;
     this.#options = options;
     // desynchronized: lower latency (DESIGN.md: 4.4 ms vs 5.8 ms p50). It paints only if the page
     // produces main-thread rAF frames after getContext, so the loop below always runs.
-    const ctx = canvas.getContext("2d", { desynchronized: true, alpha: false });
+    const settings: CanvasRenderingContext2DSettings = { desynchronized: options.desynchronized ?? true, alpha: false };
+    const ctx = isOffscreen(canvas) ? canvas.getContext("2d", settings) : canvas.getContext("2d", settings);
     if (ctx === null) throw new Error("canvas has no 2d context (is another context type in use?)");
     this.#ctx = ctx;
-    if (canvas.style.objectFit === "") canvas.style.objectFit = "contain";
+    if (!isOffscreen(canvas) && canvas.style.objectFit === "") canvas.style.objectFit = "contain";
     this.#fillBlack();
-    this.#raf = requestAnimationFrame(this.#tick);
+    this.#cancelFrame = nextFrame(this.#tick);
   }
 
   /** Width and height of the last painted frame, or undefined before the first paint. */
   get videoSize(): { width: number; height: number } | undefined {
     return this.#painted ? { width: this.canvas.width, height: this.canvas.height } : undefined;
+  }
+
+  /**
+   * The picture on the canvas as a PNG at the video's size. Rejects (InvalidStateError) while no
+   * video frame is shown: before the first paint, or after `clear()` until the next one.
+   */
+  snapshot(): Promise<Blob> {
+    const canvas = this.canvas;
+    if (this.#closed || !this.#painted) {
+      return Promise.reject(new DOMException("no picture to snapshot yet", "InvalidStateError"));
+    }
+    if (isOffscreen(canvas)) return canvas.convertToBlob({ type: "image/png" });
+    return new Promise((resolve, reject) => {
+      canvas.toBlob((blob) => (blob === null ? reject(new DOMException("toBlob gave no image", "EncodingError")) : resolve(blob)), "image/png");
+    });
   }
 
   /** Takes ownership of `frame`: it is painted at the next animation frame or closed when replaced. */
@@ -87,14 +126,14 @@ export class CanvasRenderer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#raf !== undefined) cancelAnimationFrame(this.#raf);
-    this.#raf = undefined;
+    this.#cancelFrame?.();
+    this.#cancelFrame = undefined;
     this.#dropPending();
   }
 
   readonly #tick = (): void => {
     if (this.#closed) return;
-    this.#raf = requestAnimationFrame(this.#tick);
+    this.#cancelFrame = nextFrame(this.#tick);
     if (this.#clearPending) {
       this.#clearPending = false;
       this.#painted = false;
@@ -133,4 +172,8 @@ export class CanvasRenderer {
     this.#ctx.fillStyle = "#000";
     this.#ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
   }
+}
+
+function isOffscreen(canvas: RenderCanvas): canvas is OffscreenCanvas {
+  return typeof OffscreenCanvas === "function" && canvas instanceof OffscreenCanvas;
 }

@@ -1,0 +1,211 @@
+// The public types of the embeddable module (web/canvascast.ts → /canvascast.js). This file imports
+// nothing, so the build turns it into the one self-contained `canvascast.d.ts` that pages and
+// bundlers read. Several types repeat the implementation's (stats.ts, protocol.ts, errors.ts):
+// api-check.ts fails the web typecheck when the two drift apart.
+
+/** connecting · starting · live · restarting · offline · reconnecting · paused · unsupported · closed (see docs/embedding.md). */
+export type PlayerState =
+  | "connecting"
+  | "starting"
+  | "live"
+  | "restarting"
+  | "offline"
+  | "reconnecting"
+  | "paused"
+  | "unsupported"
+  | "closed";
+
+export interface PlayerStateChange {
+  readonly state: PlayerState;
+  /** Why, when not live: the server's reason, the close reason, or what is being waited for. */
+  readonly reason: string | undefined;
+  /** When something is retried next, as `performance.now()` ms of this page (for a countdown). */
+  readonly retryAt: number | undefined;
+}
+
+/** Why the server did not send frames to this viewer. */
+export type SkipReason = "lagging" | "buffer-full";
+export type SkipCounts = Readonly<Record<SkipReason, number>>;
+
+/** The server's first message on a connection: the stream's size and rate. */
+export interface HelloMessage {
+  readonly type: "hello";
+  readonly protocol: 1;
+  readonly stream: string;
+  readonly codec: "vp8";
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  /** Server wall clock when hello was sent, ms since the epoch. */
+  readonly serverTime: number;
+}
+
+/** The server skipped frames for this viewer because it fell behind; the picture jumps ahead. */
+export interface SkippedMessage {
+  readonly type: "skipped";
+  readonly reason: SkipReason;
+  readonly frames: number;
+  /** The viewer's lag when the gap began, ms. */
+  readonly lagMs: number;
+}
+
+export interface PlayerStatsSnapshot {
+  /** Frames painted per second over the last second or two. */
+  readonly fps: number;
+  /** Received kbit/s. */
+  readonly kbps: number;
+  /** Server read of the frame → painted, ms (p50/p95/p99 over ~300 live frames); null before the first sample. */
+  readonly latencyP50Ms: number | null;
+  readonly latencyP95Ms: number | null;
+  readonly latencyP99Ms: number | null;
+  readonly latencySamples: number;
+  readonly framesReceived: number;
+  readonly framesDecoded: number;
+  readonly framesPainted: number;
+  /** Live frames never painted (waiting for a keyframe, backlog, stale, replaced before paint). */
+  readonly framesDropped: number;
+  /** Replayed frames (the cached GOP at join) decoded but not painted because a newer one followed. */
+  readonly framesReplaySkipped: number;
+  readonly decoderErrors: number;
+  readonly bytesReceived: number;
+  /** Player start → first paint, ms; null until then. */
+  readonly firstPaintMs: number | null;
+  /** `performance.now()` of this page at the first paint; null until then. */
+  readonly firstPaintAtMs: number | null;
+  /** Whether the first picture came from the replayed GOP (no wait for a live keyframe). */
+  readonly joinedFromReplay: boolean | null;
+  /** This viewer's lag as the server measures it, ms; null when unknown. */
+  readonly lagMs: number | null;
+  /** Frames the server did not send this viewer, over every connection. */
+  readonly framesSkippedByServer: number;
+  readonly skippedByServer: SkipCounts;
+  /** Times the player asked the server to replay its cached GOP after a decoder error. */
+  readonly resyncs: number;
+  /** Times the player opened a new socket after losing one. */
+  readonly reconnects: number;
+  /** MSE only: how far the playhead is behind the newest buffered media, ms. */
+  readonly behindLiveMs: number | null;
+  /** MSE only: seeks made to start playback, jump a gap or get back to the live edge. */
+  readonly liveSeeks: number;
+}
+
+/** Stable error codes: switch on `code`, never on the message. */
+export type PlayerErrorCode =
+  | "CC_ERR_SHORT_MESSAGE"
+  | "CC_ERR_BAD_HEADER_LENGTH"
+  | "CC_ERR_BAD_JSON"
+  | "CC_ERR_BAD_MESSAGE"
+  | "CC_ERR_SOCKET"
+  | "CC_ERR_UNEXPECTED_MESSAGE"
+  | "CC_ERR_DECODE"
+  | "CC_ERR_DECODER_UNSUPPORTED"
+  | "CC_ERR_NO_WEBCODECS"
+  | "CC_ERR_NO_MSE"
+  | "CC_ERR_MEDIA"
+  | "CC_ERR_QUOTA"
+  | "CC_ERR_STALLED"
+  | "CC_ERR_AUTOPLAY";
+
+export interface PlayerError extends Error {
+  readonly name: "PlayerError";
+  readonly code: PlayerErrorCode;
+  /** True when the player cannot continue on its own (no retry will help). */
+  readonly fatal: boolean;
+}
+
+// A type alias, not an interface: an event map wants an index-signature-compatible type.
+export type PlayerEvents = {
+  state: PlayerStateChange;
+  stats: PlayerStatsSnapshot;
+  error: PlayerError;
+  /** A hello arrived: the stream's size and rate are known (again). */
+  hello: HelloMessage;
+  /** The server skipped frames for this viewer; the picture jumps ahead. */
+  skipped: SkippedMessage;
+};
+
+/** `raf`: paint the newest frame in requestAnimationFrame; `decode`: paint each frame as it is decoded. */
+export type PaintMode = "raf" | "decode";
+
+export interface PlayerOptions {
+  /** Reconnect with backoff and jitter when the socket closes. Default true. */
+  readonly reconnect?: boolean;
+  /** How often `stats` is emitted, ms. Default 500. */
+  readonly statsIntervalMs?: number;
+  /** Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`. Default 500. */
+  readonly reconnectDelayMs?: number;
+  /** Default 10000. */
+  readonly maxReconnectDelayMs?: number;
+  /** Pause while the page is hidden (the server sends nothing, the decoder is released). Default true. */
+  readonly pauseWhenHidden?: boolean;
+  /** Default `raf`. */
+  readonly paintMode?: PaintMode;
+}
+
+export interface PlayOptions extends PlayerOptions {
+  /**
+   * Decode and paint in a Web Worker with an OffscreenCanvas (`true`), on the main thread
+   * (`false`), or in a worker where the browser allows it (`"auto"`, the default). With a worker
+   * the canvas is handed to it (`transferControlToOffscreen`): the page can no longer draw on it
+   * or read it back — use `snapshot()`.
+   */
+  readonly worker?: boolean | "auto";
+}
+
+export type PlayerThread = "main" | "worker";
+export type PlayerMode = "auto" | "webcodecs" | "mse";
+export type FitMode = "contain" | "cover";
+
+export interface Player {
+  /** The socket URL played. */
+  readonly url: string;
+  /** Where decoding and painting run. */
+  readonly thread: PlayerThread;
+  /** The playback path: WebCodecs into a canvas, or MSE into a <video> (only `<canvas-cast mode=…>`). */
+  readonly mode: "webcodecs" | "mse";
+  readonly state: PlayerState;
+  readonly reason: string | undefined;
+  readonly retryAt: number | undefined;
+  /** The latest hello, once received. */
+  readonly hello: HelloMessage | undefined;
+  /** The latest statistics (in a worker: as of the last `stats` event, at most `statsIntervalMs` old). */
+  stats(): PlayerStatsSnapshot;
+  /** The current picture as a PNG at the video's size; rejects while no picture is shown. */
+  snapshot(): Promise<Blob>;
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): () => void;
+  off<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): void;
+  /** Stops everything and releases the socket and decoder. Safe to call more than once. */
+  close(): void;
+}
+
+/** Plays the frame protocol socket `url` (`ws://host:8080/ws/cam0`; http(s) URLs work too) into `canvas`. */
+export type PlayFunction = (canvas: HTMLCanvasElement, url: string, options?: PlayOptions) => Player;
+
+/** `<canvas-cast src="ws://host:8080/ws/cam0" mode="auto" fit="contain" stats>`. */
+export interface CanvasCastElement extends HTMLElement {
+  /** The `src` attribute ("" when absent). */
+  src: string;
+  /** The `mode` attribute; an invalid value reads as the default, `auto`. */
+  mode: PlayerMode;
+  /** The `fit` attribute; default `contain`. */
+  fit: FitMode;
+  /** The boolean `stats` attribute: show the fps/latency/state overlay. */
+  stats: boolean;
+  /** The player now running, if any (a new one after `src` or `mode` changes). */
+  readonly player: Player | undefined;
+  /** The current picture as a PNG at the video's size. */
+  snapshot(): Promise<Blob>;
+}
+
+export interface CanvasCastElementConstructor {
+  new (): CanvasCastElement;
+  readonly prototype: CanvasCastElement;
+  readonly observedAttributes: readonly string[];
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "canvas-cast": CanvasCastElement;
+  }
+}
