@@ -1,11 +1,18 @@
-// The dashboard: one tile per stream from /api/streams, each with a live player and its figures.
+// The dashboard: one tile per stream from /api/streams (polled, so streams added or removed on the
+// server appear and disappear without a reload), each with a live player, its figures, a latency
+// sparkline, a snapshot button and full screen (click the picture; Esc leaves).
 // The player is WebCodecs on a <canvas> where VideoDecoder exists, else MSE on a <video> (an
 // insecure origin such as http://<LAN address>); `?mode=mse` or `?mode=webcodecs` forces one.
+// WebCodecs latency is corrected by the server clock offset estimated over the socket (clock.ts);
+// the MSE socket carries no clock messages, so its latency assumes one machine (said in a tooltip).
 // Test hooks (stable): <section class="tile" data-stream data-mode="webcodecs|mse" data-state
-// data-frames-painted data-frames-received data-decoder-errors data-first-paint-ms data-latency-p50
-// data-latency-p95 data-lag-ms data-frames-skipped data-resyncs data-reconnects data-behind-live-ms
-// data-live-seeks>, and window.canvascast.players. For MSE tiles, frames painted are frames the
-// <video> presented (requestVideoFrameCallback) and latency is pipe → presented.
+// data-frames-painted data-frames-received data-decoder-errors data-first-paint-ms data-first-paint-at
+// data-joined-from-replay data-latency-p50 data-latency-p95 data-latency-clock="server|local"
+// data-clock-offset-ms data-clock-uncertainty-ms data-lag-ms data-frames-skipped data-resyncs
+// data-reconnects data-behind-live-ms data-live-seeks data-snapshot-name data-snapshot-bytes>, and
+// window.canvascast.players and window.canvascast.snapshot(stream) → Promise<Blob>. For MSE tiles,
+// frames painted are frames the <video> presented (requestVideoFrameCallback) and latency is pipe →
+// presented.
 
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import type { PlayerMode, StreamPlayer } from "../player/mode.js";
@@ -13,10 +20,18 @@ import { isPlayerMode, playStream } from "../player/mode.js";
 import type { PlayerState, PlayerStateChange } from "../player/player.js";
 import type { PlayerStatsSnapshot } from "../player/stats.js";
 import type { SkippedMessage } from "../../shared/protocol.js";
+import type { ServerClock } from "../player/clock.js";
+import { serverClock } from "../player/clock.js";
+import { Sparkline } from "./sparkline.js";
+import { saveBlob, snapshotFileName, snapshotPlayer } from "./snapshot.js";
 
 declare global {
   interface Window {
-    canvascast: { players: Map<string, StreamPlayer> };
+    canvascast: {
+      players: Map<string, StreamPlayer>;
+      /** The picture of a stream's tile as a PNG (what the snapshot button saves). */
+      snapshot(stream: string): Promise<Blob>;
+    };
   }
 }
 
@@ -28,6 +43,8 @@ const STATS_INTERVAL_MS = 250;
 const SKIP_NOTICE_MS = 4000;
 /** Countdown refresh while a retry is pending. */
 const COUNTDOWN_INTERVAL_MS = 200;
+/** Sparkline points and tooltips: at most this often. */
+const SPARK_INTERVAL_MS = 500;
 
 const QUERY = new URLSearchParams(location.search);
 /** `?paint=decode` paints on decoder output instead of in requestAnimationFrame (for comparison). */
@@ -41,7 +58,13 @@ const PLAYER_MODE: PlayerMode = ((): PlayerMode => {
 })();
 
 const players = new Map<string, StreamPlayer>();
-window.canvascast = { players };
+window.canvascast = {
+  players,
+  snapshot(stream: string): Promise<Blob> {
+    const player = players.get(stream);
+    return player === undefined ? Promise.reject(new Error(`no stream ${stream}`)) : snapshotPlayer(player);
+  },
+};
 
 function $<T extends Element>(root: ParentNode, selector: string): T {
   const el = root.querySelector<T>(selector);
@@ -65,6 +88,18 @@ const fmtFixed = (n: number, digits: number): string => (Number.isFinite(n) ? n.
 const fmtMs = (n: number | null): string => (n === null ? "–" : n < 10 ? n.toFixed(1) : n.toFixed(0));
 const attrMs = (n: number | null): string => (n === null ? "" : n.toFixed(1));
 const fmtSeconds = (ms: number): string => (ms < 10_000 ? (ms / 1000).toFixed(1) : (ms / 1000).toFixed(0));
+const fmtSigned = (n: number): string => `${n < 0 ? "−" : "+"}${Math.abs(n) < 10 ? Math.abs(n).toFixed(2) : Math.abs(n).toFixed(0)}`;
+
+const LATENCY_TITLE_SERVER =
+  "pipe → painted latency, p50 / p95 over the last ~300 frames: from the server reading the frame off the pipeline to this page drawing it, on the server's clock (offset estimated over the socket)";
+const LATENCY_TITLE_LOCAL =
+  "pipe → presented latency of the <video> (requestVideoFrameCallback), p50 / p95 over the last ~300 frames. Same-machine figure: the WebM socket carries no clock messages, so it assumes this computer's clock agrees with the server's — right only when the browser runs on the server's machine (or both clocks are NTP-synced)";
+
+/** Toggles full screen on `el`; Esc leaves (the browser's own). */
+function toggleFullscreen(el: HTMLElement): void {
+  if (document.fullscreenElement === el) void document.exitFullscreen().catch(() => undefined);
+  else if (typeof el.requestFullscreen === "function") void el.requestFullscreen().catch(() => undefined);
+}
 
 class Tile {
   readonly name: string;
@@ -80,9 +115,15 @@ class Tile {
   readonly #fps: HTMLElement;
   readonly #kbps: HTMLElement;
   readonly #latency: HTMLElement;
+  readonly #latencyCell: HTMLElement;
   readonly #viewers: HTMLElement;
   readonly #lag: HTMLElement;
   readonly #skipped: HTMLElement;
+  readonly #snapshotButton: HTMLButtonElement;
+  readonly #sparkline: Sparkline;
+  /** The server's clock estimate (WebCodecs); undefined for MSE, whose socket has no clock messages. */
+  readonly #clock: ServerClock | undefined;
+  #lastSparkAt = -Infinity;
   #retryAt: number | undefined;
   #lastStats: PlayerStatsSnapshot | null = null;
   #countdownTimer: ReturnType<typeof setInterval> | undefined;
@@ -104,14 +145,16 @@ class Tile {
     this.#fps = $(this.el, ".fig-fps");
     this.#kbps = $(this.el, ".fig-kbps");
     this.#latency = $(this.el, ".fig-latency");
+    this.#latencyCell = $(this.el, ".fig-latency-cell");
     this.#viewers = $(this.el, ".fig-viewers");
     this.#lag = $(this.el, ".fig-lag");
     this.#skipped = $(this.el, ".fig-skipped");
+    this.#snapshotButton = $(this.el, "button.snapshot");
+    this.#sparkline = new Sparkline($<SVGSVGElement>(this.el, ".spark-svg"), { maxLabel: $(this.el, ".spark-max") });
     $(this.el, ".name").textContent = info.name;
-    this.#screen.addEventListener("dblclick", () => {
-      if (document.fullscreenElement === this.#screen) void document.exitFullscreen();
-      else void this.#screen.requestFullscreen?.().catch(() => undefined);
-    });
+    this.#screen.addEventListener("click", () => toggleFullscreen(this.el));
+    $(this.el, "button.fullscreen").addEventListener("click", () => toggleFullscreen(this.el));
+    this.#snapshotButton.addEventListener("click", () => void this.saveSnapshot());
     this.#writeStats(null);
 
     this.player = playStream(this.#screen, info.name, {
@@ -120,12 +163,10 @@ class Tile {
       paintMode: PAINT_MODE,
     });
     this.el.dataset.mode = this.player.mode;
-    if (this.player.mode === "mse") {
-      this.#latency.parentElement?.setAttribute(
-        "title",
-        "pipe → presented latency of the <video> (requestVideoFrameCallback), p50 / p95 over the last ~300 frames",
-      );
-    }
+    this.#clock = this.player.mode === "webcodecs" ? serverClock(this.player.url) : undefined;
+    this.el.dataset.latencyClock = this.#clock === undefined ? "local" : "server";
+    this.#latencyCell.toggleAttribute("data-same-machine", this.#clock === undefined);
+    this.#latencyCell.title = this.#clock === undefined ? LATENCY_TITLE_LOCAL : LATENCY_TITLE_SERVER;
     this.player.on("state", (change) => this.#showState(change));
     this.player.on("stats", (stats) => this.#writeStats(stats));
     this.player.on("hello", (hello) => this.#showSize(hello.width, hello.height, hello.framerate));
@@ -141,7 +182,27 @@ class Tile {
     this.el.title = `${info.name} — ${info.source}, target ${info.targetKbps} kbit/s, keyframe every ${info.keyframeIntervalS} s`;
   }
 
+  /** Saves the current picture as `<stream>-<timestamp>.png`. */
+  async saveSnapshot(): Promise<void> {
+    const name = snapshotFileName(this.name);
+    this.#snapshotButton.disabled = true;
+    try {
+      const blob = await snapshotPlayer(this.player);
+      saveBlob(blob, name);
+      this.el.dataset.snapshotName = name;
+      this.el.dataset.snapshotBytes = String(blob.size);
+      this.#flash("saved " + name);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      console.warn(`[${this.name}] snapshot failed: ${message}`);
+      this.#flash(`no snapshot: ${message}`);
+    } finally {
+      this.#snapshotButton.disabled = false;
+    }
+  }
+
   close(): void {
+    if (document.fullscreenElement === this.el) void document.exitFullscreen().catch(() => undefined);
     this.player.close();
     if (this.#countdownTimer !== undefined) clearInterval(this.#countdownTimer);
     this.#countdownTimer = undefined;
@@ -186,7 +247,12 @@ class Tile {
   /** A short-lived notice over the picture: the server skipped frames because this viewer fell behind. */
   #showSkipped(message: SkippedMessage): void {
     const why = message.reason === "lagging" ? `${fmtMs(message.lagMs)} ms behind` : "send buffer full";
-    this.#toast.textContent = `skipped ${message.frames} frame${message.frames === 1 ? "" : "s"} (${why})`;
+    this.#flash(`skipped ${message.frames} frame${message.frames === 1 ? "" : "s"} (${why})`);
+  }
+
+  /** A short-lived notice over the picture. */
+  #flash(text: string): void {
+    this.#toast.textContent = text;
     this.#toast.hidden = false;
     if (this.#toastTimer !== undefined) clearTimeout(this.#toastTimer);
     this.#toastTimer = setTimeout(() => {
@@ -212,12 +278,27 @@ class Tile {
     d.reconnects = String(stats?.reconnects ?? 0);
     d.behindLiveMs = attrMs(stats?.behindLiveMs ?? null);
     d.liveSeeks = String(stats?.liveSeeks ?? 0);
+    const clock = this.#clock?.estimate();
+    d.clockOffsetMs = clock === undefined ? "" : clock.offsetMs.toFixed(2);
+    d.clockUncertaintyMs = clock === undefined ? "" : clock.uncertaintyMs.toFixed(2);
     const live = stats !== null && this.player.state === "live";
     this.#fps.textContent = live ? fmtFixed(stats.fps, 1) : "–";
     this.#kbps.textContent = live ? fmtFixed(stats.kbps, 0) : "–";
     this.#latency.textContent =
-      stats === null || stats.latencyP50Ms === null ? "–" : `${fmtMs(stats.latencyP50Ms)} / ${fmtMs(stats.latencyP95Ms)} ms`;
-    this.#lag.textContent = stats === null || stats.lagMs === null ? "–" : `${fmtMs(stats.lagMs)} ms`;
+      stats === null || stats.latencyP50Ms === null ? "–" : `${fmtMs(stats.latencyP50Ms)} / ${fmtMs(stats.latencyP95Ms)}`;
+    this.#lag.textContent = stats === null || stats.lagMs === null ? "–" : fmtMs(stats.lagMs);
+    // Units stay in place (hidden) without a number, so nothing shifts when one appears.
+    this.#latency.parentElement?.toggleAttribute("data-none", this.#latency.textContent === "–");
+    this.#lag.parentElement?.toggleAttribute("data-none", this.#lag.textContent === "–");
+    this.#snapshotButton.disabled = !live;
+    const now = performance.now();
+    if (now - this.#lastSparkAt >= SPARK_INTERVAL_MS && stats !== null) {
+      this.#lastSparkAt = now;
+      this.#sparkline.push(now, live ? stats.latencyP50Ms : null, live ? stats.latencyP95Ms : null);
+      if (clock !== undefined) {
+        this.#latencyCell.title = `${LATENCY_TITLE_SERVER}: ${fmtSigned(clock.offsetMs)} ms ± ${clock.uncertaintyMs.toFixed(2)} ms`;
+      }
+    }
     const skipped = stats?.framesSkippedByServer ?? 0;
     this.#skipped.textContent = String(skipped);
     this.#skipped.title =
@@ -239,6 +320,7 @@ class Dashboard {
   readonly #grid = $<HTMLElement>(document, "#grid");
   readonly #summary = $<HTMLElement>(document, "#summary");
   readonly #notice = $<HTMLElement>(document, "#notice");
+  readonly #clockValue = $<HTMLElement>(document, "#clock-value");
   readonly #template = $<HTMLTemplateElement>(document, "#tile-template");
   readonly #tiles = new Map<string, Tile>();
 
@@ -307,6 +389,20 @@ class Dashboard {
     let live = 0;
     for (const tile of this.#tiles.values()) if (tile.player.state === "live") live++;
     this.#summary.textContent = `${total} stream${total === 1 ? "" : "s"} · ${live} live`;
+    this.#summary.dataset.allLive = String(live === total);
+    this.#refreshClock();
+  }
+
+  /** The server clock offset, as the WebCodecs tiles' sockets estimate it (shared by every tile). */
+  #refreshClock(): void {
+    const webcodecs = [...this.#tiles.values()].find((tile) => tile.player.mode === "webcodecs");
+    const clock = webcodecs === undefined ? undefined : serverClock(webcodecs.player.url).estimate();
+    if (webcodecs === undefined && this.#tiles.size > 0) {
+      this.#clockValue.textContent = "not measured (MSE): latency assumes one machine";
+    } else {
+      this.#clockValue.textContent =
+        clock === undefined ? "–" : `${fmtSigned(clock.offsetMs)} ms (± ${clock.uncertaintyMs.toFixed(2)})`;
+    }
   }
 
   #showNotice(text: string | undefined): void {

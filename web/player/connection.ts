@@ -1,5 +1,6 @@
 // One WebSocket to `/ws/<stream>`: parses frame protocol v1 into typed events, sends acks, and
-// sends the player's control messages (pause, resume, resync).
+// sends the player's control messages (pause, resume, resync). It also probes the server's clock
+// (`clock` messages, see clock.ts) and hands frames on with their server time on this page's clock.
 // Nothing thrown while parsing leaves the socket's event handlers: malformed messages become
 // `error` events and the connection carries on.
 
@@ -15,8 +16,15 @@ import type {
 import { decodeBinaryMessage, parseServerMessage } from "../../shared/protocol.js";
 import { Emitter } from "../../shared/emitter.js";
 import { PlayerError } from "./errors.js";
+import type { ServerClock } from "./clock.js";
+import { ClockProbe, serverClock } from "./clock.js";
 
 export interface ReceivedFrame {
+  /**
+   * The frame's header, except that `serverTime` is on this page's clock: the server's stamp minus
+   * the clock offset estimated over this socket (`Connection.clock`), so that latency computed from
+   * it is right from another machine too. Unchanged until the first clock reply.
+   */
   readonly header: VideoFrameHeader;
   /** The encoded VP8 frame: a view into the received message. */
   readonly data: Uint8Array;
@@ -60,7 +68,10 @@ export function toWebSocketUrl(url: string, base: string = globalThis.location?.
 
 export class Connection extends Emitter<ConnectionEvents> {
   readonly url: string;
+  /** The estimate of the server's clock, shared by every connection to the same host. */
+  readonly clock: ServerClock;
   readonly #ws: WebSocket;
+  readonly #clockProbe: ClockProbe;
   #closed = false;
   #lastSeq: number | undefined;
   #ackedSeq: number | undefined;
@@ -70,10 +81,14 @@ export class Connection extends Emitter<ConnectionEvents> {
   constructor(url: string) {
     super();
     this.url = toWebSocketUrl(url);
+    this.clock = serverClock(this.url);
+    this.#clockProbe = new ClockProbe(this.clock, (message) => this.send(message));
     this.#ws = new WebSocket(this.url);
     this.#ws.binaryType = "arraybuffer";
     this.#ws.onopen = () => {
-      if (!this.#closed) this.emit("open", undefined);
+      if (this.#closed) return;
+      this.#clockProbe.start();
+      this.emit("open", undefined);
     };
     this.#ws.onmessage = (event: MessageEvent<unknown>) => this.#onMessage(event.data);
     this.#ws.onerror = () => {
@@ -123,6 +138,7 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   #shutdown(): void {
     this.#closed = true;
+    this.#clockProbe.stop();
     if (this.#ackTimer !== undefined) clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#ws.onopen = null;
@@ -136,14 +152,14 @@ export class Connection extends Emitter<ConnectionEvents> {
     const receivedAt = performance.now();
     try {
       if (data instanceof ArrayBuffer) this.#onBinary(data, receivedAt);
-      else if (typeof data === "string") this.#onText(data);
+      else if (typeof data === "string") this.#onText(data, receivedAt);
       else throw new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "message is neither text nor ArrayBuffer");
     } catch (err) {
       this.emit("error", PlayerError.from(err, "CC_ERR_BAD_MESSAGE"));
     }
   }
 
-  #onText(text: string): void {
+  #onText(text: string, receivedAt: number): void {
     const message = parseServerMessage(text);
     switch (message.type) {
       case "hello":
@@ -158,6 +174,9 @@ export class Connection extends Emitter<ConnectionEvents> {
       case "stats":
         this.emit("stats", message);
         break;
+      case "clock":
+        this.#clockProbe.reply(message, receivedAt);
+        break;
       case "unknown":
         // Newer servers may send more types; v1 clients ignore them.
         break;
@@ -169,7 +188,8 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (message.kind !== "video") return; // unknown binary kinds are ignored, like unknown JSON types
     this.#lastSeq = message.header.seq;
     this.#scheduleAck(receivedAt);
-    this.emit("frame", { header: message.header, data: message.data, messageBytes: buffer.byteLength, receivedAt });
+    const header = { ...message.header, serverTime: this.clock.toLocal(message.header.serverTime) };
+    this.emit("frame", { header, data: message.data, messageBytes: buffer.byteLength, receivedAt });
   }
 
   #scheduleAck(now: number): void {

@@ -15,7 +15,10 @@ export interface PlayerStatsSnapshot {
   /**
    * Server read of the frame's last byte → drawImage done (WebCodecs) or the <video>'s expected
    * display time of the frame (MSE, requestVideoFrameCallback), ms, over the last ~300 live frames
-   * (replayed or join-burst frames excluded). Null before the first sample. Assumes server and browser clocks agree.
+   * (replayed or join-burst frames excluded). Null before the first sample. WebCodecs: the frame's
+   * server time is first put on this page's clock with the offset estimated over the socket (clock.ts),
+   * so the figure is right from another machine too. MSE: /webm/ carries no clock messages, so it
+   * assumes the two clocks agree: right only on the server's machine (or with NTP-synced clocks).
    */
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
@@ -213,7 +216,10 @@ export class PlayerStats {
     this.#lagMs = null;
   }
 
-  /** `paintedAt` is performance.now() after the paint; `serverTime` is from the frame header. */
+  /**
+   * `paintedAt` is performance.now() after the paint; `serverTime` is the frame header's, already
+   * on this page's clock (Connection translates it with the estimated server clock offset).
+   */
   painted(paintedAt: number, serverTime: Millis, replay: boolean): void {
     this.#countPaint(paintedAt, 1);
     if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
