@@ -23,7 +23,7 @@ import type { SkippedMessage } from "../../shared/protocol.js";
 import type { ServerClock } from "../player/clock.js";
 import { serverClock } from "../player/clock.js";
 import { Sparkline } from "./sparkline.js";
-import { saveBlob, snapshotFileName, snapshotPlayer } from "./snapshot.js";
+import { saveBlob, snapshotFileName } from "./snapshot.js";
 
 declare global {
   interface Window {
@@ -62,7 +62,7 @@ window.canvascast = {
   players,
   snapshot(stream: string): Promise<Blob> {
     const player = players.get(stream);
-    return player === undefined ? Promise.reject(new Error(`no stream ${stream}`)) : snapshotPlayer(player);
+    return player === undefined ? Promise.reject(new Error(`no stream ${stream}`)) : player.snapshot();
   },
 };
 
@@ -187,7 +187,7 @@ class Tile {
     const name = snapshotFileName(this.name);
     this.#snapshotButton.disabled = true;
     try {
-      const blob = await snapshotPlayer(this.player);
+      const blob = await this.player.snapshot();
       saveBlob(blob, name);
       this.el.dataset.snapshotName = name;
       this.el.dataset.snapshotBytes = String(blob.size);

@@ -2,12 +2,12 @@
 // WebCodecs path; `playVideo` wraps the MSE player (for `<canvas-cast mode="mse">` and the `auto`
 // fallback) with the same surface.
 
-import { PlayerError } from "./errors.js";
 import { playMse } from "./mse-player.js";
 import type { PlayerOptions } from "./player.js";
 import { CanvasCastPlayer } from "./player.js";
 import type { EmbedPlayer } from "./worker-player.js";
 import { inWorker, playInWorker, workerPathAvailable } from "./worker-player.js";
+import { snapshotVideo } from "./snapshot-video.js";
 
 export type { EmbedPlayer } from "./worker-player.js";
 
@@ -57,20 +57,4 @@ export function playVideo(video: HTMLVideoElement, url: string, options: PlayerO
     close: () => player.close(),
     snapshot: () => snapshotVideo(video),
   };
-}
-
-function snapshotVideo(video: HTMLVideoElement): Promise<Blob> {
-  const { videoWidth: width, videoHeight: height } = video;
-  if (width === 0 || height === 0 || video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) {
-    return Promise.reject(new DOMException("no picture to snapshot yet", "InvalidStateError"));
-  }
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext("2d");
-  if (ctx === null) return Promise.reject(new PlayerError("CC_ERR_MEDIA", "no 2d context for the snapshot"));
-  ctx.drawImage(video, 0, 0, width, height);
-  return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => (blob === null ? reject(new DOMException("toBlob gave no image", "EncodingError")) : resolve(blob)), "image/png");
-  });
 }

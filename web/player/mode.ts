@@ -8,7 +8,8 @@ import { webCodecsAvailable } from "./decoder.js";
 import type { MsePlayerOptions } from "./mse-player.js";
 import { playMse } from "./mse-player.js";
 import type { Player, PlayerOptions } from "./player.js";
-import { play } from "./player.js";
+import { CanvasCastPlayer } from "./player.js";
+import { snapshotVideo } from "./snapshot-video.js";
 
 export const PLAYER_MODES = ["auto", "webcodecs", "mse"] as const;
 export type PlayerMode = (typeof PLAYER_MODES)[number];
@@ -44,6 +45,8 @@ export interface StreamPlayer extends Player {
   readonly mode: ResolvedPlayerMode;
   /** The <canvas> (webcodecs) or <video> (mse) the player paints into; it was added to the container. */
   readonly element: HTMLCanvasElement | HTMLVideoElement;
+  /** The current picture as a PNG at the video's size; rejects while there is none. */
+  snapshot(): Promise<Blob>;
 }
 
 /**
@@ -57,8 +60,16 @@ export function playStream(container: HTMLElement, stream: string, options: Stre
   element.dataset.mode = mode;
   container.prepend(element);
   let player: Player;
+  let snapshot: () => Promise<Blob>;
   try {
-    player = element instanceof HTMLVideoElement ? playMse(element, url, options) : play(element, url, options);
+    if (element instanceof HTMLVideoElement) {
+      player = playMse(element, url, options);
+      snapshot = () => snapshotVideo(element);
+    } else {
+      const canvasPlayer = new CanvasCastPlayer(element, url, options);
+      player = canvasPlayer;
+      snapshot = () => canvasPlayer.snapshot();
+    }
   } catch (err) {
     element.remove();
     throw err;
@@ -80,6 +91,7 @@ export function playStream(container: HTMLElement, stream: string, options: Stre
       return player.hello;
     },
     stats: () => player.stats(),
+    snapshot: () => snapshot(),
     on: (type, listener) => player.on(type, listener),
     off: (type, listener) => player.off(type, listener),
     close() {
