@@ -17,10 +17,8 @@ import {
   CloseCode,
   FrameFlag,
   nextSeq,
-  PROTOCOL_VERSION,
   ProtocolError,
   type ClientMessage,
-  type HelloMessage,
   type ServerMessage,
   type SkipCounts,
   type SkippedMessage,
@@ -34,6 +32,7 @@ import type { EncodedFrame } from "../source/frames.js";
 import { FrameMessage } from "./frame-message.js";
 import { FrameTimes } from "./frame-times.js";
 import { GopCache, type GopCacheLimits } from "./gop-cache.js";
+import { closeIfStuck, helloMessage, stateMessage } from "./messages.js";
 import { RateMeter } from "./rate-meter.js";
 
 /** What the hub needs of a socket; `ws`'s WebSocket has it. */
@@ -234,7 +233,7 @@ export class StreamHub {
       return viewer;
     }
     this.viewers.add(viewer);
-    this.sendText(viewer, this.hello());
+    this.sendText(viewer, helloMessage(this.name, this.video));
     this.sendText(viewer, this.stateMessage);
     this.replayTo(viewer, FrameFlag.REPLAY);
     return viewer;
@@ -296,7 +295,7 @@ export class StreamHub {
     if (v.width === info.width && v.height === info.height && v.framerate === info.framerate) return;
     this.video = info;
     this.gop.clear();
-    const hello = this.hello();
+    const hello = helloMessage(this.name, this.video);
     for (const viewer of this.viewers) {
       viewer.needsKeyframe = true;
       viewer.held = null; // frames of the old format must not follow the new hello
@@ -308,12 +307,7 @@ export class StreamHub {
     const m = this.stateMessage;
     const retry = retryInMs === undefined ? undefined : Math.round(retryInMs);
     if (state === m.state && reason === m.reason && retry === m.retryInMs) return;
-    this.stateMessage = {
-      type: "state",
-      state,
-      ...(reason !== undefined ? { reason } : {}),
-      ...(retry !== undefined ? { retryInMs: retry } : {}),
-    };
+    this.stateMessage = stateMessage(state, reason, retry);
     if (state !== "live") {
       // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
       this.gop.clear();
@@ -349,19 +343,10 @@ export class StreamHub {
   tick(now: Millis = wallClockMs()): void {
     for (const viewer of this.viewers) {
       if (viewer.socket.readyState !== OPEN) continue;
-      if (viewer.socket.bufferedAmount > this.maxBuffered) {
-        viewer.overLimitSince ??= now;
-        if (now - viewer.overLimitSince > this.slowGraceMs) {
-          viewer.socket.close(
-            CloseCode.TOO_SLOW,
-            `too slow: ${viewer.socket.bufferedAmount} bytes queued for over ${Math.round(this.slowGraceMs / 1000)} s`,
-          );
-          this.viewers.delete(viewer);
-          this.onSlowViewerClosed?.(viewer);
-          continue;
-        }
-      } else {
-        viewer.overLimitSince = null;
+      if (closeIfStuck(viewer, now, this.maxBuffered, this.slowGraceMs)) {
+        this.viewers.delete(viewer);
+        this.onSlowViewerClosed?.(viewer);
+        continue;
       }
       if (viewer.paused) continue;
       this.settleHold(viewer, now);
@@ -540,18 +525,6 @@ export class StreamHub {
     if (viewer.socket.readyState === OPEN) viewer.socket.send(JSON.stringify(message));
   }
 
-  private hello(): HelloMessage {
-    return {
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      stream: this.name,
-      codec: "vp8",
-      width: this.video.width,
-      height: this.video.height,
-      framerate: this.video.framerate,
-      serverTime: wallClockMs(),
-    };
-  }
 }
 
 function roundLag(lag: number | null): number | null {

@@ -11,7 +11,6 @@
 
 import {
   CloseCode,
-  PROTOCOL_VERSION,
   type HelloMessage,
   type StateMessage,
   type StreamState,
@@ -20,6 +19,7 @@ import type { ViewerInfo } from "../../shared/api.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { EncodedFrame } from "../source/frames.js";
 import type { VideoInfo } from "./hub.js";
+import { closeIfStuck, helloMessage, stateMessage } from "./messages.js";
 import { clusterStart, initSegment, MAX_CLUSTER_SPAN_MS, simpleBlock } from "./webm.js";
 
 /** What the fan-out needs of a socket; `ws`'s WebSocket has it (`fin: false` sends a fragment). */
@@ -136,7 +136,7 @@ export class WebmFanout {
     }
     this.viewers.add(viewer);
     if (meta) {
-      this.sendText(viewer, this.hello());
+      this.sendText(viewer, helloMessage(this.name, this.video));
       this.sendText(viewer, this.stateMessage);
     }
     this.sendBinary(viewer, this.init);
@@ -179,12 +179,7 @@ export class WebmFanout {
   }
 
   setState(state: StreamState, reason?: string, retryInMs?: number): void {
-    this.stateMessage = {
-      type: "state",
-      state,
-      ...(reason !== undefined ? { reason } : {}),
-      ...(retryInMs !== undefined ? { retryInMs: Math.round(retryInMs) } : {}),
-    };
+    this.stateMessage = stateMessage(state, reason, retryInMs);
     if (state !== "live") {
       // The old pipeline's GOP is over; the next cluster starts at the new pipeline's first keyframe.
       this.endCluster();
@@ -227,15 +222,7 @@ export class WebmFanout {
 
   tick(now: Millis = wallClockMs()): void {
     for (const viewer of this.viewers) {
-      if (viewer.socket.bufferedAmount <= this.maxBuffered) {
-        viewer.overLimitSince = null;
-        continue;
-      }
-      viewer.overLimitSince ??= now;
-      if (now - viewer.overLimitSince > this.slowGraceMs) {
-        viewer.socket.close(CloseCode.TOO_SLOW, `too slow: ${viewer.socket.bufferedAmount} bytes queued for over ${Math.round(this.slowGraceMs / 1000)} s`);
-        this.viewers.delete(viewer);
-      }
+      if (closeIfStuck(viewer, now, this.maxBuffered, this.slowGraceMs)) this.viewers.delete(viewer);
     }
   }
 
@@ -338,16 +325,4 @@ export class WebmFanout {
     this.clusterKeyT = null;
   }
 
-  private hello(): HelloMessage {
-    return {
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      stream: this.name,
-      codec: "vp8",
-      width: this.video.width,
-      height: this.video.height,
-      framerate: this.video.framerate,
-      serverTime: wallClockMs(),
-    };
-  }
 }
