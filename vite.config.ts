@@ -4,7 +4,7 @@
 // `vite build` makes two things: the dashboard (web/index.html → dist/web/index.html + assets/),
 // then, when that is written, the embeddable module in library mode (web/canvascast.ts →
 // dist/web/canvascast.js, one self-contained ES module with its player worker inlined, plus
-// canvascast.js.map and canvascast.d.ts made from web/player/api.ts).
+// canvascast.js.map and canvascast.d.ts made from web/player/api.ts, which the player itself imports its public types from).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -90,6 +90,8 @@ export default defineConfig({
     proxy: {
       "/api": { target: server, changeOrigin: false },
       "/ws": { target: server, ws: true },
+      "/webm": { target: server, ws: true },
+      "/canvascast.js": { target: server },
     },
   },
 });

@@ -1,7 +1,10 @@
 // The public types of the embeddable module (web/canvascast.ts → /canvascast.js). This file imports
 // nothing, so the build turns it into the one self-contained `canvascast.d.ts` that pages and
-// bundlers read. Several types repeat the implementation's (stats.ts, protocol.ts, errors.ts):
-// api-check.ts fails the web typecheck when the two drift apart.
+// bundlers read. It is also where the player's own code gets these types (player.ts, stats.ts,
+// errors.ts, embed.ts, renderer.ts import them from here), so each is written once. The exceptions
+// are the wire types of shared/protocol.ts (HelloMessage, SkippedMessage, SkipCounts), which the
+// server shares and which cannot be imported here, and the runtime lists behind PlayerMode and
+// PlayerErrorCode: api-check.ts fails the web typecheck when those copies drift apart.
 
 /** connecting · starting · live · restarting · offline · reconnecting · paused · unsupported · closed (see docs/embedding.md). */
 export type PlayerState =
@@ -19,7 +22,11 @@ export interface PlayerStateChange {
   readonly state: PlayerState;
   /** Why, when not live: the server's reason, the close reason, or what is being waited for. */
   readonly reason: string | undefined;
-  /** When something is retried next, as `performance.now()` ms of this page (for a countdown). */
+  /**
+   * When something is retried next, as `performance.now()` ms of this page: the server's next
+   * pipeline start (restarting, offline) or the player's next connection attempt (reconnecting).
+   * For a countdown.
+   */
   readonly retryAt: number | undefined;
 }
 
@@ -52,9 +59,16 @@ export interface SkippedMessage {
 export interface PlayerStatsSnapshot {
   /** Frames painted per second over the last second or two. */
   readonly fps: number;
-  /** Received kbit/s. */
+  /** Received kbit/s (whole binary messages) over the same window. */
   readonly kbps: number;
-  /** Server read of the frame → painted, ms (p50/p95/p99 over ~300 live frames); null before the first sample. */
+  /**
+   * Server read of the frame's last byte → drawImage done (WebCodecs) or the <video>'s expected
+   * display time of the frame (MSE, requestVideoFrameCallback), ms, over the last ~300 live frames
+   * (replayed or join-burst frames excluded). Null before the first sample. WebCodecs: the frame's
+   * server time is first put on this page's clock with the offset estimated over the socket, so the
+   * figure is right from another machine too. MSE: /webm/ carries no clock messages, so it assumes
+   * the two clocks agree: right only on the server's machine (or with NTP-synced clocks).
+   */
   readonly latencyP50Ms: number | null;
   readonly latencyP95Ms: number | null;
   readonly latencyP99Ms: number | null;
@@ -62,48 +76,73 @@ export interface PlayerStatsSnapshot {
   readonly framesReceived: number;
   readonly framesDecoded: number;
   readonly framesPainted: number;
-  /** Live frames never painted (waiting for a keyframe, backlog, stale, replaced before paint). */
+  /** Live frames never painted: not decoded (waiting for a keyframe, backlog), stale, or replaced before paint. */
   readonly framesDropped: number;
-  /** Replayed frames (the cached GOP at join) decoded but not painted because a newer one followed. */
+  /** Replayed frames (cached GOP at join) decoded but, by design, not painted because a newer one followed. */
   readonly framesReplaySkipped: number;
   readonly decoderErrors: number;
   readonly bytesReceived: number;
   /** Player start → first paint, ms; null until then. */
   readonly firstPaintMs: number | null;
-  /** `performance.now()` of this page at the first paint; null until then. */
+  /** `performance.now()` at the first paint: ms from the page's navigation start (page load → picture). */
   readonly firstPaintAtMs: number | null;
-  /** Whether the first picture came from the replayed GOP (no wait for a live keyframe). */
+  /**
+   * Whether the first picture was decoded from the replayed GOP's keyframe, i.e. the join did not
+   * wait for the next live keyframe. Null until the first paint.
+   */
   readonly joinedFromReplay: boolean | null;
-  /** This viewer's lag as the server measures it, ms; null when unknown. */
+  /**
+   * This viewer's lag as the server measures it (server time of the newest frame sent minus that of
+   * the newest acked), ms, from the server's latest `stats`. Null before one arrives, while paused
+   * and between connections.
+   */
   readonly lagMs: number | null;
-  /** Frames the server did not send this viewer, over every connection. */
+  /** Frames the server did not send this viewer (it fell behind), summed over every connection. */
   readonly framesSkippedByServer: number;
+  /** The same, by reason. */
   readonly skippedByServer: SkipCounts;
-  /** Times the player asked the server to replay its cached GOP after a decoder error. */
+  /** Times the player asked the server to replay the cached GOP after a decoder error. */
   readonly resyncs: number;
-  /** Times the player opened a new socket after losing one. */
+  /** Times the player opened a new socket after losing one (or, MSE, after recovering from a media error). */
   readonly reconnects: number;
-  /** MSE only: how far the playhead is behind the newest buffered media, ms. */
+  /**
+   * MSE only: how far the playhead is behind the newest buffered media (`buffered.end − currentTime`), ms.
+   * Null for the WebCodecs player and before the first buffered media.
+   */
   readonly behindLiveMs: number | null;
-  /** MSE only: seeks made to start playback, jump a gap or get back to the live edge. */
+  /** MSE only: seeks the player made to start playback, jump a gap, or get back to the live edge. */
   readonly liveSeeks: number;
 }
 
 /** Stable error codes: switch on `code`, never on the message. */
 export type PlayerErrorCode =
+  /** A binary message shorter than its header. */
   | "CC_ERR_SHORT_MESSAGE"
+  /** A binary message that declares a header shorter than the protocol's. */
   | "CC_ERR_BAD_HEADER_LENGTH"
+  /** A text message that is not JSON. */
   | "CC_ERR_BAD_JSON"
+  /** A JSON message that is not an object with a string `type`, or a known message with malformed fields. */
   | "CC_ERR_BAD_MESSAGE"
+  /** The WebSocket reported an error (always followed by a close). */
   | "CC_ERR_SOCKET"
+  /** A text message where a binary one was expected or the other way round, or a frame before hello. */
   | "CC_ERR_UNEXPECTED_MESSAGE"
+  /** `VideoDecoder` errored; the player recovers at the next keyframe. */
   | "CC_ERR_DECODE"
+  /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */
   | "CC_ERR_DECODER_UNSUPPORTED"
+  /** No WebCodecs `VideoDecoder`: insecure context (needs https or localhost) or an old browser. */
   | "CC_ERR_NO_WEBCODECS"
+  /** No MediaSource, or it cannot play `video/webm; codecs="vp8"`. Fatal for the MSE player. */
   | "CC_ERR_NO_MSE"
+  /** The <video> or its SourceBuffer failed (decode error, rejected append); the MSE player reconnects with a fresh MediaSource. */
   | "CC_ERR_MEDIA"
+  /** The SourceBuffer stayed full (QuotaExceededError) after old media was removed; the MSE player reconnects. */
   | "CC_ERR_QUOTA"
+  /** The <video> did not advance although media kept arriving; the MSE player reconnects. */
   | "CC_ERR_STALLED"
+  /** The browser refused to start playback without a user gesture (unmuted autoplay). */
   | "CC_ERR_AUTOPLAY";
 
 export interface PlayerError extends Error {
@@ -120,7 +159,7 @@ export type PlayerEvents = {
   error: PlayerError;
   /** A hello arrived: the stream's size and rate are known (again). */
   hello: HelloMessage;
-  /** The server skipped frames for this viewer; the picture jumps ahead. */
+  /** The server skipped frames for this viewer because it fell behind; the picture jumps ahead. */
   skipped: SkippedMessage;
 };
 
@@ -132,13 +171,21 @@ export interface PlayerOptions {
   readonly reconnect?: boolean;
   /** How often `stats` is emitted, ms. Default 500. */
   readonly statsIntervalMs?: number;
-  /** Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`. Default 500. */
+  /**
+   * Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`, and
+   * each actual delay is drawn at random between half the nominal delay and all of it. A connection
+   * that gets a hello resets it. Default 500.
+   */
   readonly reconnectDelayMs?: number;
   /** Default 10000. */
   readonly maxReconnectDelayMs?: number;
-  /** Pause while the page is hidden (the server sends nothing, the decoder is released). Default true. */
+  /**
+   * Pause while the page is hidden (`document.visibilityState`): the server is told to stop
+   * sending, the decoder is released, and on return the player resumes from the replayed GOP.
+   * Default true; ignored where there is no `document`.
+   */
   readonly pauseWhenHidden?: boolean;
-  /** Default `raf`. */
+  /** `raf` (default): paint the newest frame in requestAnimationFrame; `decode`: paint on decoder output. */
   readonly paintMode?: PaintMode;
 }
 

@@ -2,7 +2,9 @@
 // WebCodecs path; `playVideo` wraps the MSE player (for `<canvas-cast mode="mse">` and the `auto`
 // fallback) with the same surface.
 
+import type { PlayOptions } from "./api.js";
 import { playMse } from "./mse-player.js";
+import { forwardPlayer } from "./player-base.js";
 import type { PlayerOptions } from "./player.js";
 import { CanvasCastPlayer } from "./player.js";
 import type { EmbedPlayer } from "./worker-player.js";
@@ -11,10 +13,7 @@ import { snapshotVideo } from "./snapshot-video.js";
 
 export type { EmbedPlayer } from "./worker-player.js";
 
-export interface PlayOptions extends PlayerOptions {
-  /** `true`: a worker where possible, `false`: the main thread, `"auto"` (default): a worker where possible. */
-  readonly worker?: boolean | "auto";
-}
+export type { PlayOptions } from "./api.js";
 
 class MainThreadPlayer extends CanvasCastPlayer implements EmbedPlayer {
   readonly thread = "main";
@@ -35,26 +34,5 @@ export function playCanvas(canvas: HTMLCanvasElement, url: string, options: Play
 /** The MSE player into `video`, with snapshots drawn from the <video>. */
 export function playVideo(video: HTMLVideoElement, url: string, options: PlayerOptions = {}): EmbedPlayer {
   const player = playMse(video, url, options);
-  return {
-    thread: "main",
-    mode: "mse",
-    url: player.url,
-    get state() {
-      return player.state;
-    },
-    get reason() {
-      return player.reason;
-    },
-    get retryAt() {
-      return player.retryAt;
-    },
-    get hello() {
-      return player.hello;
-    },
-    stats: () => player.stats(),
-    on: (type, listener) => player.on(type, listener),
-    off: (type, listener) => player.off(type, listener),
-    close: () => player.close(),
-    snapshot: () => snapshotVideo(video),
-  };
+  return forwardPlayer(player, { thread: "main", mode: "mse", snapshot: () => snapshotVideo(video) });
 }

@@ -1,30 +1,10 @@
 // Player errors with stable codes: callers and tests switch on `code`, never on message text.
 
-import type { ProtocolErrorCode } from "../../shared/protocol.js";
+import type { PlayerErrorCode } from "./api.js";
 import { ProtocolError } from "../../shared/protocol.js";
 
-export type PlayerErrorCode =
-  | ProtocolErrorCode
-  /** The WebSocket reported an error (always followed by a close). */
-  | "CC_ERR_SOCKET"
-  /** A text message where a binary one was expected or the other way round, or a frame before hello. */
-  | "CC_ERR_UNEXPECTED_MESSAGE"
-  /** `VideoDecoder` errored; the player recovers at the next keyframe. */
-  | "CC_ERR_DECODE"
-  /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */
-  | "CC_ERR_DECODER_UNSUPPORTED"
-  /** No WebCodecs `VideoDecoder`: insecure context (needs https or localhost) or an old browser. */
-  | "CC_ERR_NO_WEBCODECS"
-  /** No MediaSource, or it cannot play `video/webm; codecs="vp8"`. Fatal for the MSE player. */
-  | "CC_ERR_NO_MSE"
-  /** The <video> or its SourceBuffer failed (decode error, rejected append); the MSE player reconnects with a fresh MediaSource. */
-  | "CC_ERR_MEDIA"
-  /** The SourceBuffer stayed full (QuotaExceededError) after old media was removed; the MSE player reconnects. */
-  | "CC_ERR_QUOTA"
-  /** The <video> did not advance although media kept arriving; the MSE player reconnects. */
-  | "CC_ERR_STALLED"
-  /** The browser refused to start playback without a user gesture (unmuted autoplay). */
-  | "CC_ERR_AUTOPLAY";
+// The codes are listed, with what each means, in api.ts; ProtocolError's are among them.
+export type { PlayerErrorCode } from "./api.js";
 
 export class PlayerError extends Error {
   override readonly name = "PlayerError";

@@ -9,6 +9,7 @@ import type { MsePlayerOptions } from "./mse-player.js";
 import { playMse } from "./mse-player.js";
 import type { Player, PlayerOptions } from "./player.js";
 import { CanvasCastPlayer } from "./player.js";
+import { forwardPlayer } from "./player-base.js";
 import { snapshotVideo } from "./snapshot-video.js";
 
 export const PLAYER_MODES = ["auto", "webcodecs", "mse"] as const;
@@ -74,29 +75,13 @@ export function playStream(container: HTMLElement, stream: string, options: Stre
     element.remove();
     throw err;
   }
-  return {
+  return forwardPlayer(player, {
     mode,
     element,
-    url: player.url,
-    get state() {
-      return player.state;
-    },
-    get reason() {
-      return player.reason;
-    },
-    get retryAt() {
-      return player.retryAt;
-    },
-    get hello() {
-      return player.hello;
-    },
-    stats: () => player.stats(),
-    snapshot: () => snapshot(),
-    on: (type, listener) => player.on(type, listener),
-    off: (type, listener) => player.off(type, listener),
+    snapshot,
     close() {
       player.close();
       element.remove();
     },
-  };
+  });
 }

@@ -19,16 +19,14 @@
 // States as in player.ts, except `paused` (a hidden page needs nothing special: on return the
 // live-edge logic seeks back to live).
 
-import type { HelloMessage, StreamState } from "../../shared/protocol.js";
 import { CloseCode, parseServerMessage } from "../../shared/protocol.js";
-import type { Listener } from "../../shared/emitter.js";
-import { Emitter } from "../../shared/emitter.js";
 import type { Millis } from "../../shared/units.js";
-import { backoffDelay } from "./backoff.js";
 import { toWebSocketUrl } from "./connection.js";
+import { ConnectionStatus } from "./connection-status.js";
 import { PlayerError } from "./errors.js";
 import { MseSink, mseSupported } from "./mse-sink.js";
-import type { Player, PlayerEvents, PlayerState } from "./player.js";
+import type { Player } from "./player.js";
+import { PlayerBase } from "./player-base.js";
 import type { PlayerStatsSnapshot } from "./stats.js";
 import { PlayerStats } from "./stats.js";
 
@@ -73,8 +71,6 @@ const PLAY_RETRY_MS = 1000;
 /** Server times kept for matching presented frames (about 10 s at 60 fps). */
 const FRAME_TIMES_KEPT = 600;
 
-const SLOW_RETRY_CODES: ReadonlySet<number> = new Set([CloseCode.UNKNOWN_STREAM, CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA]);
-
 export function playMse(video: HTMLVideoElement, url: string, options: MsePlayerOptions = {}): Player {
   return new MsePlayer(video, url, options);
 }
@@ -111,28 +107,15 @@ interface Session {
   endWhenMoved: number;
 }
 
-class MsePlayer implements Player {
-  readonly url: string;
+class MsePlayer extends PlayerBase {
   readonly #video: HTMLVideoElement;
   readonly #socketUrl: string;
-  readonly #events = new Emitter<PlayerEvents>((err) => reportError(err));
   readonly #options: Required<MsePlayerOptions>;
   readonly #stats = new PlayerStats();
   #session: Session | undefined;
-  #state: PlayerState = "connecting";
-  #reason: string | undefined;
-  #retryAt: number | undefined;
-  #hello: HelloMessage | undefined;
-  #serverState: StreamState | undefined;
-  #serverReason: string | undefined;
-  #serverRetryAt: number | undefined;
+  /** Socket, server state and reconnects; a connection that presents a frame resets the backoff. */
+  readonly #status: ConnectionStatus;
   #presentedOnConnection = false;
-  #socketOpen = false;
-  #connections = 0;
-  #failedAttempts = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #reconnectAt: number | undefined;
-  #lastClose: string | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #liveTimer: ReturnType<typeof setInterval> | undefined;
   #videoFrameRequest: number | undefined;
@@ -142,7 +125,7 @@ class MsePlayer implements Player {
   #removeGestureListener: (() => void) | undefined;
 
   constructor(video: HTMLVideoElement, url: string, options: MsePlayerOptions) {
-    this.url = url;
+    super(url);
     this.#video = video;
     this.#options = {
       reconnect: options.reconnect ?? true,
@@ -152,12 +135,12 @@ class MsePlayer implements Player {
       meta: options.meta ?? true,
       liveSync: options.liveSync ?? true,
     };
+    this.#status = new ConnectionStatus({ baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs }, this.#stats);
     this.#socketUrl = this.#toSocketUrl(url);
     if (!mseSupported()) {
       const reason = 'This browser cannot play video/webm; codecs="vp8" through Media Source Extensions.';
-      this.#state = "unsupported";
-      this.#reason = reason;
-      queueMicrotask(() => this.#events.emit("error", new PlayerError("CC_ERR_NO_MSE", reason, true)));
+      this.setState("unsupported", reason, undefined);
+      queueMicrotask(() => this.emit("error", new PlayerError("CC_ERR_NO_MSE", reason, true)));
       return;
     }
     // Autoplay without a gesture needs a muted video; inline keeps phones from going fullscreen.
@@ -170,38 +153,12 @@ class MsePlayer implements Player {
     this.#connect();
   }
 
-  get state(): PlayerState {
-    return this.#state;
-  }
-
-  get reason(): string | undefined {
-    return this.#reason;
-  }
-
-  get retryAt(): number | undefined {
-    return this.#retryAt;
-  }
-
-  get hello(): HelloMessage | undefined {
-    return this.#hello;
-  }
-
   stats(): PlayerStatsSnapshot {
     return this.#stats.snapshot();
   }
 
-  on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void {
-    return this.#events.on(type, listener);
-  }
-
-  off<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): void {
-    this.#events.off(type, listener);
-  }
-
-  close(): void {
-    if (this.#state === "closed") return;
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
+  protected override teardown(): void {
+    this.#status.cancelReconnect();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     this.#statsTimer = undefined;
     if (this.#liveTimer !== undefined) clearInterval(this.#liveTimer);
@@ -210,9 +167,7 @@ class MsePlayer implements Player {
     this.#removeGestureListener?.();
     this.#removeGestureListener = undefined;
     this.#endSession(true);
-    if (this.#state !== "unsupported") this.#video.playbackRate = 1;
-    this.#setState("closed", undefined, undefined);
-    this.#events.removeAllListeners();
+    if (this.state !== "unsupported") this.#video.playbackRate = 1;
   }
 
   #toSocketUrl(url: string): string {
@@ -226,11 +181,7 @@ class MsePlayer implements Player {
   // --- connection --------------------------------------------------------------------------
 
   #connect(): void {
-    this.#reconnectTimer = undefined;
-    this.#socketOpen = false;
-    this.#serverState = undefined;
-    this.#serverReason = undefined;
-    this.#serverRetryAt = undefined;
+    this.#status.connecting();
     this.#presentedOnConnection = false;
     this.#update();
 
@@ -239,8 +190,8 @@ class MsePlayer implements Player {
       socket = new WebSocket(this.#socketUrl);
     } catch (err) {
       const error = PlayerError.from(err, "CC_ERR_SOCKET");
-      this.#setState("offline", error.message, undefined);
-      this.#events.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
+      this.setState("offline", error.message, undefined);
+      this.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
       return;
     }
     socket.binaryType = "arraybuffer";
@@ -272,10 +223,7 @@ class MsePlayer implements Player {
     socket.addEventListener(
       "open",
       () => {
-        this.#socketOpen = true;
-        this.#connections++;
-        this.#stats.connectionStarted();
-        if (this.#connections > 1) this.#stats.reconnected();
+        this.#status.opened();
         this.#update();
       },
       { signal },
@@ -283,7 +231,7 @@ class MsePlayer implements Player {
     socket.addEventListener("message", (event: MessageEvent<unknown>) => this.#onMessage(current, event.data), { signal });
     socket.addEventListener(
       "error",
-      () => this.#events.emit("error", new PlayerError("CC_ERR_SOCKET", `WebSocket error on ${this.#socketUrl}`)),
+      () => this.emit("error", new PlayerError("CC_ERR_SOCKET", `WebSocket error on ${this.#socketUrl}`)),
       { signal },
     );
     socket.addEventListener("close", (event: CloseEvent) => this.#onClose(current, event.code, event.reason), { signal });
@@ -296,7 +244,7 @@ class MsePlayer implements Player {
     const session = this.#session;
     if (session === undefined) return;
     this.#session = undefined;
-    this.#socketOpen = false;
+    this.#status.socketClosed();
     session.listeners.abort();
     if (session.socket.readyState === WebSocket.CONNECTING || session.socket.readyState === WebSocket.OPEN) {
       session.socket.close(1000, "player closed");
@@ -308,37 +256,29 @@ class MsePlayer implements Player {
   #onClose(session: Session, code: number, reason: string): void {
     if (session !== this.#session) return;
     this.#endSession(false);
-    const what = reason !== "" ? reason : closeCodeText(code);
-    this.#lastClose = `connection closed: ${what}`;
+    const lastClose = this.#status.closedWith(code, reason);
     if (!this.#options.reconnect) {
-      this.#setState("offline", this.#lastClose, undefined);
+      this.setState("offline", lastClose, undefined);
       return;
     }
     // A format change is not a failure: reconnect at once for the new init segment (backoff if it repeats).
-    const immediate = code === CloseCode.FORMAT_CHANGED && this.#failedAttempts === 0;
-    this.#scheduleReconnect(immediate ? 0 : undefined, SLOW_RETRY_CODES.has(code));
+    const immediate = code === CloseCode.FORMAT_CHANGED && this.#status.failedAttempts === 0;
+    this.#status.scheduleReconnect(() => this.#connect(), immediate ? { delayMs: 0 } : { closeCode: code });
+    this.#update();
   }
 
   /** The media failed: report it, drop this connection and MediaSource, and start over. */
   #recover(session: Session, err: PlayerError): void {
     if (session !== this.#session) return;
-    this.#events.emit("error", err);
+    this.emit("error", err);
     this.#stats.decoderError();
     this.#endSession(false);
-    this.#lastClose = `recovering: ${err.message}`;
+    this.#status.lastClose = `recovering: ${err.message}`;
     if (!this.#options.reconnect) {
-      this.#setState("offline", this.#lastClose, undefined);
+      this.setState("offline", this.#status.lastClose, undefined);
       return;
     }
-    this.#scheduleReconnect(undefined, false);
-  }
-
-  #scheduleReconnect(delayMs: number | undefined, slow: boolean): void {
-    const backoff = { baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs };
-    const delay = delayMs ?? backoffDelay(slow ? Infinity : this.#failedAttempts, backoff);
-    this.#failedAttempts++;
-    this.#reconnectAt = performance.now() + delay;
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    this.#status.scheduleReconnect(() => this.#connect());
     this.#update();
   }
 
@@ -353,13 +293,13 @@ class MsePlayer implements Player {
       return;
     }
     if (typeof data !== "string") {
-      this.#events.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "message is neither text nor ArrayBuffer"));
+      this.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "message is neither text nor ArrayBuffer"));
       return;
     }
     try {
       this.#onText(session, data);
     } catch (err) {
-      this.#events.emit("error", PlayerError.from(err, "CC_ERR_BAD_MESSAGE"));
+      this.emit("error", PlayerError.from(err, "CC_ERR_BAD_MESSAGE"));
     }
   }
 
@@ -367,20 +307,18 @@ class MsePlayer implements Player {
     const message = parseServerMessage(text);
     switch (message.type) {
       case "hello":
-        this.#hello = message;
-        this.#events.emit("hello", message);
+        this.setHello(message);
+        this.emit("hello", message);
         this.#update();
         break;
       case "state":
-        this.#serverState = message.state;
-        this.#serverReason = message.reason;
-        this.#serverRetryAt = message.retryInMs === undefined ? undefined : performance.now() + message.retryInMs;
+        this.#status.serverSaid(message);
         if (message.state !== "live") this.#presentedOnConnection = false;
         this.#update();
         break;
       case "skipped":
         this.#stats.serverSkipped(message.reason, message.frames);
-        this.#events.emit("skipped", message);
+        this.emit("skipped", message);
         break;
       case "stats":
         this.#stats.serverStats(message);
@@ -413,7 +351,7 @@ class MsePlayer implements Player {
 
   /** A new frame of the <video> went to the compositor. */
   readonly #onVideoFrame = (_now: number, metadata: VideoFrameCallbackMetadata): void => {
-    if (this.#state === "closed") return;
+    if (this.state === "closed") return;
     this.#videoFrameRequest = this.#video.requestVideoFrameCallback(this.#onVideoFrame);
     const session = this.#session;
     if (session === undefined) return;
@@ -426,9 +364,10 @@ class MsePlayer implements Player {
     const presentedAt = metadata.expectedDisplayTime;
     const live = serverTime !== undefined && metadata.mediaTime >= session.liveFrom - 0.001;
     this.#stats.presented(presentedAt, live ? (serverTime as Millis) : null, frames >= 1 && frames < 600 ? frames : 1);
-    if (!this.#presentedOnConnection && this.#serverState !== "restarting" && this.#serverState !== "offline") {
+    const serverState = this.#status.serverState;
+    if (!this.#presentedOnConnection && serverState !== "restarting" && serverState !== "offline") {
       this.#presentedOnConnection = true;
-      this.#failedAttempts = 0; // this connection plays: the next failure starts the backoff afresh
+      this.#status.succeeded(); // this connection plays: the next failure starts the backoff afresh
       this.#update();
     }
   };
@@ -496,14 +435,14 @@ class MsePlayer implements Player {
       if (err instanceof DOMException && err.name === "NotAllowedError" && !this.#autoplayRefused) {
         this.#autoplayRefused = true;
         const error = new PlayerError("CC_ERR_AUTOPLAY", "the browser refused to start playback without a user gesture", false, { cause: err });
-        this.#events.emit("error", error);
+        this.emit("error", error);
         if (typeof document === "undefined") return;
         // Played on the next click or tap anywhere in the page.
         const retry = (): void => {
           this.#removeGestureListener?.();
           this.#removeGestureListener = undefined;
           this.#autoplayRefused = false;
-          if (this.#state !== "closed") this.#play();
+          if (this.state !== "closed") this.#play();
         };
         document.addEventListener("pointerdown", retry);
         this.#removeGestureListener = () => document.removeEventListener("pointerdown", retry);
@@ -515,36 +454,13 @@ class MsePlayer implements Player {
   // --- state and stats ---------------------------------------------------------------------
 
   #update(): void {
-    if (this.#state === "closed" || this.#state === "unsupported") return;
-    if (!this.#socketOpen) {
-      if (this.#reconnectTimer !== undefined) {
-        this.#setState("reconnecting", this.#lastClose ?? "connection closed", this.#reconnectAt);
-      } else {
-        this.#setState("connecting", "opening connection", undefined);
-      }
-    } else if (this.#serverState === "offline") {
-      this.#setState("offline", this.#serverReason ?? "stream offline", this.#serverRetryAt);
-    } else if (this.#serverState === "restarting") {
-      this.#setState("restarting", this.#serverReason ?? "pipeline restarting", this.#serverRetryAt);
-    } else if (this.#serverState === "starting") {
-      this.#setState("starting", this.#serverReason ?? "pipeline starting", this.#serverRetryAt);
-    } else if (this.#presentedOnConnection) {
-      this.#setState("live", undefined, undefined);
-    } else {
-      this.#setState("connecting", "waiting for video", undefined);
-    }
-  }
-
-  #setState(state: PlayerState, reason: string | undefined, retryAt: number | undefined): void {
-    if (state === this.#state && reason === this.#reason && retryAt === this.#retryAt) return;
-    this.#state = state;
-    this.#reason = reason;
-    this.#retryAt = retryAt;
-    this.#events.emit("state", { state, reason, retryAt });
+    if (this.state === "closed" || this.state === "unsupported") return;
+    const { state, reason, retryAt } = this.#status.state(this.#presentedOnConnection, "waiting for video");
+    this.setState(state, reason, retryAt);
   }
 
   #emitStats(): void {
-    this.#events.emit("stats", this.stats());
+    this.emit("stats", this.stats());
   }
 }
 
@@ -580,23 +496,4 @@ function mediaError(video: HTMLVideoElement): PlayerError {
   const error = video.error;
   const what = error === null ? "unknown" : `code ${error.code}${error.message !== "" ? `: ${error.message}` : ""}`;
   return new PlayerError("CC_ERR_MEDIA", `<video> error (${what})`);
-}
-
-function closeCodeText(code: number): string {
-  switch (code) {
-    case 1000:
-      return "closed normally (1000)";
-    case 1001:
-      return "server going away (1001)";
-    case 1006:
-      return "connection lost (1006)";
-    case CloseCode.UNKNOWN_STREAM:
-      return "unknown stream (4404)";
-    case CloseCode.TOO_SLOW:
-      return "too slow (4408)";
-    case CloseCode.FORMAT_CHANGED:
-      return "stream format changed (4409)";
-    default:
-      return `code ${code}`;
-  }
 }

@@ -11,93 +11,25 @@
 // player retries at `retryAt`) · paused (the page is hidden: the server sends nothing, the decoder
 // is released) · unsupported (no WebCodecs here; nothing will play) · closed (close() was called).
 
-import type { HelloMessage, SkippedMessage, StreamState } from "../../shared/protocol.js";
-import { CloseCode, isKeyframe, isReplay } from "../../shared/protocol.js";
-import { backoffDelay } from "./backoff.js";
+import type * as Api from "./api.js";
+import type { PlayerOptions } from "./api.js";
+import { isKeyframe, isReplay } from "../../shared/protocol.js";
 import type { ConnectionClose, ReceivedFrame } from "./connection.js";
 import { Connection } from "./connection.js";
+import { ConnectionStatus } from "./connection-status.js";
 import type { FrameMeta } from "./decoder.js";
 import { FrameDecoder, webCodecsAvailable } from "./decoder.js";
-import { Emitter } from "../../shared/emitter.js";
-import type { Listener } from "../../shared/emitter.js";
 import { PlayerError } from "./errors.js";
-import type { PaintInfo, PaintMode, RenderCanvas } from "./renderer.js";
+import { PlayerBase } from "./player-base.js";
+import type { PaintInfo, RenderCanvas } from "./renderer.js";
 import { CanvasRenderer } from "./renderer.js";
 import type { PlayerStatsSnapshot } from "./stats.js";
 import { PlayerStats } from "./stats.js";
 
-export const PLAYER_STATES = [
-  "connecting",
-  "starting",
-  "live",
-  "restarting",
-  "offline",
-  "reconnecting",
-  "paused",
-  "unsupported",
-  "closed",
-] as const;
-export type PlayerState = (typeof PLAYER_STATES)[number];
+export type { PlayerEvents, PlayerOptions, PlayerState, PlayerStateChange } from "./api.js";
 
-export interface PlayerStateChange {
-  readonly state: PlayerState;
-  /** Why, when not live: the server's reason, the close reason, or what is being waited for. */
-  readonly reason: string | undefined;
-  /**
-   * When something is retried next, as `performance.now()` ms: the server's next pipeline start
-   * (restarting, offline) or the player's next connection attempt (reconnecting). For a countdown.
-   */
-  readonly retryAt: number | undefined;
-}
-
-// A type alias, not an interface: the shared Emitter wants an index-signature-compatible map.
-export type PlayerEvents = {
-  state: PlayerStateChange;
-  stats: PlayerStatsSnapshot;
-  error: PlayerError;
-  /** A hello arrived: the stream's size and rate are known (again). */
-  hello: HelloMessage;
-  /** The server skipped frames for this viewer because it fell behind; the picture jumps ahead. */
-  skipped: SkippedMessage;
-};
-
-export interface PlayerOptions {
-  /** Reconnect with backoff when the socket closes. Default true. */
-  readonly reconnect?: boolean;
-  /** How often `stats` is emitted, ms. Default 500. */
-  readonly statsIntervalMs?: number;
-  /**
-   * Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`, and
-   * each actual delay is drawn at random between half the nominal delay and all of it. A connection
-   * that gets a hello resets it. Default 500.
-   */
-  readonly reconnectDelayMs?: number;
-  /** Default 10000. */
-  readonly maxReconnectDelayMs?: number;
-  /**
-   * Pause while the page is hidden (`document.visibilityState`): the server is told to stop
-   * sending, the decoder is released, and on return the player resumes from the replayed GOP.
-   * Default true; ignored where there is no `document`.
-   */
-  readonly pauseWhenHidden?: boolean;
-  /** `raf` (default): paint the newest frame in requestAnimationFrame; `decode`: paint on decoder output. */
-  readonly paintMode?: PaintMode;
-}
-
-export interface Player {
-  readonly url: string;
-  readonly state: PlayerState;
-  readonly reason: string | undefined;
-  /** See PlayerStateChange.retryAt. */
-  readonly retryAt: number | undefined;
-  /** The latest hello, once received. */
-  readonly hello: HelloMessage | undefined;
-  stats(): PlayerStatsSnapshot;
-  on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void;
-  off<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): void;
-  /** Stops everything and releases the socket, decoder and frames. Safe to call more than once. */
-  close(): void;
-}
+/** A player's surface. The embeddable module's players (api.ts's Player) add `thread`, `mode` and `snapshot()`. */
+export type Player = Omit<Api.Player, "thread" | "mode" | "snapshot">;
 
 export function play(canvas: HTMLCanvasElement, url: string, options: PlayerOptions = {}): Player {
   return new CanvasCastPlayer(canvas, url, options);
@@ -112,40 +44,20 @@ export interface PlayerHost {
 /** At most one resync request per this interval; errors in between wait for the replay already asked for. */
 const RESYNC_MIN_INTERVAL_MS = 1000;
 
-/** Close codes after which retrying soon will not help: retry at the slowest rate. */
-const SLOW_RETRY_CODES: ReadonlySet<number> = new Set([CloseCode.UNKNOWN_STREAM, CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA]);
-
 /**
  * The WebCodecs player. `play()` returns it as a `Player`; the embeddable module also uses
  * `snapshot()` and, in a worker (no `document` there), `setPageHidden()`.
  */
-export class CanvasCastPlayer implements Player {
-  readonly url: string;
-  readonly #events = new Emitter<PlayerEvents>((err) => reportError(err));
+export class CanvasCastPlayer extends PlayerBase {
   readonly #options: Required<PlayerOptions>;
   readonly #stats = new PlayerStats();
   readonly #renderer: CanvasRenderer | undefined;
   readonly #decoder: FrameDecoder | undefined;
   #connection: Connection | undefined;
-  #state: PlayerState = "connecting";
-  #reason: string | undefined;
-  #retryAt: number | undefined;
-  #hello: HelloMessage | undefined;
-  /** What the server last said about the stream on this connection. */
-  #serverState: StreamState | undefined;
-  #serverReason: string | undefined;
-  #serverRetryAt: number | undefined;
+  /** Socket, server state and reconnects; a connection that gets a hello resets the backoff. */
+  readonly #status: ConnectionStatus;
   #paintedOnConnection = false;
   #reportedFrameBeforeHello = false;
-  #socketOpen = false;
-  /** Sockets opened so far; every one after the first is a reconnect. */
-  #connections = 0;
-  /** Consecutive connections that ended without a hello. */
-  #failedAttempts = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** `performance.now()` when the pending reconnect fires. */
-  #reconnectAt: number | undefined;
-  #lastClose: string | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   /** The page is hidden: the server was (or will be, on open) told to pause, and the decoder is released. */
   #paused = false;
@@ -158,7 +70,7 @@ export class CanvasCastPlayer implements Player {
   #seenErrors = 0;
 
   constructor(canvas: RenderCanvas, url: string, options: PlayerOptions, host: PlayerHost = {}) {
-    this.url = url;
+    super(url);
     this.#options = {
       reconnect: options.reconnect ?? true,
       statsIntervalMs: options.statsIntervalMs ?? 500,
@@ -167,14 +79,14 @@ export class CanvasCastPlayer implements Player {
       paintMode: options.paintMode ?? "raf",
       pauseWhenHidden: options.pauseWhenHidden ?? true,
     };
+    this.#status = new ConnectionStatus({ baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs }, this.#stats);
     if (!webCodecsAvailable()) {
       const reason = globalThis.isSecureContext
         ? "This browser has no WebCodecs VideoDecoder."
         : "WebCodecs needs a secure context: open this page over https or on localhost.";
-      this.#state = "unsupported";
-      this.#reason = reason;
+      this.setState("unsupported", reason, undefined);
       // Let the caller subscribe before the error is emitted.
-      queueMicrotask(() => this.#events.emit("error", new PlayerError("CC_ERR_NO_WEBCODECS", reason, true)));
+      queueMicrotask(() => this.emit("error", new PlayerError("CC_ERR_NO_WEBCODECS", reason, true)));
       return;
     }
     this.#renderer = new CanvasRenderer(canvas, {
@@ -197,30 +109,13 @@ export class CanvasCastPlayer implements Player {
     this.#connect();
   }
 
-  get state(): PlayerState {
-    return this.#state;
-  }
-
-  get reason(): string | undefined {
-    return this.#reason;
-  }
-
-  /** See PlayerStateChange.retryAt. */
-  get retryAt(): number | undefined {
-    return this.#retryAt;
-  }
-
-  get hello(): HelloMessage | undefined {
-    return this.#hello;
-  }
-
   /**
    * The current picture as a PNG at the video's size. Rejects (InvalidStateError) while none is
    * shown (before the first paint, while the stream restarts, or after close).
    */
   snapshot(): Promise<Blob> {
-    if (this.#renderer === undefined || this.#state === "closed") {
-      return Promise.reject(new DOMException(`no picture to snapshot (${this.#state})`, "InvalidStateError"));
+    if (this.#renderer === undefined || this.state === "closed") {
+      return Promise.reject(new DOMException(`no picture to snapshot (${this.state})`, "InvalidStateError"));
     }
     return this.#renderer.snapshot();
   }
@@ -230,18 +125,8 @@ export class CanvasCastPlayer implements Player {
     return this.#stats.snapshot();
   }
 
-  on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void {
-    return this.#events.on(type, listener);
-  }
-
-  off<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): void {
-    this.#events.off(type, listener);
-  }
-
-  close(): void {
-    if (this.#state === "closed") return;
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
+  protected override teardown(): void {
+    this.#status.cancelReconnect();
     if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
     this.#resyncTimer = undefined;
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
@@ -252,18 +137,12 @@ export class CanvasCastPlayer implements Player {
     this.#connection = undefined;
     this.#decoder?.close();
     this.#renderer?.close();
-    this.#setState("closed", undefined, undefined);
-    this.#events.removeAllListeners();
   }
 
   // --- connection --------------------------------------------------------------------------
 
   #connect(): void {
-    this.#reconnectTimer = undefined;
-    this.#socketOpen = false;
-    this.#serverState = undefined;
-    this.#serverReason = undefined;
-    this.#serverRetryAt = undefined;
+    this.#status.connecting();
     this.#paintedOnConnection = false;
     this.#reportedFrameBeforeHello = false;
     // Every connection starts with the cached GOP (or the next keyframe): nothing before it decodes.
@@ -276,32 +155,27 @@ export class CanvasCastPlayer implements Player {
     } catch (err) {
       // A malformed URL: retrying will not fix it.
       const error = PlayerError.from(err, "CC_ERR_SOCKET");
-      this.#setState("offline", error.message, undefined);
-      this.#events.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
+      this.setState("offline", error.message, undefined);
+      this.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
       return;
     }
     this.#connection = connection;
     connection.on("open", () => {
-      this.#socketOpen = true;
-      this.#connections++;
-      this.#stats.connectionStarted();
-      if (this.#connections > 1) this.#stats.reconnected();
+      this.#status.opened();
       // A page hidden when the socket opens pauses at once; hello and the replay may already be on their way.
       if (this.#paused) connection.send({ type: "pause" });
       this.#update();
     });
     connection.on("hello", (hello) => {
-      this.#hello = hello;
-      this.#failedAttempts = 0; // the server serves this stream: the next drop starts the backoff afresh
+      this.setHello(hello);
+      this.#status.succeeded(); // the server serves this stream: the next drop starts the backoff afresh
       // While paused the codec stays released; resuming configures from the latest hello.
       if (!this.#paused) this.#decoder?.configure({ width: hello.width, height: hello.height });
-      this.#events.emit("hello", hello);
+      this.emit("hello", hello);
       this.#update();
     });
     connection.on("state", (message) => {
-      this.#serverState = message.state;
-      this.#serverReason = message.reason;
-      this.#serverRetryAt = message.retryInMs === undefined ? undefined : performance.now() + message.retryInMs;
+      this.#status.serverSaid(message);
       if (message.state !== "live") {
         // Show the state, not a frozen picture; the server's next frame is a keyframe.
         this.#paintedOnConnection = false;
@@ -312,33 +186,27 @@ export class CanvasCastPlayer implements Player {
     });
     connection.on("skipped", (message) => {
       this.#stats.serverSkipped(message.reason, message.frames);
-      this.#events.emit("skipped", message);
+      this.emit("skipped", message);
     });
     connection.on("stats", (message) => this.#stats.serverStats(message));
     connection.on("frame", (frame) => this.#onFrame(frame));
-    connection.on("error", (err) => this.#events.emit("error", err));
+    connection.on("error", (err) => this.emit("error", err));
     connection.on("close", (info) => this.#onClose(info));
   }
 
   #onClose(info: ConnectionClose): void {
     this.#connection = undefined;
-    this.#socketOpen = false;
+    this.#status.socketClosed();
     this.#stats.lagUnknown();
     if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
     this.#resyncTimer = undefined;
     this.#renderer?.clear();
-    const what = info.reason !== "" ? info.reason : closeCodeText(info.code);
-    this.#lastClose = `connection closed: ${what}`;
+    const lastClose = this.#status.closedWith(info.code, info.reason);
     if (!this.#options.reconnect) {
-      this.#setState("offline", this.#lastClose, undefined);
+      this.setState("offline", lastClose, undefined);
       return;
     }
-    const backoff = { baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs };
-    const attempt = SLOW_RETRY_CODES.has(info.code) ? Infinity : this.#failedAttempts;
-    const delay = backoffDelay(attempt, backoff);
-    this.#failedAttempts++;
-    this.#reconnectAt = performance.now() + delay;
-    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+    this.#status.scheduleReconnect(() => this.#connect(), { closeCode: info.code });
     this.#update();
   }
 
@@ -350,7 +218,7 @@ export class CanvasCastPlayer implements Player {
    * `pauseWhenHidden` is on.
    */
   setPageHidden(hidden: boolean): void {
-    if (this.#state === "closed" || this.#state === "unsupported" || !this.#options.pauseWhenHidden) return;
+    if (this.state === "closed" || this.state === "unsupported" || !this.#options.pauseWhenHidden) return;
     if (hidden === this.#paused) return;
     this.#paused = hidden;
     if (hidden) {
@@ -365,7 +233,7 @@ export class CanvasCastPlayer implements Player {
       this.#resyncTimer = undefined;
     } else {
       // Reconfigure from the latest hello; the server replays the cached GOP, whose newest frame is painted.
-      const hello = this.#hello;
+      const hello = this.hello;
       if (hello !== undefined) this.#decoder?.configure({ width: hello.width, height: hello.height });
       this.#decoder?.waitForKeyframe();
       this.#connection?.send({ type: "resume" });
@@ -382,9 +250,9 @@ export class CanvasCastPlayer implements Player {
       this.#stats.dropped();
       return;
     }
-    if (this.#hello === undefined && !this.#reportedFrameBeforeHello) {
+    if (this.hello === undefined && !this.#reportedFrameBeforeHello) {
       this.#reportedFrameBeforeHello = true; // once per connection; the decoder drops them
-      this.#events.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "video frame before hello"));
+      this.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "video frame before hello"));
     }
     if (isKeyframe(frame.header)) this.#stats.keyframeSubmitted(isReplay(frame.header));
     this.#decoder?.decode(frame.header, frame.data, frame.receivedAt);
@@ -419,7 +287,7 @@ export class CanvasCastPlayer implements Player {
    * next live one, ask the server to replay its cached GOP to this viewer now.
    */
   #onDecoderError(err: PlayerError): void {
-    this.#events.emit("error", err);
+    this.emit("error", err);
     if (err.code === "CC_ERR_DECODE") this.#requestResync();
   }
 
@@ -446,34 +314,16 @@ export class CanvasCastPlayer implements Player {
 
   /** Derives the state from what the socket, the server and the page have said. */
   #update(): void {
-    if (this.#state === "closed" || this.#state === "unsupported") return;
+    if (this.state === "closed" || this.state === "unsupported") return;
     if (this.#paused) {
-      this.#setState("paused", "page hidden", undefined);
-    } else if (!this.#socketOpen) {
-      if (this.#reconnectTimer !== undefined) {
-        this.#setState("reconnecting", this.#lastClose ?? "connection closed", this.#reconnectAt);
-      } else {
-        this.#setState("connecting", "opening connection", undefined);
-      }
-    } else if (this.#serverState === "offline") {
-      this.#setState("offline", this.#serverReason ?? "stream offline", this.#serverRetryAt);
-    } else if (this.#serverState === "restarting") {
-      this.#setState("restarting", this.#serverReason ?? "pipeline restarting", this.#serverRetryAt);
-    } else if (this.#serverState === "starting") {
-      this.#setState("starting", this.#serverReason ?? "pipeline starting", this.#serverRetryAt);
-    } else if (this.#paintedOnConnection) {
-      this.#setState("live", undefined, undefined);
-    } else {
-      this.#setState("connecting", this.#hello === undefined ? "waiting for hello" : "waiting for a keyframe", undefined);
+      this.setState("paused", "page hidden", undefined);
+      return;
     }
-  }
-
-  #setState(state: PlayerState, reason: string | undefined, retryAt: number | undefined): void {
-    if (state === this.#state && reason === this.#reason && retryAt === this.#retryAt) return;
-    this.#state = state;
-    this.#reason = reason;
-    this.#retryAt = retryAt;
-    this.#events.emit("state", { state, reason, retryAt });
+    const { state, reason, retryAt } = this.#status.state(
+      this.#paintedOnConnection,
+      this.hello === undefined ? "waiting for hello" : "waiting for a keyframe",
+    );
+    this.setState(state, reason, retryAt);
   }
 
   #syncDecoderCounters(): void {
@@ -488,24 +338,6 @@ export class CanvasCastPlayer implements Player {
   }
 
   #emitStats(): void {
-    this.#events.emit("stats", this.stats());
+    this.emit("stats", this.stats());
   }
 }
-
-function closeCodeText(code: number): string {
-  switch (code) {
-    case 1000:
-      return "closed normally (1000)";
-    case 1001:
-      return "server going away (1001)";
-    case 1006:
-      return "connection lost (1006)";
-    case CloseCode.UNKNOWN_STREAM:
-      return "unknown stream (4404)";
-    case CloseCode.TOO_SLOW:
-      return "too slow (4408)";
-    default:
-      return `code ${code}`;
-  }
-}
-

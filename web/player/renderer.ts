@@ -3,6 +3,7 @@
 // The canvas may be an OffscreenCanvas in a worker (transferControlToOffscreen): there the worker's
 // own requestAnimationFrame paints (setTimeout where a worker has none), and CSS is the page's job.
 
+import type { PaintMode } from "./api.js";
 import type { FrameMeta } from "./decoder.js";
 
 export interface PaintInfo {
@@ -11,15 +12,13 @@ export interface PaintInfo {
   readonly paintedAt: number;
 }
 
-/**
- * When to paint: `raf` (default) paints the newest frame in the next animation frame; `decode`
- * paints each frame as soon as it is decoded (lower latency with a desynchronized canvas, since
- * nothing waits for the next rAF). The rAF loop runs in both modes: a desynchronized canvas shows
- * nothing unless the page keeps producing main-thread frames.
- */
-export type PaintMode = "raf" | "decode";
-
 export interface RendererOptions {
+  /**
+   * When to paint: `raf` (default) paints the newest frame in the next animation frame; `decode`
+   * paints each frame as soon as it is decoded (lower latency with a desynchronized canvas, since
+   * nothing waits for the next rAF). The rAF loop runs in both modes: a desynchronized canvas shows
+   * nothing unless the page keeps producing main-thread frames.
+   */
   paintMode?: PaintMode;
   /** Called after each paint, in the rAF callback. */
   onPaint?: (info: PaintInfo) => void;

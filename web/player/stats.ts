@@ -3,67 +3,12 @@
 // players use it: the WebCodecs player counts drawImage paints, the MSE player frames presented by
 // the <video> (requestVideoFrameCallback).
 
-import type { SkipCounts, SkipReason, ViewerStatsMessage } from "../../shared/protocol.js";
+import type { SkipReason, ViewerStatsMessage } from "../../shared/protocol.js";
 import { SKIP_REASONS } from "../../shared/protocol.js";
 import type { Millis } from "../../shared/units.js";
+import type { PlayerStatsSnapshot } from "./api.js";
 
-export interface PlayerStatsSnapshot {
-  /** Frames painted per second over the last second or two. */
-  readonly fps: number;
-  /** Received kbit/s (whole binary messages) over the same window. */
-  readonly kbps: number;
-  /**
-   * Server read of the frame's last byte → drawImage done (WebCodecs) or the <video>'s expected
-   * display time of the frame (MSE, requestVideoFrameCallback), ms, over the last ~300 live frames
-   * (replayed or join-burst frames excluded). Null before the first sample. WebCodecs: the frame's
-   * server time is first put on this page's clock with the offset estimated over the socket (clock.ts),
-   * so the figure is right from another machine too. MSE: /webm/ carries no clock messages, so it
-   * assumes the two clocks agree: right only on the server's machine (or with NTP-synced clocks).
-   */
-  readonly latencyP50Ms: number | null;
-  readonly latencyP95Ms: number | null;
-  readonly latencyP99Ms: number | null;
-  readonly latencySamples: number;
-  readonly framesReceived: number;
-  readonly framesDecoded: number;
-  readonly framesPainted: number;
-  /** Live frames never painted: not decoded (waiting for a keyframe, backlog), stale, or replaced before paint. */
-  readonly framesDropped: number;
-  /** Replayed frames (cached GOP at join) decoded but, by design, not painted because a newer one followed. */
-  readonly framesReplaySkipped: number;
-  readonly decoderErrors: number;
-  readonly bytesReceived: number;
-  /** Player start → first paint, ms; null until then. */
-  readonly firstPaintMs: number | null;
-  /** `performance.now()` at the first paint: ms from the page's navigation start (page load → picture). */
-  readonly firstPaintAtMs: number | null;
-  /**
-   * Whether the first picture was decoded from the replayed GOP's keyframe, i.e. the join did not
-   * wait for the next live keyframe. Null until the first paint.
-   */
-  readonly joinedFromReplay: boolean | null;
-  /**
-   * This viewer's lag as the server measures it (server time of the newest frame sent minus that of
-   * the newest acked), ms, from the server's latest `stats`. Null before one arrives, while paused
-   * and between connections.
-   */
-  readonly lagMs: number | null;
-  /** Frames the server did not send this viewer (it fell behind), summed over every connection. */
-  readonly framesSkippedByServer: number;
-  /** The same, by reason. */
-  readonly skippedByServer: SkipCounts;
-  /** Times the player asked the server to replay the cached GOP after a decoder error. */
-  readonly resyncs: number;
-  /** Times the player opened a new socket after losing one (or, MSE, after recovering from a media error). */
-  readonly reconnects: number;
-  /**
-   * MSE only: how far the playhead is behind the newest buffered media (`buffered.end − currentTime`), ms.
-   * Null for the WebCodecs player and before the first buffered media.
-   */
-  readonly behindLiveMs: number | null;
-  /** MSE only: seeks the player made to start playback, jump a gap, or get back to the live edge. */
-  readonly liveSeeks: number;
-}
+export type { PlayerStatsSnapshot } from "./api.js";
 
 const LATENCY_SAMPLES = 300;
 const RATE_WINDOW_MS = 2000;

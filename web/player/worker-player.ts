@@ -8,22 +8,18 @@
 // so a refused worker falls back to a main-thread player on the same canvas.
 
 import type { HelloMessage } from "../../shared/protocol.js";
-import { Emitter } from "../../shared/emitter.js";
-import type { Listener } from "../../shared/emitter.js";
+import type * as Api from "./api.js";
 import { webCodecsAvailable } from "./decoder.js";
 import { PlayerError } from "./errors.js";
-import type { Player, PlayerEvents, PlayerOptions, PlayerState } from "./player.js";
+import type { PlayerOptions } from "./player.js";
+import { PlayerBase } from "./player-base.js";
 import type { PlayerStatsSnapshot } from "./stats.js";
 import { PlayerStats } from "./stats.js";
 import type { FromWorker, ToWorker, WireError } from "./worker-messages.js";
 import PlayerWorker from "./worker.ts?worker&inline";
 
-/** A player with what the embeddable module adds: where it runs, which path, and snapshots. */
-export interface EmbedPlayer extends Player {
-  readonly thread: "main" | "worker";
-  readonly mode: "webcodecs" | "mse";
-  snapshot(): Promise<Blob>;
-}
+/** A player with what the embeddable module adds (where it runs, which path, and snapshots): the public Player. */
+export type EmbedPlayer = Api.Player;
 
 interface Slot {
   readonly worker: Worker;
@@ -166,19 +162,13 @@ function toError(wire: WireError): Error {
   return new DOMException(wire.message, wire.name);
 }
 
-class WorkerPlayer implements EmbedPlayer {
-  readonly url: string;
+class WorkerPlayer extends PlayerBase implements EmbedPlayer {
   readonly mode = "webcodecs";
   readonly #slot: Slot;
   readonly #id = nextId++;
   readonly #options: PlayerOptions;
-  readonly #events = new Emitter<PlayerEvents>((err) => reportError(err));
   /** Until the worker's first stats: zeros. */
   #stats: PlayerStatsSnapshot = new PlayerStats().snapshot();
-  #state: PlayerState = "connecting";
-  #reason: string | undefined = "starting the player worker";
-  #retryAt: number | undefined;
-  #hello: HelloMessage | undefined;
   #nextRequest = 0;
   readonly #snapshots = new Map<number, { resolve: (blob: Blob) => void; reject: (err: Error) => void }>();
   /** The worker was refused before the canvas was handed over: this main-thread player plays instead. */
@@ -187,7 +177,7 @@ class WorkerPlayer implements EmbedPlayer {
 
   /** `target` is the canvas when the worker has not said it runs yet: it is handed over once it has. */
   constructor(slot: Slot, target: Transferred | HTMLCanvasElement, url: string, options: PlayerOptions, fallback: () => EmbedPlayer) {
-    this.url = url;
+    super(url, "starting the player worker");
     this.#slot = slot;
     this.#options = options;
     slot.players++;
@@ -197,7 +187,7 @@ class WorkerPlayer implements EmbedPlayer {
       return;
     }
     void slot.ready.then((ok) => {
-      if (this.#state === "closed") return;
+      if (this.state === "closed") return;
       const transferredTarget = ok ? transfer(slot, target) : undefined;
       if (transferredTarget !== undefined) this.#start(transferredTarget);
       else this.#useMainThread(fallback);
@@ -208,20 +198,8 @@ class WorkerPlayer implements EmbedPlayer {
     return this.#fallback === undefined ? "worker" : "main";
   }
 
-  get state(): PlayerState {
-    return this.#state;
-  }
-
-  get reason(): string | undefined {
-    return this.#reason;
-  }
-
-  get retryAt(): number | undefined {
-    return this.#retryAt;
-  }
-
-  get hello(): HelloMessage | undefined {
-    return this.#fallback?.hello ?? this.#hello;
+  override get hello(): HelloMessage | undefined {
+    return this.#fallback?.hello ?? super.hello;
   }
 
   stats(): PlayerStatsSnapshot {
@@ -230,8 +208,8 @@ class WorkerPlayer implements EmbedPlayer {
 
   snapshot(): Promise<Blob> {
     if (this.#fallback !== undefined) return this.#fallback.snapshot();
-    if (this.#state === "closed" || this.#slot.dead || !this.#started) {
-      return Promise.reject(new DOMException(`no picture to snapshot (${this.#state})`, "InvalidStateError"));
+    if (this.state === "closed" || this.#slot.dead || !this.#started) {
+      return Promise.reject(new DOMException(`no picture to snapshot (${this.state})`, "InvalidStateError"));
     }
     const request = this.#nextRequest++;
     return new Promise((resolve, reject) => {
@@ -240,23 +218,12 @@ class WorkerPlayer implements EmbedPlayer {
     });
   }
 
-  on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void {
-    return this.#events.on(type, listener);
-  }
-
-  off<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): void {
-    this.#events.off(type, listener);
-  }
-
-  close(): void {
-    if (this.#state === "closed") return;
+  protected override teardown(): void {
     if (this.#started) send(this.#slot, { type: "close", id: this.#id });
     this.#detach();
     this.#fallback?.close();
     for (const pending of this.#snapshots.values()) pending.reject(new DOMException("the player was closed", "AbortError"));
     this.#snapshots.clear();
-    this.#setState("closed", undefined, undefined);
-    this.#events.removeAllListeners();
   }
 
   #start({ canvasId, offscreen }: Transferred): void {
@@ -278,18 +245,18 @@ class WorkerPlayer implements EmbedPlayer {
     this.#detach();
     const player = fallback();
     this.#fallback = player;
-    player.on("state", (s) => this.#setState(s.state, s.reason, s.retryAt));
-    player.on("stats", (s) => this.#events.emit("stats", s));
-    player.on("error", (e) => this.#events.emit("error", e));
-    player.on("hello", (h) => this.#events.emit("hello", h));
-    player.on("skipped", (m) => this.#events.emit("skipped", m));
-    this.#setState(player.state, player.reason, player.retryAt);
+    player.on("state", (s) => this.setState(s.state, s.reason, s.retryAt));
+    player.on("stats", (s) => this.emit("stats", s));
+    player.on("error", (e) => this.emit("error", e));
+    player.on("hello", (h) => this.emit("hello", h));
+    player.on("skipped", (m) => this.emit("skipped", m));
+    this.setState(player.state, player.reason, player.retryAt);
   }
 
   #onMessage(message: FromWorker): void {
     // Before the canvas is handed over, nothing from the worker is about this player (a refused
     // worker's error included: the main-thread fallback takes over then).
-    if (this.#state === "closed" || !this.#started || message.type === "ready") return;
+    if (this.state === "closed" || !this.#started || message.type === "ready") return;
     if (message.type === "snapshot") {
       const pending = this.#snapshots.get(message.request);
       this.#snapshots.delete(message.request);
@@ -300,32 +267,24 @@ class WorkerPlayer implements EmbedPlayer {
     const { event } = message;
     switch (event.type) {
       case "state":
-        if (event.payload.state !== "closed") this.#setState(event.payload.state, event.payload.reason, event.payload.retryAt);
+        if (event.payload.state !== "closed") this.setState(event.payload.state, event.payload.reason, event.payload.retryAt);
         break;
       case "stats":
         this.#stats = event.payload;
-        this.#events.emit("stats", event.payload);
+        this.emit("stats", event.payload);
         break;
       case "error": {
         const err = toError(event.payload);
-        this.#events.emit("error", err instanceof PlayerError ? err : PlayerError.from(err, "CC_ERR_DECODER_UNSUPPORTED"));
+        this.emit("error", err instanceof PlayerError ? err : PlayerError.from(err, "CC_ERR_DECODER_UNSUPPORTED"));
         break;
       }
       case "hello":
-        this.#hello = event.payload;
-        this.#events.emit("hello", event.payload);
+        this.setHello(event.payload);
+        this.emit("hello", event.payload);
         break;
       case "skipped":
-        this.#events.emit("skipped", event.payload);
+        this.emit("skipped", event.payload);
         break;
     }
-  }
-
-  #setState(state: PlayerState, reason: string | undefined, retryAt: number | undefined): void {
-    if (state === this.#state && reason === this.#reason && retryAt === this.#retryAt) return;
-    this.#state = state;
-    this.#reason = reason;
-    this.#retryAt = retryAt;
-    this.#events.emit("state", { state, reason, retryAt });
   }
 }
