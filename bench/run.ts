@@ -4,20 +4,24 @@
 // Writes bench/results/latest.json and prints a markdown table.
 
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { childPids, startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
+import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
+import { cpuSeconds, rssMiB } from "./proc.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "jsmpeg", "slow", "fanout"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "jsmpeg", "cost", "many", "slow", "fanout"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
+const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
+const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
 const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
@@ -63,22 +67,12 @@ async function measureLatency(browser: TestBrowser, url: string, seconds: number
   return stats as PlayerStatsView;
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1]) / 1024;
-}
 
 interface ClientsResult {
   readonly healthy: { framesPerViewer: number; gaps: number; delayP50Ms: number | null; delayP99Ms: number | null };
   readonly slow: { framesPerViewer: number; skippedNotices: number; lagMaxMs: number | null };
 }
 
-/** CPU time a process has used so far, seconds (utime + stime from /proc, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface ViewersResult extends ClientsResult {
   readonly viewers: number;
@@ -163,6 +157,11 @@ async function main(): Promise<void> {
       const joins = (await measureJoins(browser, server.url, JOINS)).sort((a, b) => a - b);
       results[`join_gop${interval}s`] = { samples: joins, p50: pct(joins, 50), max: joins.at(-1) };
       rows.push(`| join: page load → first paint, ${interval} s keyframe interval (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
+      const mseJoins = (await measureJoins(browser, `${server.url}?mode=mse`, JOINS)).sort((a, b) => a - b);
+      results[`join_mse_gop${interval}s`] = { samples: mseJoins, p50: pct(mseJoins, 50), max: mseJoins.at(-1) };
+      rows.push(
+        `| MSE join: page load → first frame presented, ${interval} s keyframe interval (${mseJoins.length} joins) | p50 ${fmt(pct(mseJoins, 50))} ms | max ${fmt(mseJoins.at(-1))} ms |`,
+      );
       await server.stop();
     }
     const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
@@ -225,6 +224,45 @@ async function main(): Promise<void> {
         } finally {
           await relay.close();
         }
+      }
+    }
+    if (ONLY.has("cost") || ONLY.has("many")) {
+      const costServer = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
+      try {
+        if (ONLY.has("cost")) {
+          const paths: [string, string][] = [
+            ["WebCodecs, main thread, paint in rAF (dashboard)", `${costServer.url}?paint=raf`],
+            ["WebCodecs, main thread, paint on decoder output (dashboard)", `${costServer.url}?paint=decode`],
+            ["MSE <video> (dashboard)", `${costServer.url}?mode=mse`],
+          ];
+          const relay = await startJsmpegRelay({ width: 640, height: 480, fps: 30, bitrateKbps: 1500, gop: 30 });
+          paths.push(["jsmpeg (WASM MPEG-1, canvas 2D)", relay.url]);
+          try {
+            for (const [what, url] of paths) {
+              const r = await browserCpuPercent(url, COST_SECONDS);
+              results[`cost_${what}`] = r;
+              rows.push(`| browser CPU, one 640×480@30 player: ${what} | ${fmt(r.cost)} % of a core above an idle page | (${fmt(r.playing)} % playing, ${fmt(r.idle)} % idle; all Chromium processes) |`);
+            }
+            // The player alone on a bare page, like jsmpeg's (the dashboard also draws figures and a sparkline).
+            for (const worker of [true, false]) {
+              const r = await manyPlayers(costServer.url, "cam0", 1, worker, COST_SECONDS);
+              results[`cost_bare_${r.thread}`] = r;
+              rows.push(`| browser CPU, one 640×480@30 player: /canvascast.js on a bare page, ${r.thread} thread | ${fmt(r.chromiumCpu)} % of a core | (all Chromium processes; an idle page is ~0.3 %) |`);
+            }
+          } finally {
+            await relay.close();
+          }
+        }
+        for (const worker of ONLY.has("many") ? [true, false] : []) {
+          const r = await manyPlayers(costServer.url, "cam0", MANY_PLAYERS, worker, COST_SECONDS);
+          results[`many_${worker ? "worker" : "main"}`] = r;
+          const fps = [...r.fps].sort((a, b) => a - b);
+          rows.push(
+            `| one page, ${r.players} players of one 640×480@30 stream (/canvascast.js, ${r.thread} thread) | painted fps per player: min ${fmt(fps[0])}, median ${fmt(pct(fps, 50))} | main-thread long tasks: ${r.longTasks} (${fmt(r.longTaskMs)} ms in ${COST_SECONDS} s); Chromium ${fmt(r.chromiumCpu)} % of a core |`,
+          );
+        }
+      } finally {
+        await costServer.stop();
       }
     }
     for (const n of ONLY.has("fanout") ? FANOUT_VIEWERS : []) {
