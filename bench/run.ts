@@ -11,16 +11,18 @@ import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { childPids, startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
+import { tracePresented } from "./presented.js";
 import { cpuSeconds, rssMiB } from "./proc.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "jsmpeg", "cost", "many", "slow", "fanout"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "latency", "presented", "jsmpeg", "cost", "many", "slow", "fanout"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
+const PRESENTED_SECONDS = Number(process.env.BENCH_PRESENTED_SECONDS ?? 8);
 const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
 const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
@@ -182,6 +184,33 @@ async function main(): Promise<void> {
       const p99 = median(runs.map((r) => r.latencyP99Ms ?? NaN));
       rows.push(
         `| ${LATENCY_PATHS[mode].what}, 640×480@30 (median of ${runs.length} runs; p50/p95/p99 per run ${runs.map((r) => `${fmt(r.latencyP50Ms)}/${fmt(r.latencyP95Ms)}/${fmt(r.latencyP99Ms)}`).join(", ")}) | p50 ${fmt(p50)} ms | p95 ${fmt(p95)} ms · p99 ${fmt(p99)} ms |`,
+      );
+    }
+    // Pipe → presented from DevTools traces, for the WebCodecs paint strategies.
+    for (const mode of ONLY.has("presented") ? (["raf", "decode"] as const) : []) {
+      const painted: number[] = [];
+      const presented: number[] = [];
+      const waits: number[] = [];
+      const perRun: string[] = [];
+      for (let i = 0; i < LATENCY_RUNS; i++) {
+        const page = await browser.newPage();
+        await page.evaluateOnNewDocument(() => {
+          (globalThis as { canvascastMarkPaints?: boolean }).canvascastMarkPaints = true;
+        });
+        await page.goto(`${server.url}?paint=${mode}`, { waitUntil: "load" });
+        await new Promise((r) => setTimeout(r, 2000));
+        const r = await tracePresented(page, PRESENTED_SECONDS);
+        await page.close();
+        painted.push(...r.painted);
+        presented.push(...r.presented);
+        waits.push(...r.paintToDisplay);
+        const p = [...r.presented].sort((a, b) => a - b);
+        perRun.push(`${fmt(pct(p, 50))}/${fmt(pct(p, 99))}`);
+      }
+      const [sp, sq, sw] = [painted, presented, waits].map((xs) => [...xs].sort((a, b) => a - b)) as [number[], number[], number[]];
+      results[`presented_${mode}`] = { painted: sp.length, presented: sq.length, p50: pct(sq, 50), p95: pct(sq, 95), p99: pct(sq, 99), paintToDisplayP50: pct(sw, 50) };
+      rows.push(
+        `| WebCodecs, pipe → presented (DevTools trace: paint mark → next Display::FrameDisplayed), paint ${mode === "raf" ? "in requestAnimationFrame" : "on decoder output"}, ${sq.length} frames pooled over ${LATENCY_RUNS} runs (p50/p99 per run ${perRun.join(", ")}) | p50 ${fmt(pct(sq, 50))} ms (painted ${fmt(pct(sp, 50))}) | p95 ${fmt(pct(sq, 95))} · p99 ${fmt(pct(sq, 99))} ms; paint → displayed p50 ${fmt(pct(sw, 50))} ms |`,
       );
     }
     await server.stop();

@@ -48,7 +48,7 @@ const SPARK_INTERVAL_MS = 500;
 
 const QUERY = new URLSearchParams(location.search);
 /** `?paint=decode` paints on decoder output instead of in requestAnimationFrame (for comparison). */
-const PAINT_MODE = QUERY.get("paint") === "decode" ? "decode" : "raf";
+const PAINT_MODE = QUERY.get("paint") === "raf" ? "raf" : "decode";
 /** `?mode=mse|webcodecs` forces a playback path (tests, benchmarks); default auto. */
 const PLAYER_MODE: PlayerMode = ((): PlayerMode => {
   const mode = QUERY.get("mode");

@@ -163,7 +163,10 @@ export type PlayerEvents = {
   skipped: SkippedMessage;
 };
 
-/** `raf`: paint the newest frame in requestAnimationFrame; `decode`: paint each frame as it is decoded. */
+/**
+ * `decode` (default): paint a frame as soon as it is decoded, unless a newer one is still in the
+ * decoder; `raf`: paint the newest frame in requestAnimationFrame (a frame of the display clock later).
+ */
 export type PaintMode = "raf" | "decode";
 
 export interface PlayerOptions {

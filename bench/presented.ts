@@ -1,0 +1,58 @@
+// Pipe → presented for canvas players, from Chromium's own presentation feedback: a DevTools trace
+// of `blink.user_timing` (the player's per-paint performance marks, named with the frame's
+// pipe → painted ms, when `globalThis.canvascastMarkPaints` is set) and `viz`
+// (`Display::FrameDisplayed`: when the display compositor showed a frame). A paint is presented by
+// the first displayed frame after it, so pipe → presented = pipe → painted + (displayed − paint).
+
+import type { Page } from "puppeteer";
+
+interface TraceEvent {
+  readonly name: string;
+  readonly ts: number;
+}
+
+export interface PresentedSamples {
+  /** pipe → painted, ms, per painted frame */
+  readonly painted: number[];
+  /** pipe → presented, ms, per painted frame that a later displayed frame showed */
+  readonly presented: number[];
+  /** paint → displayed, ms: the wait for the frame clock plus compositing */
+  readonly paintToDisplay: number[];
+}
+
+/** Starts the trace, waits `seconds`, and pairs each paint mark with the next displayed frame. */
+export async function tracePresented(page: Page, seconds: number): Promise<PresentedSamples> {
+  await page.tracing.start({ categories: ["blink.user_timing", "viz", "disabled-by-default-display.framedisplayed"] });
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const buffer = await page.tracing.stop();
+  if (!buffer) throw new Error("empty trace");
+  const { traceEvents } = JSON.parse(Buffer.from(buffer).toString("utf8")) as { traceEvents: TraceEvent[] };
+  const displayed = traceEvents
+    .filter((e) => e.name === "Display::FrameDisplayed")
+    .map((e) => e.ts)
+    .sort((a, b) => a - b);
+  const out: PresentedSamples = { painted: [], presented: [], paintToDisplay: [] };
+  for (const e of traceEvents) {
+    const m = /^cc-paint ([\d.]+)$/.exec(e.name);
+    if (!m) continue;
+    const painted = Number(m[1]);
+    out.painted.push(painted);
+    const next = firstAfter(displayed, e.ts);
+    if (next === undefined) continue;
+    const wait = (next - e.ts) / 1000; // trace timestamps are µs
+    out.paintToDisplay.push(wait);
+    out.presented.push(painted + wait);
+  }
+  return out;
+}
+
+function firstAfter(sorted: readonly number[], t: number): number | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted[lo];
+}
