@@ -3,6 +3,13 @@
 // pipe → painted ms, when `globalThis.canvascastMarkPaints` is set) and `viz`
 // (`Display::FrameDisplayed`: when the display compositor showed a frame). A paint is presented by
 // the first displayed frame after it, so pipe → presented = pipe → painted + (displayed − paint).
+//
+// Capture → presented: a frame's PTS is the pipeline's running time at capture, on the pipeline's
+// clock. gst-launch does not say when that clock started, so the mapping to wall clock is
+// estimated: for every frame, d = server time − PTS (ms) is the unknown clock offset plus that
+// frame's capture → pipe delay (encode + pipe). The smallest d over the run is taken as the offset,
+// so capture → presented = pipe → presented + (d − min d): a lower bound that leaves out the
+// fastest frame's own capture → pipe delay (DESIGN.md: 3.6 ms p50 from capture to encoder output).
 
 import type { Page } from "puppeteer";
 
@@ -18,6 +25,8 @@ export interface PresentedSamples {
   readonly presented: number[];
   /** paint → displayed, ms: the wait for the frame clock plus compositing */
   readonly paintToDisplay: number[];
+  /** capture → presented, ms (lower bound; see above) */
+  readonly captureToPresented: number[];
 }
 
 /** Starts the trace, waits `seconds`, and pairs each paint mark with the next displayed frame. */
@@ -31,9 +40,10 @@ export async function tracePresented(page: Page, seconds: number): Promise<Prese
     .filter((e) => e.name === "Display::FrameDisplayed")
     .map((e) => e.ts)
     .sort((a, b) => a - b);
-  const out: PresentedSamples = { painted: [], presented: [], paintToDisplay: [] };
+  const out: PresentedSamples = { painted: [], presented: [], paintToDisplay: [], captureToPresented: [] };
+  const offsets: number[] = [];
   for (const e of traceEvents) {
-    const m = /^cc-paint ([\d.]+)$/.exec(e.name);
+    const m = /^cc-paint (-?[\d.]+) (-?[\d.]+)$/.exec(e.name);
     if (!m) continue;
     const painted = Number(m[1]);
     out.painted.push(painted);
@@ -42,7 +52,10 @@ export async function tracePresented(page: Page, seconds: number): Promise<Prese
     const wait = (next - e.ts) / 1000; // trace timestamps are µs
     out.paintToDisplay.push(wait);
     out.presented.push(painted + wait);
+    offsets.push(Number(m[2]));
   }
+  const offset = Math.min(...offsets);
+  out.presented.forEach((p, i) => out.captureToPresented.push(p + offsets[i]! - offset));
   return out;
 }
 

@@ -4,13 +4,15 @@
 
 import type { VideoFrameHeader } from "../../shared/protocol.js";
 import { isKeyframe, isReplay } from "../../shared/protocol.js";
-import type { Millis } from "../../shared/units.js";
+import type { Micros, Millis } from "../../shared/units.js";
 import { PlayerError } from "./errors.js";
 
 /** What we know about a decoded frame, matched to it through the chunk timestamp. */
 export interface FrameMeta {
   readonly seq: number;
   readonly serverTime: Millis;
+  /** The pipeline's presentation timestamp (its running time at capture), µs. */
+  readonly pts: Micros;
   readonly replay: boolean;
   readonly keyframe: boolean;
   /** `performance.now()` when the message arrived. */
@@ -44,6 +46,8 @@ interface PendingMeta {
   readonly generation: number;
   readonly seq: number;
   readonly serverTime: Millis;
+  /** The pipeline's presentation timestamp (its running time at capture), µs. */
+  readonly pts: Micros;
   readonly replay: boolean;
   readonly keyframe: boolean;
   readonly receivedAt: number;
@@ -153,6 +157,7 @@ export class FrameDecoder {
       generation: this.#generation,
       seq: header.seq,
       serverTime: header.serverTime,
+      pts: header.pts,
       replay: isReplay(header),
       keyframe,
       receivedAt,
@@ -240,6 +245,7 @@ export class FrameDecoder {
     const out: FrameMeta = {
       seq: meta.seq,
       serverTime: meta.serverTime,
+      pts: meta.pts,
       replay: meta.replay,
       keyframe: meta.keyframe,
       receivedAt: meta.receivedAt,

@@ -280,8 +280,10 @@ export class CanvasCastPlayer extends PlayerBase {
   #onPaint(info: PaintInfo): void {
     this.#stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay);
     if (markPaints() && !info.meta.replay) {
-      // For the benchmark's DevTools trace: the mark's time is the paint, its name the pipe → painted ms.
-      performance.mark(`cc-paint ${(performance.timeOrigin + info.paintedAt - info.meta.serverTime).toFixed(3)}`);
+      // For the benchmark's DevTools trace: the mark's time is the paint; its name the pipe → painted ms
+      // and the frame's server time minus its PTS (ms), from which capture time can be estimated.
+      const pipeToPaint = performance.timeOrigin + info.paintedAt - info.meta.serverTime;
+      performance.mark(`cc-paint ${pipeToPaint.toFixed(3)} ${(info.meta.serverTime - info.meta.pts / 1000).toFixed(3)}`);
     }
     if (!this.#paintedOnConnection) {
       this.#paintedOnConnection = true;
