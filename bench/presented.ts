@@ -15,6 +15,7 @@ import type { Page } from "puppeteer";
 
 interface TraceEvent {
   readonly name: string;
+  readonly cat: string;
   readonly ts: number;
 }
 
@@ -29,17 +30,44 @@ export interface PresentedSamples {
   readonly captureToPresented: number[];
 }
 
-/** Starts the trace, waits `seconds`, and pairs each paint mark with the next displayed frame. */
-export async function tracePresented(page: Page, seconds: number): Promise<PresentedSamples> {
+/** A performance mark of the page, with the wait until the display showed the next frame (ms). */
+export interface MarkDisplayed {
+  readonly name: string;
+  readonly waitMs: number;
+}
+
+/** Traces `seconds` and pairs every performance mark with the next displayed frame. */
+export async function traceMarksDisplayed(page: Page, seconds: number): Promise<MarkDisplayed[]> {
+  const events = await trace(page, seconds);
+  const displayed = displayedTimes(events);
+  const out: MarkDisplayed[] = [];
+  for (const e of events) {
+    if (e.cat !== "blink.user_timing") continue;
+    const next = firstAfter(displayed, e.ts);
+    if (next !== undefined) out.push({ name: e.name, waitMs: (next - e.ts) / 1000 });
+  }
+  return out;
+}
+
+async function trace(page: Page, seconds: number): Promise<TraceEvent[]> {
   await page.tracing.start({ categories: ["blink.user_timing", "viz", "disabled-by-default-display.framedisplayed"] });
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const buffer = await page.tracing.stop();
   if (!buffer) throw new Error("empty trace");
-  const { traceEvents } = JSON.parse(Buffer.from(buffer).toString("utf8")) as { traceEvents: TraceEvent[] };
-  const displayed = traceEvents
+  return (JSON.parse(Buffer.from(buffer).toString("utf8")) as { traceEvents: TraceEvent[] }).traceEvents;
+}
+
+function displayedTimes(events: readonly TraceEvent[]): number[] {
+  return events
     .filter((e) => e.name === "Display::FrameDisplayed")
     .map((e) => e.ts)
     .sort((a, b) => a - b);
+}
+
+/** Starts the trace, waits `seconds`, and pairs each paint mark with the next displayed frame. */
+export async function tracePresented(page: Page, seconds: number): Promise<PresentedSamples> {
+  const traceEvents = await trace(page, seconds);
+  const displayed = displayedTimes(traceEvents);
   const out: PresentedSamples = { painted: [], presented: [], paintToDisplay: [], captureToPresented: [] };
   const offsets: number[] = [];
   for (const e of traceEvents) {
