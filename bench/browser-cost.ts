@@ -2,6 +2,7 @@
 // player, above an idle page; and one page with many players: painted fps per player and
 // main-thread long tasks.
 
+import type { Page } from "puppeteer";
 import { launchBrowser } from "../test/helpers/browser.js";
 import { treeCpuPercent, treeCpuSeconds } from "./proc.js";
 
@@ -54,33 +55,7 @@ export async function manyPlayers(serverUrl: string, stream: string, count: numb
     if (pid === undefined) throw new Error("no browser process");
     const page = await browser.newPage();
     await page.setViewport({ width: 1600, height: 1000 });
-    // Any page of the origin will do; its body is replaced by the players.
-    await page.goto(`${serverUrl}api/streams`);
-    await page.evaluate(
-      async (wsUrl: string, n: number, useWorker: boolean) => {
-        document.body.innerHTML = "";
-        document.body.style.cssText = "margin:0;display:grid;grid-template-columns:repeat(4,1fr);gap:2px;background:#000";
-        const moduleUrl = `${location.origin}/canvascast.js`; // a runtime URL, not a module TypeScript should resolve
-        const mod = (await import(moduleUrl)) as {
-          play(c: HTMLCanvasElement, u: string, o: object): { stats(): { framesPainted: number }; thread: string };
-        };
-        const w = window as unknown as { benchPlayers: unknown[]; longTasks: number[] };
-        w.benchPlayers = [];
-        w.longTasks = [];
-        new PerformanceObserver((list) => {
-          for (const e of list.getEntries()) w.longTasks.push(e.duration);
-        }).observe({ type: "longtask", buffered: false });
-        for (let i = 0; i < n; i++) {
-          const canvas = document.createElement("canvas");
-          canvas.style.width = "100%";
-          document.body.append(canvas);
-          w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker }));
-        }
-      },
-      `${serverUrl.replace(/^http/, "ws")}ws/${stream}`,
-      count,
-      worker,
-    );
+    await openPlayersPage(page, serverUrl, stream, count, worker);
     await sleep(3000);
     const painted = async (): Promise<number[]> =>
       page.evaluate(() =>
@@ -107,4 +82,38 @@ export async function manyPlayers(serverUrl: string, stream: string, count: numb
   } finally {
     await browser.close();
   }
+}
+
+/**
+ * Turns `page` into a bare page on the server's origin with `count` players of `stream` from
+ * /canvascast.js (in workers or on the main thread), and a long-task observer.
+ */
+export async function openPlayersPage(page: Page, serverUrl: string, stream: string, count: number, worker: boolean): Promise<void> {
+  // Any page of the origin will do; its body is replaced by the players.
+  await page.goto(`${serverUrl}api/streams`);
+  await page.evaluate(
+    async (wsUrl: string, n: number, useWorker: boolean) => {
+      document.body.innerHTML = "";
+      document.body.style.cssText = "margin:0;display:grid;grid-template-columns:repeat(4,1fr);gap:2px;background:#000";
+      const moduleUrl = `${location.origin}/canvascast.js`; // a runtime URL, not a module TypeScript should resolve
+      const mod = (await import(moduleUrl)) as {
+        play(c: HTMLCanvasElement, u: string, o: object): { stats(): { framesPainted: number }; thread: string };
+      };
+      const w = window as unknown as { benchPlayers: unknown[]; longTasks: number[] };
+      w.benchPlayers = [];
+      w.longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.longTasks.push(e.duration);
+      }).observe({ type: "longtask", buffered: false });
+      for (let i = 0; i < n; i++) {
+        const canvas = document.createElement("canvas");
+        canvas.style.width = "100%";
+        document.body.append(canvas);
+        w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker }));
+      }
+    },
+    `${serverUrl.replace(/^http/, "ws")}ws/${stream}`,
+    count,
+    worker,
+  );
 }

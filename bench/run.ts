@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { childPids, startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
-import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
+import { browserCpuPercent, manyPlayers, openPlayersPage } from "./browser-cost.js";
 import { traceMarksDisplayed, tracePresented } from "./presented.js";
 import { cpuSeconds, rssMiB } from "./proc.js";
 
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
       );
     }
     // Pipe → presented from DevTools traces, for the WebCodecs paint strategies.
-    for (const mode of ONLY.has("presented") ? (["raf", "decode"] as const) : []) {
+    for (const mode of ONLY.has("presented") ? (["raf", "decode", "worker"] as const) : []) {
       const painted: number[] = [];
       const presented: number[] = [];
       const waits: number[] = [];
@@ -198,7 +198,12 @@ async function main(): Promise<void> {
         await page.evaluateOnNewDocument(() => {
           (globalThis as { canvascastMarkPaints?: boolean }).canvascastMarkPaints = true;
         });
-        await page.goto(`${server.url}?paint=${mode}`, { waitUntil: "load" });
+        if (mode === "worker") {
+          // One player from /canvascast.js on a bare page, decoding and painting in a worker.
+          await openPlayersPage(page, server.url, "cam0", 1, true);
+        } else {
+          await page.goto(`${server.url}?paint=${mode}`, { waitUntil: "load" });
+        }
         await new Promise((r) => setTimeout(r, 2000));
         const r = await tracePresented(page, PRESENTED_SECONDS);
         await page.close();
@@ -220,7 +225,7 @@ async function main(): Promise<void> {
         captureToPresented: { p50: pct(sc, 50), p95: pct(sc, 95), p99: pct(sc, 99) },
       };
       rows.push(
-        `| WebCodecs, pipe → presented (DevTools trace: paint mark → next Display::FrameDisplayed), paint ${mode === "raf" ? "in requestAnimationFrame" : "on decoder output"}, ${sq.length} frames pooled over ${LATENCY_RUNS} runs (p50/p99 per run ${perRun.join(", ")}) | p50 ${fmt(pct(sq, 50))} ms (painted ${fmt(pct(sp, 50))}) | p95 ${fmt(pct(sq, 95))} · p99 ${fmt(pct(sq, 99))} ms; paint → displayed p50 ${fmt(pct(sw, 50))} ms; capture → presented (lower bound) p50 ${fmt(pct(sc, 50))} / p99 ${fmt(pct(sc, 99))} ms |`,
+        `| WebCodecs, pipe → presented (DevTools trace: paint mark → next Display::FrameDisplayed), ${mode === "raf" ? "paint in requestAnimationFrame" : mode === "decode" ? "paint on decoder output" : "worker + OffscreenCanvas (bare page), paint on decoder output"}, ${sq.length} frames pooled over ${LATENCY_RUNS} runs (p50/p99 per run ${perRun.join(", ")}) | p50 ${fmt(pct(sq, 50))} ms (painted ${fmt(pct(sp, 50))}) | p95 ${fmt(pct(sq, 95))} · p99 ${fmt(pct(sq, 99))} ms; paint → displayed p50 ${fmt(pct(sw, 50))} ms; capture → presented (lower bound) p50 ${fmt(pct(sc, 50))} / p99 ${fmt(pct(sc, 99))} ms |`,
       );
     }
     await server.stop();

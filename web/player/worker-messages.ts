@@ -20,6 +20,8 @@ export type ToWorker =
       readonly hidden: boolean;
       /** The page's `performance.timeOrigin`: times sent back are translated to the page's clock. */
       readonly timeOrigin: number;
+      /** The page set `canvascastMarkPaints` (benchmarks): mark paints in the worker too. */
+      readonly markPaints: boolean;
     }
   /** The page was hidden or shown (workers see no document): for every player in the worker. */
   | { readonly type: "hidden"; readonly hidden: boolean }

@@ -230,7 +230,7 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
     this.#started = true;
     send(
       this.#slot,
-      { type: "play", id: this.#id, canvasId, canvas: offscreen, url: this.url, options: this.#options, hidden: pageHidden(), timeOrigin: performance.timeOrigin },
+      { type: "play", id: this.#id, canvasId, canvas: offscreen, url: this.url, options: this.#options, hidden: pageHidden(), timeOrigin: performance.timeOrigin, markPaints: (globalThis as { canvascastMarkPaints?: unknown }).canvascastMarkPaints === true },
       offscreen === undefined ? [] : [offscreen],
     );
   }

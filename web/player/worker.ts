@@ -31,6 +31,7 @@ function wireError(err: unknown, fatal = false): WireError {
 
 function start(message: Extract<ToWorker, { type: "play" }>): void {
   const { id } = message;
+  if (message.markPaints) (globalThis as { canvascastMarkPaints?: boolean }).canvascastMarkPaints = true;
   const post = (event: WorkerPlayerEvent): void => scope.postMessage({ type: "event", id, event });
   if (message.canvas !== undefined) canvases.set(message.canvasId, message.canvas);
   const canvas = canvases.get(message.canvasId);
