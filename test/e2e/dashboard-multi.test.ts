@@ -138,7 +138,7 @@ describe("the dashboard with three streams", () => {
       expect(shown.latency, `${stream}: latency shown`).toMatch(/^\d+(\.\d)? \/ \d+(\.\d)?$/);
     }
     // Sparklines have been drawn (the scale's label is set with the first point).
-    for (const label of await page.$$eval(".spark-max", (els) => els.map((e) => e.textContent))) expect(label).toMatch(/^\d+ ms$/);
+    for (const label of await page.$$eval(".spark-max", (els) => els.map((e) => e.textContent))) expect(label).toMatch(/^\d+(\.\d+)? ms$/);
     expect(await page.$eval("#clock-value", (el) => el.textContent)).toMatch(/^[+−]\d+(\.\d+)? ms/);
 
     // A few seconds of sparkline, then keep the picture for people to look at.
@@ -154,6 +154,7 @@ describe("the dashboard with three streams", () => {
     await page.click('.tile[data-stream="c"] .screen');
     await page.waitForFunction(() => document.fullscreenElement !== null, { timeout: 5000 });
     expect(await fullscreenStream()).toBe("c");
+    mkdirSync(ARTIFACTS, { recursive: true }); // the first test may have failed before making it
     await page.screenshot({ path: `${ARTIFACTS}dashboard-multi-fullscreen.png` });
     await page.click('.tile[data-stream="c"] .screen');
     await page.waitForFunction(() => document.fullscreenElement === null, { timeout: 5000 });
