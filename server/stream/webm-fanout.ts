@@ -18,7 +18,7 @@ import {
 import type { ViewerInfo } from "../../shared/api.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { EncodedFrame } from "../source/frames.js";
-import type { VideoInfo } from "./hub.js";
+import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_SLOW_VIEWER_GRACE_MS, type VideoInfo } from "./hub.js";
 import { closeIfStuck, helloMessage, stateMessage } from "./messages.js";
 import { clusterStart, initSegment, MAX_CLUSTER_SPAN_MS, simpleBlock } from "./webm.js";
 
@@ -115,8 +115,9 @@ export class WebmFanout {
   ) {
     this.video = video;
     this.init = initSegment(video);
-    this.maxBuffered = options.maxBufferedBytes ?? 2 * 1024 * 1024;
-    this.slowGraceMs = options.slowViewerGraceMs ?? 10_000;
+    // The same limits as the frame-protocol hub: one rule for a viewer's queue, whatever it watches.
+    this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
     this.maxGopBytes = options.maxGopBytes ?? 16 * 1024 * 1024;
     let id = 1;
     this.nextId = options.nextViewerId ?? (() => id++);

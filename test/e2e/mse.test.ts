@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { recordTileStates } from "../helpers/tile-states.js";
 
 const STREAM = "cam0";
 const TILE = `.tile[data-stream="${STREAM}"]`;
@@ -212,16 +213,7 @@ describe("the WebM stream in Chromium's Media Source Extensions", () => {
       await page.evaluateOnNewDocument(installHooks);
       await page.goto(url, { waitUntil: "load" });
       await waitForTile(page, `d.state === "live" && Number(d.framesPainted) > 10`);
-      await page.evaluate((selector) => {
-        const el = document.querySelector<HTMLElement>(selector)!;
-        const hooks = window as unknown as PageHooks;
-        const states = (hooks.__ccStates = [el.dataset.state ?? ""]);
-        new MutationObserver(() => {
-          const state = el.dataset.state ?? "";
-          if (states[states.length - 1] !== state) states.push(state);
-        }).observe(el, { attributes: true, attributeFilter: ["data-state"] });
-        hooks.__ccMarker = "not reloaded";
-      }, TILE);
+      await recordTileStates(page, TILE);
       return page;
     }
 
