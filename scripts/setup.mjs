@@ -36,7 +36,7 @@ const GST_ELEMENTS = [
   ["fdsink", "gstreamer1.0-tools"], // core elements come with the tools' libgstreamer
   ["videotestsrc", "gstreamer1.0-plugins-base"],
   ["videoconvert", "gstreamer1.0-plugins-base"],
-  ["clockoverlay", "gstreamer1.0-plugins-base"],
+  ["clockoverlay", "gstreamer1.0-x"], // the pango plugin: the clock drawn on the test pattern
   ["vp8enc", "gstreamer1.0-plugins-good"],
   ["v4l2src", "gstreamer1.0-plugins-good"],
   ["gdppay", "gstreamer1.0-plugins-bad"],
