@@ -6,6 +6,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import { WsViewerSocket } from "./viewer-socket.js";
 
 export interface WsRoutesOptions {
   readonly streams: ReadonlyMap<string, LiveStream>;
@@ -69,7 +70,7 @@ export class WsRoutes {
 
   /** A WebM viewer: binary out; anything it sends is ignored (MSE pages send nothing). */
   private attachWebm(ws: WebSocket, stream: LiveStream, req: IncomingMessage, meta: boolean, log: Logger): void {
-    const viewer = stream.webm.addViewer(ws, meta, req.socket.remoteAddress ?? "");
+    const viewer = stream.webm.addViewer(new WsViewerSocket(ws), meta, req.socket.remoteAddress ?? "");
     log.info("viewer connected", { viewer: viewer.id, viewers: stream.webm.viewerCount });
     ws.on("error", (err) => log.warn("viewer socket error", { viewer: viewer.id, error: err.message }));
     ws.on("close", (code, why) => {
@@ -86,7 +87,7 @@ export class WsRoutes {
   }
 
   private attach(ws: WebSocket, stream: LiveStream, req: IncomingMessage, log: Logger): void {
-    const viewer = stream.hub.addViewer(ws, req.socket.remoteAddress ?? "");
+    const viewer = stream.hub.addViewer(new WsViewerSocket(ws), req.socket.remoteAddress ?? "");
     log.info("viewer connected", { viewer: viewer.id, viewers: stream.hub.viewerCount });
 
     ws.on("message", (data: RawData, isBinary: boolean) => {

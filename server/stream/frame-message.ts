@@ -1,19 +1,23 @@
-// A frame encoded once as its wire message. Every viewer is sent the same bytes; the rare viewer
-// that needs other flags (replay, discontinuity) gets a variant made once and shared.
+// A frame encoded once as its wire message. Every viewer is sent the same buffers; the rare viewer
+// that needs other flags (replay, discontinuity) gets a variant made once and shared. The VP8
+// bytes are never copied: each variant is its own small header in front of the same payload.
 
-import { encodeVideoFrame, FrameFlag, FrameHeader, type VideoFrameHeader } from "../../shared/protocol.js";
+import { FrameFlag, FrameHeader, writeFrameHeader, type VideoFrameHeader } from "../../shared/protocol.js";
+import { WireMessage } from "./wire-message.js";
 
 export class FrameMessage {
-  private variants: Map<number, Uint8Array> | null = null;
+  private variants: Map<number, WireMessage> | null = null;
 
   private constructor(
     readonly header: VideoFrameHeader,
+    /** The VP8 frame: a view into what was read from the pipeline. */
+    readonly data: Uint8Array,
     /** The live message: header (with the frame's own flags) and the VP8 bytes. */
-    readonly bytes: Uint8Array,
+    readonly wire: WireMessage,
   ) {}
 
   static encode(header: VideoFrameHeader, data: Uint8Array): FrameMessage {
-    return new FrameMessage(header, encodeVideoFrame(header, data));
+    return new FrameMessage(header, data, wireFor(header, data));
   }
 
   get seq(): number {
@@ -24,21 +28,27 @@ export class FrameMessage {
     return (this.header.flags & FrameFlag.KEYFRAME) !== 0;
   }
 
+  /** Bytes of the protocol message (header and VP8 frame). */
   get byteLength(): number {
-    return this.bytes.byteLength;
+    return this.wire.payloadLength;
   }
 
   /** The message with `extraFlags` added to the header's flags. */
-  withFlags(extraFlags: number): Uint8Array {
+  withFlags(extraFlags: number): WireMessage {
     const flags = this.header.flags | extraFlags;
-    if (flags === this.header.flags) return this.bytes;
+    if (flags === this.header.flags) return this.wire;
     this.variants ??= new Map();
     let variant = this.variants.get(flags);
     if (!variant) {
-      variant = this.bytes.slice();
-      variant[FrameHeader.FLAGS] = flags;
+      variant = wireFor({ ...this.header, flags }, this.data);
       this.variants.set(flags, variant);
     }
     return variant;
   }
+}
+
+function wireFor(header: VideoFrameHeader, data: Uint8Array): WireMessage {
+  const head = new Uint8Array(FrameHeader.SIZE);
+  writeFrameHeader(head, header);
+  return WireMessage.binary(head, data);
 }

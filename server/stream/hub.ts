@@ -34,12 +34,16 @@ import { FrameTimes } from "./frame-times.js";
 import { GopCache, type GopCacheLimits } from "./gop-cache.js";
 import { closeIfStuck, helloMessage, stateMessage } from "./messages.js";
 import { RateMeter } from "./rate-meter.js";
+import type { WireMessage } from "./wire-message.js";
 
-/** What the hub needs of a socket; `ws`'s WebSocket has it. */
+/** What the hub needs of a socket (server/http/viewer-socket.ts adapts a `ws` WebSocket). */
 export interface ViewerSocket {
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: Uint8Array | string): void;
+  /** A JSON text message. */
+  send(text: string): void;
+  /** A binary message framed once for every socket. */
+  sendWire(message: WireMessage): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -446,7 +450,7 @@ export class StreamHub {
     const ackedReplay = viewer.ackedSeq !== null && seqAtOrBefore(replay.last, viewer.ackedSeq) && viewer.ackedAfterReplay;
     if (ackedReplay || (now - replay.at > this.maxLagMs && viewer.ackedSeq === null)) {
       viewer.held = null;
-      for (const message of held) this.send(viewer, message.bytes, message);
+      for (const message of held) this.send(viewer, message.wire, message);
       return;
     }
     if (now - replay.at > this.maxLagMs) {
@@ -490,7 +494,7 @@ export class StreamHub {
       return;
     }
     viewer.needsKeyframe = false;
-    this.send(viewer, message.bytes, message);
+    this.send(viewer, message.wire, message);
   }
 
   /** A skipping viewer may resume (at a keyframe) once it has drained what it was sent. */
@@ -505,8 +509,8 @@ export class StreamHub {
     this.skippedTotals[gap.reason]++;
   }
 
-  private send(viewer: Viewer, bytes: Uint8Array, message: FrameMessage, replayedAt?: Millis): void {
-    viewer.socket.send(bytes);
+  private send(viewer: Viewer, wire: WireMessage, message: FrameMessage, replayedAt?: Millis): void {
+    viewer.socket.sendWire(wire);
     const time = replayedAt ?? message.header.serverTime;
     const continues = viewer.lastSentSeq !== null && message.seq === nextSeq(viewer.lastSentSeq);
     if (!continues) {

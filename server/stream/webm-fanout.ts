@@ -18,18 +18,13 @@ import {
 import type { ViewerInfo } from "../../shared/api.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { EncodedFrame } from "../source/frames.js";
-import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_SLOW_VIEWER_GRACE_MS, type VideoInfo } from "./hub.js";
+import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_SLOW_VIEWER_GRACE_MS, type VideoInfo, type ViewerSocket } from "./hub.js";
 import { closeIfStuck, helloMessage, stateMessage } from "./messages.js";
-import { clusterStart, initSegment, MAX_CLUSTER_SPAN_MS, simpleBlock } from "./webm.js";
+import { clusterStart, initSegment, MAX_CLUSTER_SPAN_MS, simpleBlockHeader } from "./webm.js";
+import { WireMessage } from "./wire-message.js";
 
-/** What the fan-out needs of a socket; `ws`'s WebSocket has it (`fin: false` sends a fragment). */
-export interface WebmSocket {
-  readonly readyState: number;
-  readonly bufferedAmount: number;
-  send(data: Uint8Array | string): void;
-  send(data: Uint8Array | string, options: { fin?: boolean; binary?: boolean }): void;
-  close(code?: number, reason?: string): void;
-}
+/** What the fan-out needs of a socket: the same as the frame-protocol hub. */
+export type WebmSocket = ViewerSocket;
 
 const OPEN = 1;
 
@@ -50,8 +45,13 @@ interface MuxedFrame {
   /** Position on the stream's timeline, integer ms. */
   readonly t: number;
   readonly serverTime: Millis;
-  /** The SimpleBlock, timecode relative to the GOP's keyframe. */
-  readonly block: Uint8Array;
+  /** The SimpleBlock up to the frame (timecode relative to the GOP's keyframe)… */
+  readonly blockHeader: Uint8Array;
+  /** …and the VP8 frame after it. */
+  readonly data: Uint8Array;
+  /** A delta frame's message, the same for every viewer (a keyframe's starts a viewer's cluster). */
+  readonly wire: WireMessage | null;
+  readonly byteLength: number;
 }
 
 export class WebmViewer {
@@ -94,7 +94,7 @@ export class WebmFanout {
   /** Timeline position of the current cluster's keyframe; null when there is no cluster to add to. */
   private clusterKeyT: number | null = null;
   private video: VideoInfo;
-  private init: Uint8Array;
+  private init: WireMessage;
   private stateMessage: StateMessage = { type: "state", state: "starting" };
   /** Stream timeline: t = round(pts in ms + offset). */
   private offset = 0;
@@ -114,7 +114,7 @@ export class WebmFanout {
     options: WebmFanoutOptions = {},
   ) {
     this.video = video;
-    this.init = initSegment(video);
+    this.init = WireMessage.binary(initSegment(video));
     // The same limits as the frame-protocol hub: one rule for a viewer's queue, whatever it watches.
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
@@ -173,7 +173,7 @@ export class WebmFanout {
     if (v.width === info.width && v.height === info.height && v.framerate === info.framerate) return;
     const what = `stream format changed (${v.width}x${v.height} → ${info.width}x${info.height}); reconnect`;
     this.video = info;
-    this.init = initSegment(info);
+    this.init = WireMessage.binary(initSegment(info));
     this.endCluster();
     for (const viewer of this.viewers) viewer.socket.close(CloseCode.FORMAT_CHANGED, what);
     this.viewers.clear();
@@ -205,16 +205,20 @@ export class WebmFanout {
       for (const viewer of this.viewers) viewer.inCluster = false;
       return;
     }
+    const blockHeader = simpleBlockHeader(t - this.clusterKeyT, frame.key, frame.data.byteLength);
     const muxed: MuxedFrame = {
       seq,
       key: frame.key,
       t,
       serverTime: frame.receivedAt,
-      block: simpleBlock(t - this.clusterKeyT, frame.key, frame.data),
+      blockHeader,
+      data: frame.data,
+      wire: frame.key ? null : WireMessage.binary(blockHeader, frame.data),
+      byteLength: blockHeader.byteLength + frame.data.byteLength,
     };
     if (this.gop !== null) {
       this.gop.push(muxed);
-      this.gopBytes += muxed.block.byteLength;
+      this.gopBytes += muxed.byteLength;
       // Too big to replay to joiners (they wait for the next keyframe); still sent live.
       if (this.gopBytes > this.maxGopBytes) this.gop = null;
     }
@@ -250,11 +254,14 @@ export class WebmFanout {
       viewer.base ??= frame.t;
       viewer.inCluster = true;
       this.sendMeta(viewer, frame);
-      // One message: the cluster start and the keyframe, sent as two fragments (no copy).
+      // One message: this viewer's cluster start, then the keyframe's block (the frame not copied).
       const start = clusterStart(frame.t - viewer.base);
-      viewer.socket.send(start, { binary: true, fin: false });
-      viewer.socket.send(frame.block, { binary: true, fin: true });
-      this.count(viewer, start.byteLength + frame.block.byteLength);
+      const head = new Uint8Array(start.byteLength + frame.blockHeader.byteLength);
+      head.set(start, 0);
+      head.set(frame.blockHeader, start.byteLength);
+      const wire = WireMessage.binary(head, frame.data);
+      viewer.socket.sendWire(wire);
+      this.count(viewer, wire.payloadLength);
       return;
     }
     if (!viewer.inCluster) {
@@ -262,8 +269,8 @@ export class WebmFanout {
       return;
     }
     this.sendMeta(viewer, frame);
-    viewer.socket.send(frame.block, { binary: true });
-    this.count(viewer, frame.block.byteLength);
+    viewer.socket.sendWire(frame.wire!);
+    this.count(viewer, frame.byteLength);
   }
 
   private skip(viewer: WebmViewer): void {
@@ -290,10 +297,10 @@ export class WebmFanout {
     this.sendText(viewer, meta);
   }
 
-  private sendBinary(viewer: WebmViewer, data: Uint8Array): void {
+  private sendBinary(viewer: WebmViewer, message: WireMessage): void {
     if (viewer.socket.readyState !== OPEN) return;
-    viewer.socket.send(data, { binary: true });
-    viewer.bytesSent += data.byteLength;
+    viewer.socket.sendWire(message);
+    viewer.bytesSent += message.payloadLength;
   }
 
   private sendText(viewer: WebmViewer, message: HelloMessage | StateMessage | WebmFrameMeta): void {

@@ -139,8 +139,11 @@ export function clusterStart(timecodeMs: number): Uint8Array {
   return concat([idBytes(EbmlId.Cluster), UNKNOWN_SIZE, uint(EbmlId.Timecode, timecodeMs)]);
 }
 
-/** One SimpleBlock: track 1, timecode relative to its cluster (int16 ms), keyframe flag, the VP8 frame. */
-export function simpleBlock(relativeMs: number, key: boolean, frame: Uint8Array): Uint8Array {
+/**
+ * The start of one SimpleBlock, up to its frame: ID, size, track 1, timecode relative to its
+ * cluster (int16 ms), keyframe flag. The VP8 frame follows it unchanged, so it is never copied.
+ */
+export function simpleBlockHeader(relativeMs: number, key: boolean, frameLength: number): Uint8Array {
   if (!Number.isInteger(relativeMs) || relativeMs < -32768 || relativeMs > MAX_CLUSTER_SPAN_MS) {
     throw new RangeError(`block timecode ${relativeMs} ms is outside int16`);
   }
@@ -148,6 +151,5 @@ export function simpleBlock(relativeMs: number, key: boolean, frame: Uint8Array)
   header[0] = 0x80 | TRACK; // track number as a 1-byte vint
   new DataView(header.buffer).setInt16(1, relativeMs, false);
   header[3] = key ? 0x80 : 0x00;
-  const body = concat([header, frame]);
-  return concat([idBytes(EbmlId.SimpleBlock), vintSize(body.byteLength), body]);
+  return concat([idBytes(EbmlId.SimpleBlock), vintSize(header.byteLength + frameLength), header]);
 }

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import type { EncodedFrame } from "../../server/source/frames.js";
 import { FrameMessage } from "../../server/stream/frame-message.js";
 import { GopCache } from "../../server/stream/gop-cache.js";
+import type { WireMessage } from "../../server/stream/wire-message.js";
 import { StreamHub, type HubOptions, type Viewer, type VideoInfo, type ViewerSocket } from "../../server/stream/hub.js";
 import { RateMeter } from "../../server/stream/rate-meter.js";
 import {
@@ -35,11 +36,16 @@ const NO_SKIPS = { lagging: 0, "buffer-full": 0 };
 class FakeSocket implements ViewerSocket {
   readyState = OPEN;
   bufferedAmount = 0;
-  readonly sent: (Uint8Array | string)[] = [];
+  /** Text messages and binary messages (the very WireMessage objects the hub handed over). */
+  readonly sent: (WireMessage | string)[] = [];
   readonly closes: { code: number | undefined; reason: string | undefined }[] = [];
 
-  send(data: Uint8Array | string): void {
-    this.sent.push(data);
+  send(text: string): void {
+    this.sent.push(text);
+  }
+
+  sendWire(message: WireMessage): void {
+    this.sent.push(message);
   }
 
   close(code?: number, reason?: string): void {
@@ -56,7 +62,7 @@ class FakeSocket implements ViewerSocket {
   frames(): [number, number][] {
     return this.sent.flatMap((m) => {
       if (typeof m === "string") return [];
-      const d = decodeBinaryMessage(m);
+      const d = decodeBinaryMessage(m.payload());
       if (d.kind !== "video") throw new Error("not a video frame");
       return [[d.header.seq, d.header.flags] as [number, number]];
     });
@@ -69,7 +75,7 @@ class FakeSocket implements ViewerSocket {
         const j = JSON.parse(m) as { type: string; state?: string };
         return j.type === "state" ? `state:${j.state}` : j.type;
       }
-      const d = decodeBinaryMessage(m);
+      const d = decodeBinaryMessage(m.payload());
       if (d.kind !== "video") return "?";
       return label(d.header.seq, d.header.flags);
     });
@@ -185,11 +191,12 @@ describe("StreamHub", () => {
     const live = hub.publish(frame(true, 50));
     const s = new FakeSocket();
     hub.addViewer(s);
-    const replay = s.sent[2] as Uint8Array;
-    expect(replay).not.toBe(live.bytes);
+    const replay = (s.sent[2] as WireMessage).payload();
+    const liveBytes = live.wire.payload();
+    expect(s.sent[2]).not.toBe(live.wire);
     expect(replay[1]).toBe(KEY | REPLAY);
-    expect(live.bytes[1]).toBe(KEY);
-    expect(replay.subarray(2)).toEqual(live.bytes.subarray(2));
+    expect(liveBytes[1]).toBe(KEY);
+    expect(replay.subarray(2)).toEqual(liveBytes.subarray(2));
   });
 
   test("a viewer joining before any keyframe gets no delta until a keyframe; those deltas are not skips", () => {
@@ -203,15 +210,15 @@ describe("StreamHub", () => {
     expect(v.framesSent).toBe(2);
   });
 
-  test("every viewer is sent the same Uint8Array instance for a live frame", () => {
+  test("every viewer is sent the same message instance for a live frame", () => {
     const hub = makeHub();
     const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
     for (const s of sockets) hub.addViewer(s);
     const key = hub.publish(frame(true));
     const delta = hub.publish(frame(false));
     for (const s of sockets) {
-      expect(s.sent[2]).toBe(key.bytes);
-      expect(s.sent[3]).toBe(delta.bytes);
+      expect(s.sent[2]).toBe(key.wire);
+      expect(s.sent[3]).toBe(delta.wire);
     }
   });
 
@@ -268,8 +275,8 @@ describe("StreamHub", () => {
     const key = hub.publish(frame(true));
     const aLast = a.sent.at(-1);
     expect(aLast).toBe(b.sent.at(-1));
-    expect(aLast).not.toBe(key.bytes);
-    expect((aLast as Uint8Array)[1]).toBe(KEY | DISCONTINUITY);
+    expect(aLast).not.toBe(key.wire);
+    expect((aLast as WireMessage).payload()[1]).toBe(KEY | DISCONTINUITY);
   });
 
   test("a frame that carries GStreamer's discont goes out flagged discontinuity to everyone", () => {
@@ -393,8 +400,8 @@ describe("StreamHub", () => {
     hub.setState("live");
     const first = hub.publish(frame(true)); // 3: the new pipeline's first frame
     const second = hub.publish(frame(false)); // 4
-    expect(first.bytes[1]).toBe(KEY | DISCONTINUITY);
-    expect(second.bytes[1]).toBe(0);
+    expect(first.wire.payload()[1]).toBe(KEY | DISCONTINUITY);
+    expect(second.wire.payload()[1]).toBe(0);
     expect(s.log().slice(-3)).toEqual(["state:live", "3:k+disc", "4:d"]);
     expect(joiner.log().slice(-3)).toEqual(["state:live", "3:k+disc", "4:d"]);
   });
@@ -408,7 +415,7 @@ describe("StreamHub", () => {
     hub.setState("offline", "gst died");
     hub.setState("live");
     const delta = hub.publish(frame(false)); // 2
-    expect(delta.bytes[1]).toBe(DISCONTINUITY);
+    expect(delta.wire.payload()[1]).toBe(DISCONTINUITY);
     publishAll(hub, "dkd"); // 3 4 5
     expect(s.log().slice(-3)).toEqual(["state:live", "4:k", "5:d"]);
   });
@@ -1061,7 +1068,7 @@ describe("StreamHub randomized run", () => {
           }
           continue;
         }
-        const d = decodeBinaryMessage(m);
+        const d = decodeBinaryMessage(m.payload());
         if (d.kind !== "video") {
           violations.push(`${t.name}: not a video frame`);
           continue;
@@ -1268,25 +1275,30 @@ describe("GopCache", () => {
 describe("FrameMessage", () => {
   test("encodes once; withFlags makes one variant per flag set and leaves the live bytes alone", () => {
     const m = message(true, 7, 16);
-    const live = m.bytes.slice();
+    const live = m.wire.payload();
     const replay = m.withFlags(REPLAY);
     expect(m.withFlags(REPLAY)).toBe(replay);
-    expect(replay).not.toBe(m.bytes);
-    expect(replay[1]).toBe(KEY | REPLAY);
-    expect(m.bytes).toEqual(live);
-    expect(m.bytes[1]).toBe(KEY);
+    expect(replay).not.toBe(m.wire);
+    expect(replay.payload()[1]).toBe(KEY | REPLAY);
+    expect(m.wire.payload()).toEqual(live);
+    expect(live[1]).toBe(KEY);
     const both = m.withFlags(REPLAY | DISCONTINUITY);
     expect(both).not.toBe(replay);
-    expect(both[1]).toBe(KEY | REPLAY | DISCONTINUITY);
-    expect(replay[1]).toBe(KEY | REPLAY);
-    // Everything but the flags byte is the same.
-    expect([...both.subarray(0, 1), ...both.subarray(2)]).toEqual([...live.subarray(0, 1), ...live.subarray(2)]);
+    expect(both.payload()[1]).toBe(KEY | REPLAY | DISCONTINUITY);
+    expect(replay.payload()[1]).toBe(KEY | REPLAY);
+    // Everything but the flags byte is the same…
+    const b = both.payload();
+    expect([...b.subarray(0, 1), ...b.subarray(2)]).toEqual([...live.subarray(0, 1), ...live.subarray(2)]);
+    // …and the VP8 bytes are the very buffer every variant shares, not a copy.
+    expect(m.wire.parts[1]).toBe(m.data);
+    expect(replay.parts[1]).toBe(m.data);
+    expect(both.parts[1]).toBe(m.data);
   });
 
-  test("flags already set (or none) give the live bytes themselves", () => {
+  test("flags already set (or none) give the live message itself", () => {
     const m = message(true, 1);
-    expect(m.withFlags(0)).toBe(m.bytes);
-    expect(m.withFlags(KEY)).toBe(m.bytes);
+    expect(m.withFlags(0)).toBe(m.wire);
+    expect(m.withFlags(KEY)).toBe(m.wire);
     expect(m.key).toBe(true);
     expect(message(false, 2).key).toBe(false);
     expect(m.seq).toBe(1);

@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
 import { FrameAssembler, type EncodedFrame } from "../../server/source/frames.js";
 import { GdpParser } from "../../server/source/gdp.js";
-import { clusterStart, initSegment, simpleBlock, vintSize } from "../../server/stream/webm.js";
+import { clusterStart, initSegment, simpleBlockHeader, vintSize } from "../../server/stream/webm.js";
+import type { WireMessage } from "../../server/stream/wire-message.js";
 import { WebmFanout, type WebmSocket } from "../../server/stream/webm-fanout.js";
 import { micros, millis } from "../../shared/units.js";
 import { mulberry32 } from "../helpers/random.js";
@@ -26,25 +27,20 @@ const FIXTURE_FRAMES: EncodedFrame[] = (() => {
 })();
 const FRAME_US = 1_000_000 / 30;
 
-/** A socket that reassembles fragmented messages as a browser would. */
+/** A socket that keeps each message as the browser receives it. */
 class FakeSocket implements WebmSocket {
   readyState = OPEN;
   bufferedAmount = 0;
   readonly binary: Uint8Array[] = [];
   readonly text: Record<string, unknown>[] = [];
   readonly closes: { code: number | undefined; reason: string | undefined }[] = [];
-  private fragments: Uint8Array[] = [];
 
-  send(data: Uint8Array | string, options: { fin?: boolean; binary?: boolean } = {}): void {
-    if (typeof data === "string") {
-      if (this.fragments.length) throw new Error("text inside a fragmented binary message");
-      this.text.push(JSON.parse(data) as Record<string, unknown>);
-      return;
-    }
-    this.fragments.push(data);
-    if (options.fin === false) return;
-    this.binary.push(Buffer.concat(this.fragments));
-    this.fragments = [];
+  send(text: string): void {
+    this.text.push(JSON.parse(text) as Record<string, unknown>);
+  }
+
+  sendWire(message: WireMessage): void {
+    this.binary.push(message.payload());
   }
 
   close(code?: number, reason?: string): void {
@@ -90,8 +86,9 @@ describe("EBML primitives", () => {
   });
 
   test("a SimpleBlock is A3, size, track 1, int16 timecode, flags, frame", () => {
-    expect([...simpleBlock(-2, true, new Uint8Array([9, 9]))]).toEqual([0xa3, 0x86, 0x81, 0xff, 0xfe, 0x80, 9, 9]);
-    expect(() => simpleBlock(40_000, false, new Uint8Array(1))).toThrow(RangeError);
+    // The header counts the frame that follows it in the size (0x86 = 6: 4 header bytes + 2 frame bytes).
+    expect([...simpleBlockHeader(-2, true, 2), 9, 9]).toEqual([0xa3, 0x86, 0x81, 0xff, 0xfe, 0x80, 9, 9]);
+    expect(() => simpleBlockHeader(40_000, false, 1)).toThrow(RangeError);
   });
 
   test("the init segment parses, with the track's size and no duration", () => {
