@@ -43,8 +43,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
       }),
     );
   }
-  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs });
-  const server = createHttpServer({ streams, staticFiles, ws, log });
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits });
+  const server = createHttpServer({ streams, staticFiles, ws, log, limits: config.limits });
 
   try {
     await listen(server, config.port, config.host);

@@ -12,6 +12,7 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { LIMIT_RANGES } from "./http/limits.js";
 
 /** Stream names appear in URLs (/ws/<name>): keep them URL-safe. */
 export const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -41,6 +42,12 @@ export const ConfigFileSchema = z.strictObject({
   stallTimeout: z.number().min(0.5).max(600).optional(),
   /** seconds */
   heartbeat: z.number().min(0.2).max(3600).optional(),
+  maxViewersPerStream: z.int().min(LIMIT_RANGES.viewers[0]).max(LIMIT_RANGES.viewers[1]).optional(),
+  maxViewers: z.int().min(LIMIT_RANGES.viewers[0]).max(LIMIT_RANGES.viewers[1]).optional(),
+  /** 0: no limit */
+  maxConnectionsPerSecond: z.int().min(LIMIT_RANGES.connectionsPerSecond[0]).max(LIMIT_RANGES.connectionsPerSecond[1]).optional(),
+  /** seconds */
+  requestTimeout: z.number().min(LIMIT_RANGES.requestTimeoutS[0]).max(LIMIT_RANGES.requestTimeoutS[1]).optional(),
   defaults: z.strictObject(encodeFields).optional(),
   streams: z.array(StreamEntry).optional(),
 });

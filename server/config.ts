@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile } from "./config-file.js";
+import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
 import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
 import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
@@ -52,6 +53,8 @@ export interface AppConfig {
   readonly stallTimeoutMs: number;
   /** WebSocket ping interval; a socket silent for two intervals is terminated. */
   readonly heartbeatMs: number;
+  /** Viewer caps, connection rate, request timeout. */
+  readonly limits: LimitsConfig;
 }
 
 export const DEFAULT_MAX_LAG_MS = 500;
@@ -85,6 +88,16 @@ export const USAGE = `Usage: npm run serve -- [options]
                            (default ${DEFAULT_STALL_TIMEOUT_S})
   --heartbeat S            ping viewers every S seconds; drop those silent for two pings
                            (default ${DEFAULT_HEARTBEAT_S})
+  --max-viewers-per-stream N
+                           viewers of one stream, /ws/ and /webm/ together; more are
+                           refused with HTTP 503 (default ${DEFAULT_LIMITS.maxViewersPerStream})
+  --max-viewers N          viewers of all streams together (default ${DEFAULT_LIMITS.maxViewers})
+  --max-connections-per-second N
+                           new connections per client address per second, with a burst of
+                           ${BURST_FACTOR}N more per ${BURST_WINDOW_S} s; more are refused with HTTP 429; 0: no limit
+                           (default ${DEFAULT_LIMITS.maxConnectionsPerSecond})
+  --request-timeout S      a request whose headers have not all arrived after S seconds is
+                           answered 408 and closed (default ${DEFAULT_LIMITS.requestTimeoutMs / 1000})
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
@@ -123,6 +136,10 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         "max-lag-ms": { type: "string" },
         "stall-timeout": { type: "string" },
         heartbeat: { type: "string" },
+        "max-viewers-per-stream": { type: "string" },
+        "max-viewers": { type: "string" },
+        "max-connections-per-second": { type: "string" },
+        "request-timeout": { type: "string" },
         "web-root": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -219,6 +236,25 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
           : numberInRange("--stall-timeout", values["stall-timeout"], 0.5, 600)),
       heartbeatMs:
         1000 * (values.heartbeat === undefined ? (file?.heartbeat ?? DEFAULT_HEARTBEAT_S) : numberInRange("--heartbeat", values.heartbeat, 0.2, 3600)),
+      limits: {
+        maxViewersPerStream:
+          values["max-viewers-per-stream"] === undefined
+            ? (file?.maxViewersPerStream ?? DEFAULT_LIMITS.maxViewersPerStream)
+            : intInRange("--max-viewers-per-stream", values["max-viewers-per-stream"], ...LIMIT_RANGES.viewers),
+        maxViewers:
+          values["max-viewers"] === undefined
+            ? (file?.maxViewers ?? DEFAULT_LIMITS.maxViewers)
+            : intInRange("--max-viewers", values["max-viewers"], ...LIMIT_RANGES.viewers),
+        maxConnectionsPerSecond:
+          values["max-connections-per-second"] === undefined
+            ? (file?.maxConnectionsPerSecond ?? DEFAULT_LIMITS.maxConnectionsPerSecond)
+            : intInRange("--max-connections-per-second", values["max-connections-per-second"], ...LIMIT_RANGES.connectionsPerSecond),
+        requestTimeoutMs:
+          1000 *
+          (values["request-timeout"] === undefined
+            ? (file?.requestTimeout ?? DEFAULT_LIMITS.requestTimeoutMs / 1000)
+            : numberInRange("--request-timeout", values["request-timeout"], ...LIMIT_RANGES.requestTimeoutS)),
+      },
     },
   };
 }

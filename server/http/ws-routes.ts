@@ -4,8 +4,11 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
+import { STREAM_NAME } from "../config-file.js";
 import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
+import { refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
 
 export interface WsRoutesOptions {
@@ -13,6 +16,8 @@ export interface WsRoutesOptions {
   readonly log: Logger;
   /** Ping interval; a socket that has not answered the previous ping is terminated. */
   readonly heartbeatMs?: number;
+  /** Viewer caps (maxViewersPerStream, maxViewers). */
+  readonly limits?: LimitsConfig;
 }
 
 /** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE. */
@@ -36,25 +41,38 @@ export class WsRoutes {
     this.heartbeat.unref();
   }
 
-  /** Handles an HTTP upgrade; refuses paths that are not ours with a plain 404. */
+  /**
+   * Handles an HTTP upgrade. Refused with an HTTP status before the handshake: a path that is not
+   * ours or a name that cannot be a stream (404), a full stream or server (503); ws itself answers
+   * a bad handshake (400).
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
     const match = WS_PATH.exec(path);
-    if (this.closed || !match) {
-      const status = this.closed ? "503 Service Unavailable" : "404 Not Found";
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`);
+    let name = "";
+    try {
+      name = decodeURIComponent(match?.[2] ?? "");
+    } catch {
+      // malformed percent-encoding: not a stream name
+    }
+    if (this.closed) {
+      refuseSocket(socket, { status: 503, code: "CC_ERR_SHUTTING_DOWN", message: "the server is shutting down" });
       return;
     }
-    let name: string;
-    try {
-      name = decodeURIComponent(match[2]!);
-    } catch {
-      name = match[2]!;
+    if (!match || !STREAM_NAME.test(name)) {
+      refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message: "no such WebSocket endpoint" });
+      return;
     }
     const mode = match[1] as "ws" | "webm";
     const meta = new URLSearchParams(query).get("meta") === "1";
+    const stream = this.options.streams.get(name);
+    const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);
+    if (full) {
+      this.options.log.info("viewer refused: too many viewers", { stream: name, mode, remote: req.socket.remoteAddress, reason: full.message });
+      refuseSocket(socket, full);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const stream = this.options.streams.get(name);
       const log = this.options.log.child({ stream: name, mode, remote: req.socket.remoteAddress });
       if (!stream) {
         log.info("viewer refused: unknown stream");

@@ -187,7 +187,7 @@ export class LiveStream {
       keyframeIntervalS: this.config.settings.keyframeIntervalS,
       fps: Math.round(fps * 10) / 10,
       kbps: Math.round(kbps),
-      viewers: this.hub.viewerCount + this.webm.viewerCount,
+      viewers: this.viewerCount,
       framesIn: this.hub.framesIn,
       gopFrames: this.hub.gopFrames,
       skipped: { ...this.hub.skippedCounts, "buffer-full": this.hub.skippedCounts["buffer-full"] + this.webm.framesSkippedTotal },
@@ -195,6 +195,11 @@ export class LiveStream {
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
       clients: [...this.hub.viewerInfos(), ...this.webm.viewerInfos()],
     };
+  }
+
+  /** Viewers of both modes. */
+  get viewerCount(): number {
+    return this.hub.viewerCount + this.webm.viewerCount;
   }
 
   /** Closes viewers (1001) and stops the pipeline. Safe to call twice. */

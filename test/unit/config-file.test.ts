@@ -74,10 +74,25 @@ describe("config file", () => {
     ["a bad name", { streams: [{ name: "a b", source: "test" }] }, "c.json: streams[0].name", /letters, digits/],
     ["streams not a list", { streams: { a: "test" } }, "c.json: streams", /expected array/i],
     ["a port out of range", { port: 70000 }, "c.json: port", /65535/],
+    ["no viewers allowed", { maxViewersPerStream: 0 }, "c.json: maxViewersPerStream", />=\s*1/],
+    ["a fractional viewer cap", { maxViewers: 2.5 }, "c.json: maxViewers", /expected int/i],
+    ["a negative connection rate", { maxConnectionsPerSecond: -1 }, "c.json: maxConnectionsPerSecond", />=\s*0/],
+    ["a request timeout too short", { requestTimeout: 0.1 }, "c.json: requestTimeout", />=\s*0.5/],
   ])("%s", (_what, json, key, message) => {
     const err = errorOf(["--config", "c.json"], json);
     expect(err.key.startsWith(key)).toBe(true);
     expect(err.message).toMatch(message);
+  });
+
+  test("limits from the file, flags winning", () => {
+    const file = { maxViewersPerStream: 4, maxViewers: 8, maxConnectionsPerSecond: 20, requestTimeout: 3 };
+    expect(parseCli(["--config", "c.json"], withFile(file)).config.limits).toEqual({
+      maxViewersPerStream: 4,
+      maxViewers: 8,
+      maxConnectionsPerSecond: 20,
+      requestTimeoutMs: 3000,
+    });
+    expect(parseCli(["--config", "c.json", "--max-viewers", "9"], withFile(file)).config.limits.maxViewers).toBe(9);
   });
 
   test("the unreadable case really comes from the reader", () => {

@@ -42,6 +42,7 @@ describe("parseCli", () => {
       maxLagMs: 500,
       stallTimeoutMs: 5000,
       heartbeatMs: 10_000,
+      limits: { maxViewersPerStream: 100, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
     });
     expect(sourceNote).toMatch(/test pattern/);
   });
@@ -128,6 +129,16 @@ describe("parseCli", () => {
 });
 
 describe("parseCli flow-control and supervision flags", () => {
+  test("--max-viewers-per-stream, --max-viewers, --max-connections-per-second (0: off) and --request-timeout (s)", () => {
+    const argv = ["--max-viewers-per-stream", "3", "--max-viewers", "5", "--max-connections-per-second", "0", "--request-timeout", "1.5"];
+    expect(parseCli(argv, noCamera).config.limits).toEqual({
+      maxViewersPerStream: 3,
+      maxViewers: 5,
+      maxConnectionsPerSecond: 0,
+      requestTimeoutMs: 1500,
+    });
+  });
+
   test("--max-lag-ms, --stall-timeout (s) and --heartbeat (s)", () => {
     const { config } = parseCli(["--max-lag-ms", "300", "--stall-timeout", "2.5", "--heartbeat", "0.5"], noCamera);
     expect(config).toMatchObject({ maxLagMs: 300, stallTimeoutMs: 2500, heartbeatMs: 500 });
@@ -138,6 +149,13 @@ describe("parseCli flow-control and supervision flags", () => {
     ["--max-lag-ms", "fast"],
     ["--stall-timeout", "-1"],
     ["--heartbeat", "0"],
+    ["--max-viewers-per-stream", "0"],
+    ["--max-viewers", "many"],
+    ["--max-viewers", "100001"],
+    ["--max-connections-per-second", "-5"],
+    ["--max-connections-per-second", "2.5"],
+    ["--request-timeout", "0.1"],
+    ["--request-timeout", "301"],
   ])("%s %s → ConfigError naming the flag", (flag, value) => {
     expect(configError(() => parseCli([flag, value], noCamera)).key).toBe(flag);
   });
