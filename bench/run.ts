@@ -91,7 +91,9 @@ interface ViewersResult extends ClientsResult {
  * sampled each second, CPU of the server, its gst child and the client process over the run.
  */
 async function measureViewers(viewers: number, throttled: number, seconds: number): Promise<ViewersResult> {
-  const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500"]);
+  // All viewers connect at once from one address: lift the per-address rate limit and the viewer caps.
+  const limits = ["--max-connections-per-second", "0", "--max-viewers-per-stream", String(viewers), "--max-viewers", String(viewers)];
+  const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", ...limits]);
   try {
     await new Promise((r) => setTimeout(r, 1000));
     const [gst] = childPids(server.pid, "gst-launch-1.0");

@@ -5,13 +5,11 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { StreamsResponse } from "../../shared/api.js";
+import { gapsEndAtKeyframes } from "../helpers/frame-checks.js";
 import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
-import { connectThrottledViewer, type ThrottledFrame } from "../helpers/throttled-viewer.js";
+import { connectThrottledViewer } from "../helpers/throttled-viewer.js";
 import { connectViewer } from "../helpers/ws-viewer.js";
 import { decodedPictureCount } from "../helpers/vp8-decode.js";
-
-const KEYFRAME = 0x01;
-const DISCONTINUITY = 0x04;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -22,21 +20,6 @@ async function streams(server: ServerProcess): Promise<StreamsResponse> {
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1]);
-}
-
-/** Checks the protocol rule on what one viewer received: after any missing sequence number, a keyframe. */
-function gapsEndAtKeyframes(frames: readonly ThrottledFrame[]): { gaps: number } {
-  let gaps = 0;
-  for (let i = 1; i < frames.length; i++) {
-    const prev = frames[i - 1]!.header;
-    const cur = frames[i]!.header;
-    if (cur.seq !== ((prev.seq + 1) >>> 0)) {
-      gaps++;
-      expect(cur.flags & KEYFRAME, `frame ${cur.seq} after gap from ${prev.seq}`).toBe(KEYFRAME);
-      expect(cur.flags & DISCONTINUITY, `frame ${cur.seq} after gap from ${prev.seq}`).toBe(DISCONTINUITY);
-    }
-  }
-  return { gaps };
 }
 
 describe("a viewer on a slow link", () => {

@@ -1,11 +1,9 @@
 // The real server CLI with a real gst-launch-1.0 test-pattern pipeline, real `ws` clients.
 
-import { randomBytes } from "node:crypto";
-import { request } from "node:http";
-import { createConnection, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { StreamsResponse } from "../../shared/api.js";
+import { deafViewer, rawGet } from "../helpers/raw-http.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
@@ -20,41 +18,6 @@ const CLOSE_MESSAGE_TOO_BIG = 1009;
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
-}
-
-/** Raw GET without URL normalisation, to try path traversal. */
-function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: "GET" }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (t: string) => (body += t));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** A WebSocket client that completes the handshake by hand and then never reads again. */
-async function deafViewer(base: string, path: string): Promise<Socket> {
-  const { hostname, port } = new URL(base);
-  const socket = createConnection({ host: hostname, port: Number(port) });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
-    socket.once("data", (chunk: Buffer) => {
-      socket.pause();
-      if (chunk.toString("latin1").startsWith("HTTP/1.1 101")) resolve();
-      else reject(new Error(`no upgrade: ${chunk.toString("latin1").slice(0, 40)}`));
-    });
-    socket.once("error", reject);
-  });
-  return socket;
 }
 
 describe("a stream from a real pipeline", () => {
