@@ -10,7 +10,9 @@ export interface RawConnection {
   data(): Buffer;
   /** Resolves once the connection is closed (by either side, or reset), with every byte received. */
   readonly closed: Promise<Buffer>;
-  /** Resolves once the bytes received contain `text`; rejects when the connection closes first. */
+  /** Resolves once `done(bytes received)` holds; rejects when the connection closes first. */
+  waitFor(done: (data: Buffer) => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** Resolves once the bytes received contain `text`. */
   waitForText(text: string, timeoutMs?: number): Promise<void>;
   destroy(): void;
 }
@@ -45,27 +47,28 @@ export async function openRaw(base: string, options: RawOptions = {}): Promise<R
     socket.once("error", reject);
   });
   const data = (): Buffer => Buffer.concat(chunks);
+  const waitFor: RawConnection["waitFor"] = (cond, what, timeoutMs = 5000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (cond(data())) finish(null);
+        else if (ended) finish(new Error(`connection closed before ${what}`));
+      };
+      const finish = (err: Error | null): void => {
+        listeners.delete(check);
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => finish(new Error(`no ${what} in ${timeoutMs} ms`)), timeoutMs);
+      listeners.add(check);
+      check();
+    });
   return {
     socket,
     data,
     closed,
-    waitForText(text, timeoutMs = 5000) {
-      return new Promise<void>((resolve, reject) => {
-        const check = (): void => {
-          if (data().includes(text)) done(null);
-          else if (ended) done(new Error(`connection closed before ${JSON.stringify(text)} arrived`));
-        };
-        const done = (err: Error | null): void => {
-          listeners.delete(check);
-          clearTimeout(timer);
-          if (err) reject(err);
-          else resolve();
-        };
-        const timer = setTimeout(() => done(new Error(`${JSON.stringify(text)} did not arrive in ${timeoutMs} ms`)), timeoutMs);
-        listeners.add(check);
-        check();
-      });
-    },
+    waitFor,
+    waitForText: (text, timeoutMs) => waitFor((d) => d.includes(text), JSON.stringify(text), timeoutMs),
     destroy: () => socket.destroy(),
   };
 }
@@ -92,6 +95,16 @@ export function parseReply(data: Buffer): RawReply {
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return { status, headers, body: rest.toString("utf8"), rest };
+}
+
+/** The whole reply (headers, and a body of its Content-Length) that starts at byte `from` of a keep-alive connection. */
+export async function nextReply(conn: RawConnection, from: number): Promise<RawReply> {
+  const complete = (d: Buffer): boolean => {
+    const reply = parseReply(d.subarray(from));
+    return reply.status > 0 && reply.rest.length >= Number(reply.headers["content-length"] ?? 0);
+  };
+  await conn.waitFor(complete, "a whole reply");
+  return parseReply(conn.data().subarray(from));
 }
 
 /**

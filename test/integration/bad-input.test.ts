@@ -8,7 +8,7 @@ import WebSocket from "ws";
 import type { StreamsResponse } from "../../shared/api.js";
 import { gapsEndAtKeyframes } from "../helpers/frame-checks.js";
 import { mulberry32 } from "../helpers/random.js";
-import { closeCodeOf, openRaw, parseReply, rawGet, rawRequest, upgradeRequest, type RawReply } from "../helpers/raw-http.js";
+import { closeCodeOf, nextReply, openRaw, parseReply, rawGet, rawRequest, upgradeRequest, type RawReply } from "../helpers/raw-http.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
@@ -291,6 +291,12 @@ describe("bad input while a viewer watches", () => {
   it("refuses a burst of connections from one address with 429 and Retry-After, others unaffected, and recovers", async () => {
     await underAttack(async () => {
       const attacker = { localAddress: "127.0.0.2" };
+      const { host } = new URL(server.url);
+      // A keep-alive connection the attacker's address opened before the burst.
+      const kept = await openRaw(server.url, attacker);
+      const keptRequest = `GET /api/streams HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+      kept.socket.write(keptRequest);
+      expect((await nextReply(kept, 0)).status).toBe(200);
       // 200 at once from 127.0.0.2: plain requests and (bad-version) upgrades, which ws answers 400 when let through.
       const replies = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
@@ -306,6 +312,11 @@ describe("bad input while a viewer watches", () => {
         expectRefusal(r, 429, "CC_ERR_RATE_LIMITED", "burst");
         expect(Number(r.headers["retry-after"])).toBeGreaterThanOrEqual(1);
       }
+      // Requests on a connection already admitted do not count: only new connections do.
+      const offset = kept.data().length;
+      kept.socket.write(keptRequest);
+      expect((await nextReply(kept, offset)).status).toBe(200);
+      kept.destroy();
       // Another address is not limited by it.
       expect((await rawGet(server.url, "/api/streams")).status).toBe(200);
       // After Retry-After the attacker's address may connect again.
