@@ -285,6 +285,7 @@ describe("bad input while a viewer watches", () => {
       await again.waitForFrames(5);
       for (const v of viewers) v.close();
       await Promise.all(viewers.map((v) => v.closed));
+      await viewerCountsReach(server, [1, 0]);
     });
   });
 
