@@ -1,6 +1,7 @@
 // The dashboard in headless Chromium keeps its picture live through what a deployment throws at it:
 // a corrupt frame (decoder error → resync), a hidden tab (pause → resume), a pipeline killed with
-// SIGKILL (restarting → live) and a server restart (reconnect). Real server, real gst, real Chromium.
+// SIGKILL (restarting → live), a server restart (reconnect) and a full stream (refused with 503 until
+// a viewer leaves). Real server, real gst, real Chromium.
 //
 // Hidden page: a real tab switch. Opening a second page and `bringToFront()` on it makes the first
 // page's `document.visibilityState` "hidden" (with a `visibilitychange` event) in headless Chromium;
@@ -12,6 +13,7 @@ import type { StreamInfo, StreamsResponse, ViewerInfo } from "../../shared/api.j
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
+import { connectViewer } from "../helpers/ws-viewer.js";
 
 const STREAM = "cam0";
 const SERVER_ARGS = ["--source", "test", "--size", "320x240", "--fps", "30", "--keyframe-interval", "1"] as const;
@@ -367,5 +369,29 @@ describe("the player stays live", () => {
     expect(await statesSeen(page)).toContain("reconnecting");
     expect(await marker(page)).toBe("not reloaded");
     expect(pageErrors).toEqual([]);
+  });
+
+  it("shows reconnecting while its stream is full (HTTP 503) and plays once a viewer leaves, without a reload", async () => {
+    const full = await startServerProcess([...SERVER_ARGS, "--max-viewers-per-stream", "1"]);
+    const occupant = await connectViewer(full.wsBase + `ws/${STREAM}`);
+    try {
+      await occupant.waitForFrames(1);
+      const page = await newPage();
+      await page.goto(full.url, { waitUntil: "load" });
+      await waitForTile(page, `d.state === "reconnecting"`);
+      await recordTileStates(page, TILE);
+      // Refused again on its retries: nothing played while the stream was full.
+      await sleep(2000);
+      expect(await figures(page)).toMatchObject({ state: "reconnecting", framesReceived: 0 });
+      occupant.close();
+      await occupant.closed;
+      await waitForTile(page, `d.state === "live" && Number(d.framesPainted) > 10`, 30_000);
+      await expectLivePicture(page);
+      expect(await marker(page)).toBe("not reloaded");
+      expect(pageErrors).toEqual([]);
+    } finally {
+      occupant.close();
+      await full.stop();
+    }
   });
 });
