@@ -93,7 +93,7 @@ export class ConnectionGate {
     const socket = req.socket;
     if (!this.limiter || this.admitted.has(socket)) return null;
     try {
-      await this.limiter.consume(socket.remoteAddress ?? "unknown");
+      await this.limiter.consume(clientKey(socket.remoteAddress ?? ""));
       this.admitted.add(socket);
       return null;
     } catch (err) {
@@ -106,6 +106,21 @@ export class ConnectionGate {
       };
     }
   }
+}
+
+/**
+ * The rate limiter's key for a client address: an IPv4 address (also when mapped into IPv6), or an
+ * IPv6 address's /64 network, since one IPv6 host usually holds a whole /64 to pick addresses from.
+ */
+export function clientKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(":")) return address;
+  const [head = "", tail] = address.toLowerCase().split("%", 1)[0]!.split("::", 2);
+  const left = head ? head.split(":") : [];
+  const right = tail === undefined ? [] : tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
 /** Refuses a viewer when its stream, or the server, has as many as it takes. */
