@@ -20,7 +20,8 @@ export interface LimitsConfig {
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
-  maxViewersPerStream: 100,
+  // What one stream to this many viewers measured on a 2-core machine with delivery p99 within a frame (docs/benchmarks.md).
+  maxViewersPerStream: 500,
   maxViewers: 1000,
   maxConnectionsPerSecond: 50,
   requestTimeoutMs: 10_000,

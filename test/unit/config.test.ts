@@ -42,7 +42,7 @@ describe("parseCli", () => {
       maxLagMs: 500,
       stallTimeoutMs: 5000,
       heartbeatMs: 10_000,
-      limits: { maxViewersPerStream: 100, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
+      limits: { maxViewersPerStream: 500, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
     });
     expect(sourceNote).toMatch(/test pattern/);
   });
