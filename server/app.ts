@@ -1,12 +1,14 @@
 // Wires configuration, streams and the HTTP server together; one close() stops it all.
 
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ServerWarning } from "../shared/api.js";
 import type { AppConfig } from "./config.js";
-import { createHttpServer } from "./http/server.js";
+import { AccessPolicy, exposureWarnings } from "./http/access.js";
+import { createHttpServer, type AnyServer } from "./http/server.js";
 import { createStaticHandler } from "./http/static.js";
 import { WsRoutes } from "./http/ws-routes.js";
 import type { Logger } from "./log.js";
+import { loadTls, type TlsMaterial } from "./http/tls.js";
 import { hasGstElement } from "./source/gst-env.js";
 import { LiveStream } from "./stream/live-stream.js";
 
@@ -15,6 +17,10 @@ export interface App {
   readonly url: string;
   readonly port: number;
   readonly streams: ReadonlyMap<string, LiveStream>;
+  /** The certificate in use, when serving https. */
+  readonly tls: TlsMaterial | undefined;
+  /** What the operator should fix (also on the dashboard), e.g. no token while listening beyond loopback. */
+  readonly warnings: readonly ServerWarning[];
   close(): Promise<void>;
 }
 
@@ -28,6 +34,9 @@ const CLOSE_HANDSHAKE_MS = 1000;
 export async function startApp(config: AppConfig, options: AppOptions): Promise<App> {
   const { log } = options;
   const staticFiles = createStaticHandler(config.webRoot);
+  const tls = config.tls === null ? undefined : await loadTls(config.tls);
+  const access = new AccessPolicy(config.access, { secure: tls !== undefined });
+  const warnings = exposureWarnings(config.host, access.tokensRequired);
   const timeOverlay = await hasGstElement("clockoverlay");
   if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
 
@@ -43,8 +52,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
       }),
     );
   }
-  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits });
-  const server = createHttpServer({ streams, staticFiles, ws, log, limits: config.limits });
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access });
+  const server = createHttpServer({ streams, staticFiles, ws, log, limits: config.limits, access, warnings, tls });
 
   try {
     await listen(server, config.port, config.host);
@@ -58,9 +67,11 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const hostForUrl = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${hostForUrl}:${port}/`,
+    url: `${tls ? "https" : "http"}://${hostForUrl}:${port}/`,
     port,
     streams,
+    tls,
+    warnings,
     close() {
       closing ??= (async () => {
         server.close();
@@ -75,7 +86,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+function listen(server: AnyServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

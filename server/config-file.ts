@@ -7,12 +7,16 @@
 //   "streams": [
 //     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720" },
 //     { "name": "yard", "source": "gst:rtspsrc location=rtsp://10.0.0.5/stream latency=0 ! decodebin" }
-//   ]
+//   ],
+//   "tokens": ["…", { "token": "…", "streams": ["door"] }],
+//   "allowOrigins": ["https://cams.example.com"],
+//   "tls": { "cert": "/etc/canvascast/cert.pem", "key": "/etc/canvascast/key.pem" }   (or { "selfSigned": true })
 // }
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { LIMIT_RANGES } from "./http/limits.js";
+import { TOKEN_PATTERN, TOKEN_RULE } from "./http/access.js";
 
 /** Stream names appear in URLs (/ws/<name>): keep them URL-safe. */
 export const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -33,6 +37,21 @@ const StreamEntry = z.strictObject({
   ...encodeFields,
 });
 
+const TokenEntry = z.preprocess(
+  // A plain string is a token for every stream.
+  (v) => (typeof v === "string" ? { token: v } : v),
+  z.strictObject({
+    token: z.string().regex(TOKEN_PATTERN, `expected ${TOKEN_RULE}`),
+    /** Omitted: every stream. */
+    streams: z.array(z.string().regex(STREAM_NAME, "a stream name")).min(1, "list at least one stream, or leave streams out for all").optional(),
+  }),
+);
+
+const TlsEntry = z.union([
+  z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }),
+  z.strictObject({ selfSigned: z.literal(true), dir: z.string().min(1).optional() }),
+], { error: 'expected {"cert": FILE, "key": FILE} or {"selfSigned": true, "dir": DIR}' });
+
 export const ConfigFileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.int().min(0).max(65535).optional(),
@@ -50,6 +69,11 @@ export const ConfigFileSchema = z.strictObject({
   requestTimeout: z.number().min(LIMIT_RANGES.requestTimeoutS[0]).max(LIMIT_RANGES.requestTimeoutS[1]).optional(),
   defaults: z.strictObject(encodeFields).optional(),
   streams: z.array(StreamEntry).optional(),
+  /** Access tokens: "SECRET" or {"token": "SECRET", "streams": ["door"]}. */
+  tokens: z.array(TokenEntry).optional(),
+  /** Origins whose pages may open the streams, besides the server's own and loopback; "*" for any. */
+  allowOrigins: z.array(z.string().min(1)).optional(),
+  tls: TlsEntry.optional(),
 });
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

@@ -2,8 +2,12 @@
 
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { parseAccessConfig, parseTlsConfig } from "./access-config.js";
+import { ConfigError } from "./config-error.js";
 import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile } from "./config-file.js";
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
+import type { AccessConfig } from "./http/access.js";
+import type { TlsConfig } from "./http/tls.js";
 import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
 import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
@@ -29,17 +33,7 @@ const TEST_PATTERNS = new Set([
   "ball", "smpte100", "bar", "pinwheel", "spokes", "gradient", "colors", "smpte-rp-219",
 ]);
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  readonly code = "CC_ERR_CONFIG";
-  constructor(
-    /** The flag (or config key) at fault. */
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
-  }
-}
+export { ConfigError };
 
 export interface AppConfig {
   readonly host: string;
@@ -55,6 +49,10 @@ export interface AppConfig {
   readonly heartbeatMs: number;
   /** Viewer caps, connection rate, request timeout. */
   readonly limits: LimitsConfig;
+  /** Tokens and allowed origins. */
+  readonly access: AccessConfig;
+  /** Null: plain http. */
+  readonly tls: TlsConfig | null;
 }
 
 export const DEFAULT_MAX_LAG_MS = 500;
@@ -77,7 +75,8 @@ export const USAGE = `Usage: npm run serve -- [options]
                            test:PATTERN | v4l2:/dev/videoN | gst:FRAGMENT (default auto:
                            ${DEFAULT_CAMERA} if it exists, otherwise the test pattern)
   --port N                 HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --host ADDR              address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every interface)
+  --host ADDR              address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every
+                           interface: then configure --token, or a warning says anyone can watch)
   --size WxH               picture size (default ${DEFAULT_SETTINGS.width}x${DEFAULT_SETTINGS.height})
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
@@ -98,6 +97,16 @@ export const USAGE = `Usage: npm run serve -- [options]
                            (default ${DEFAULT_LIMITS.maxConnectionsPerSecond})
   --request-timeout S      a request whose headers have not all arrived after S seconds is
                            answered 408 and closed (default ${DEFAULT_LIMITS.requestTimeoutMs / 1000})
+  --token SECRET[:STREAMS] require this token on every stream socket and /api/* (repeatable);
+                           :door,yard limits it to those streams. ?token= in URLs or
+                           Authorization: Bearer. SECRET: 16-256 of A-Z a-z 0-9 . _ ~ -
+  --allow-origin ORIGIN    pages from ORIGIN may open stream sockets (repeatable; * for any);
+                           the server's own origin and loopback origins always may
+  --tls-cert FILE          serve https and wss with this certificate (PEM) ...
+  --tls-key FILE           ... and its private key (PEM)
+  --tls-self-signed        make (once) and reuse a self-signed certificate; prints its fingerprint
+  --tls-dir DIR            where --tls-self-signed keeps it (default
+                           $XDG_STATE_HOME/canvascast/tls or ~/.local/state/canvascast/tls)
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
@@ -141,6 +150,12 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         "max-connections-per-second": { type: "string" },
         "request-timeout": { type: "string" },
         "web-root": { type: "string" },
+        token: { type: "string", multiple: true },
+        "allow-origin": { type: "string", multiple: true },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-self-signed": { type: "boolean" },
+        "tls-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -255,6 +270,11 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
             ? (file?.requestTimeout ?? DEFAULT_LIMITS.requestTimeoutMs / 1000)
             : numberInRange("--request-timeout", values["request-timeout"], ...LIMIT_RANGES.requestTimeoutS)),
       },
+      access: parseAccessConfig({ token: values.token, allowOrigin: values["allow-origin"] }, file, fileKey, new Set(streams.map((s) => s.name))),
+      tls: parseTlsConfig(
+        { cert: values["tls-cert"], key: values["tls-key"], selfSigned: values["tls-self-signed"], dir: values["tls-dir"] },
+        file,
+      ),
     },
   };
 }

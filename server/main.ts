@@ -46,6 +46,8 @@ async function main(): Promise<void> {
         "\n",
     );
   }
+  if (app.tls) process.stdout.write(`canvascast: TLS certificate ${app.tls.certPath} (${app.tls.origin}), SHA-256 fingerprint ${app.tls.fingerprint256}\n`);
+  for (const warning of app.warnings) process.stderr.write(`canvascast: WARNING: ${warning.message}\n`);
   // Tests and scripts read this line to find the port: keep its shape.
   process.stdout.write(`canvascast: serving on ${app.url}\n`);
 

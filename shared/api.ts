@@ -54,6 +54,15 @@ export interface StreamInfo {
   readonly clients: readonly ViewerInfo[];
 }
 
+/** Something the operator should fix, e.g. `CC_WARN_OPEN_TO_NETWORK` (no token while listening beyond loopback). */
+export interface ServerWarning {
+  readonly code: string;
+  readonly message: string;
+}
+
 export interface StreamsResponse {
+  /** The streams the request's token may see (every stream when no tokens are configured). */
   readonly streams: readonly StreamInfo[];
+  /** Start-up warnings for the dashboard's banner; empty when all is well. */
+  readonly warnings: readonly ServerWarning[];
 }

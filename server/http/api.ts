@@ -1,7 +1,7 @@
 // JSON API: GET /api/streams.
 
 import type { ServerResponse } from "node:http";
-import type { StreamsResponse } from "../../shared/api.js";
+import type { ServerWarning, StreamsResponse } from "../../shared/api.js";
 import type { LiveStream } from "../stream/live-stream.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -15,6 +15,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function streamsResponse(streams: Iterable<LiveStream>): StreamsResponse {
-  return { streams: [...streams].map((s) => s.info()) };
+/** `visible` null = every stream (no tokens, or a token for every stream). */
+export function streamsResponse(
+  streams: Iterable<LiveStream>,
+  visible: ReadonlySet<string> | null = null,
+  warnings: readonly ServerWarning[] = [],
+): StreamsResponse {
+  return { streams: [...streams].filter((s) => visible === null || visible.has(s.name)).map((s) => s.info()), warnings };
 }

@@ -12,14 +12,19 @@ export type RefusalCode =
   | "CC_ERR_RATE_LIMITED"
   | "CC_ERR_HEADERS_TOO_LARGE"
   | "CC_ERR_SHUTTING_DOWN"
-  | "CC_ERR_TOO_MANY_VIEWERS";
+  | "CC_ERR_TOO_MANY_VIEWERS"
+  | "CC_ERR_UNAUTHORIZED"
+  | "CC_ERR_FORBIDDEN_STREAM"
+  | "CC_ERR_FORBIDDEN_ORIGIN";
 
 export interface Refusal {
-  readonly status: 400 | 404 | 408 | 414 | 429 | 431 | 503;
+  readonly status: 400 | 401 | 403 | 404 | 408 | 414 | 429 | 431 | 503;
   readonly code: RefusalCode;
   readonly message: string;
   /** Seconds, sent as Retry-After. */
   readonly retryAfterS?: number;
+  /** More response headers, e.g. WWW-Authenticate on a 401. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A peer that never reads or closes does not keep a refused socket open longer than this. */
@@ -32,6 +37,7 @@ function refusalHeaders(refusal: Refusal, body: string): Record<string, string |
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     ...(refusal.retryAfterS !== undefined ? { "Retry-After": refusal.retryAfterS } : {}),
+    ...refusal.headers,
   };
 }
 

@@ -1,12 +1,17 @@
-// The HTTP server: API, static client, WebSocket upgrades. Everything else is a 404.
+// The HTTP(S) server: API, static client, WebSocket upgrades. Everything else is a 404.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import type { ServerWarning } from "../../shared/api.js";
 import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
 import { answerClientError, ConnectionGate, httpServerLimits, type LimitsConfig } from "./limits.js";
 import { refuseSocket, sendRefusal } from "./refusal.js";
 import type { StaticHandler } from "./static.js";
+import type { TlsMaterial } from "./tls.js";
 import type { WsRoutes } from "./ws-routes.js";
 
 export interface HttpServerOptions {
@@ -15,24 +20,38 @@ export interface HttpServerOptions {
   readonly ws: WsRoutes;
   readonly log: Logger;
   readonly limits: LimitsConfig;
+  /** Tokens for /api/* (the WebSocket routes check their own). */
+  readonly access: AccessPolicy;
+  /** Shown on the dashboard through /api/streams. */
+  readonly warnings?: readonly ServerWarning[];
+  /** Certificate and key: serve https (and wss on the same port). */
+  readonly tls?: TlsMaterial | undefined;
 }
 
-export function createHttpServer(options: HttpServerOptions): Server {
-  const { streams, staticFiles, ws, log, limits } = options;
+export type AnyServer = Server | HttpsServer;
+
+export function createHttpServer(options: HttpServerOptions): AnyServer {
+  const { streams, staticFiles, ws, log, limits, access, warnings = [] } = options;
   const gate = new ConnectionGate(limits.maxConnectionsPerSecond);
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const notFound = (): void => sendJson(res, 404, { error: "CC_ERR_NOT_FOUND", message: `no such path: ${path.slice(0, 200)}` });
-    if (path === "/api/streams") {
+    if (path.startsWith("/api/")) {
+      const decision = access.authorize(req);
+      if (!decision.ok) {
+        logRefusal(log, req, decision.code);
+        sendRefusal(res, decision);
+        return;
+      }
+      if (path !== "/api/streams") return notFound();
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.setHeader("Allow", "GET, HEAD");
         sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
         return;
       }
-      sendJson(res, 200, streamsResponse(streams.values()));
+      sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings));
       return;
     }
-    if (path.startsWith("/api/")) return notFound();
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("Allow", "GET, HEAD");
       sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
@@ -40,14 +59,17 @@ export function createHttpServer(options: HttpServerOptions): Server {
     }
     staticFiles(req, res, notFound);
   };
-  const server = createServer(httpServerLimits(limits), (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void gate.admit(req).then((refusal) => {
       if (!refusal) return route(req, res);
       log.debug("request refused", { code: refusal.code, remote: req.socket.remoteAddress });
       sendRefusal(res, refusal);
     });
-  });
-  server.on("upgrade", (req, socket, head) => {
+  };
+  const server: AnyServer = options.tls
+    ? createHttpsServer({ ...httpServerLimits(limits), cert: options.tls.cert, key: options.tls.key }, handler)
+    : createServer(httpServerLimits(limits), handler);
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node drops its own error listener on upgrade; a reset while we decide must not crash the server.
     socket.on("error", () => socket.destroy());
     void gate.admit(req).then((refusal) => {
@@ -56,7 +78,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
       refuseSocket(socket, refusal);
     });
   });
-  server.on("clientError", (err, socket) => {
+  server.on("clientError", (err: Error, socket: Duplex) => {
     log.debug("bad HTTP request", { error: err.message, code: (err as NodeJS.ErrnoException).code });
     answerClientError(err, socket);
   });

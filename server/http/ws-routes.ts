@@ -7,6 +7,7 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError 
 import { STREAM_NAME } from "../config-file.js";
 import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import { type AccessPolicy, logRefusal } from "./access.js";
 import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
 import { refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
@@ -18,6 +19,8 @@ export interface WsRoutesOptions {
   readonly heartbeatMs?: number;
   /** Viewer caps (maxViewersPerStream, maxViewers). */
   readonly limits?: LimitsConfig;
+  /** Origin and token rules; without it every upgrade to a known path is accepted. */
+  readonly access?: AccessPolicy;
 }
 
 /** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE. */
@@ -43,7 +46,8 @@ export class WsRoutes {
 
   /**
    * Handles an HTTP upgrade. Refused with an HTTP status before the handshake: a path that is not
-   * ours or a name that cannot be a stream (404), a full stream or server (503); ws itself answers
+   * ours or a name that cannot be a stream (404), the access rules (401 no or wrong token, 403 a
+   * token for other streams or a foreign Origin), a full stream or server (503); ws itself answers
    * a bad handshake (400).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -64,6 +68,12 @@ export class WsRoutes {
       return;
     }
     const mode = match[1] as "ws" | "webm";
+    const decision = this.options.access?.checkUpgrade(req, name);
+    if (decision !== undefined && !decision.ok) {
+      logRefusal(this.options.log, req, decision.code);
+      refuseSocket(socket, decision);
+      return;
+    }
     const meta = new URLSearchParams(query).get("meta") === "1";
     const stream = this.options.streams.get(name);
     const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);

@@ -58,7 +58,7 @@ export async function startServerProcess(args: readonly string[] = [], timeoutMs
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (): void => {
-      const m = /canvascast: serving on (http:\/\/\S+)/.exec(out);
+      const m = /canvascast: serving on (https?:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -9,12 +9,13 @@
 // data-frames-painted data-frames-received data-decoder-errors data-first-paint-ms data-first-paint-at
 // data-joined-from-replay data-latency-p50 data-latency-p95 data-latency-clock="server|local"
 // data-clock-offset-ms data-clock-uncertainty-ms data-lag-ms data-frames-skipped data-resyncs
-// data-reconnects data-behind-live-ms data-live-seeks data-snapshot-name data-snapshot-bytes>, and
+// data-reconnects data-behind-live-ms data-live-seeks data-snapshot-name data-snapshot-bytes>,
+// <p id="server-warning" data-code> (the server's warnings, e.g. CC_WARN_OPEN_TO_NETWORK), and
 // window.canvascast.players and window.canvascast.snapshot(stream) → Promise<Blob>. For MSE tiles,
 // frames painted are frames the <video> presented (requestVideoFrameCallback) and latency is pipe →
 // presented.
 
-import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
+import type { ServerWarning, StreamInfo, StreamsResponse } from "../../shared/api.js";
 import type { PlayerMode, StreamPlayer } from "../player/mode.js";
 import { isPlayerMode, playStream } from "../player/mode.js";
 import type { PlayerState, PlayerStateChange } from "../player/player.js";
@@ -56,6 +57,13 @@ const PLAYER_MODE: PlayerMode = ((): PlayerMode => {
   console.warn(`unknown ?mode=${mode}; using auto`);
   return "auto";
 })();
+
+/**
+ * `?token=SECRET` (a server started with --token): sent on /api/streams as a bearer token and on the
+ * stream sockets as `?token=`. The dashboard page itself is not guarded; the data is.
+ */
+const TOKEN = QUERY.get("token") ?? undefined;
+const API_HEADERS: HeadersInit = TOKEN === undefined ? {} : { Authorization: `Bearer ${TOKEN}` };
 
 const players = new Map<string, StreamPlayer>();
 window.canvascast = {
@@ -161,6 +169,7 @@ class Tile {
       mode: PLAYER_MODE,
       statsIntervalMs: STATS_INTERVAL_MS,
       paintMode: PAINT_MODE,
+      ...(TOKEN === undefined ? {} : { token: TOKEN }),
     });
     this.el.dataset.mode = this.player.mode;
     this.#clock = this.player.mode === "webcodecs" ? serverClock(this.player.url) : undefined;
@@ -320,6 +329,7 @@ class Dashboard {
   readonly #grid = $<HTMLElement>(document, "#grid");
   readonly #summary = $<HTMLElement>(document, "#summary");
   readonly #notice = $<HTMLElement>(document, "#notice");
+  readonly #warning = $<HTMLElement>(document, "#server-warning");
   readonly #clockValue = $<HTMLElement>(document, "#clock-value");
   readonly #template = $<HTMLTemplateElement>(document, "#tile-template");
   readonly #tiles = new Map<string, Tile>();
@@ -331,11 +341,13 @@ class Dashboard {
 
   async #poll(): Promise<void> {
     try {
-      const response = await fetch(API_URL, { cache: "no-store" });
+      const response = await fetch(API_URL, { cache: "no-store", headers: API_HEADERS });
+      if (response.status === 401) throw new Error(TOKEN === undefined ? "this server needs a token: open the page as /?token=SECRET" : "wrong token");
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body: unknown = await response.json();
       if (!isStreamsResponse(body)) throw new Error("unexpected response shape");
       this.#apply(body.streams);
+      this.#showWarnings(Array.isArray(body.warnings) ? body.warnings : []);
       this.#showNotice(undefined);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -403,6 +415,14 @@ class Dashboard {
       this.#clockValue.textContent =
         clock === undefined ? "–" : `${fmtSigned(clock.offsetMs)} ms (± ${clock.uncertaintyMs.toFixed(2)})`;
     }
+  }
+
+  /** The server's start-up warnings (e.g. open to the network with no token) as a banner; data-code for tests. */
+  #showWarnings(warnings: readonly ServerWarning[]): void {
+    const shown = warnings.filter((w) => typeof w.code === "string" && typeof w.message === "string");
+    this.#warning.hidden = shown.length === 0;
+    this.#warning.textContent = shown.map((w) => w.message).join(" ");
+    this.#warning.dataset.code = shown.map((w) => w.code).join(" ");
   }
 
   #showNotice(text: string | undefined): void {

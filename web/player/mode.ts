@@ -26,11 +26,18 @@ export function resolvePlayerMode(mode: PlayerMode = "auto"): ResolvedPlayerMode
 
 /**
  * The socket URL of `stream` for a mode: `ws(s)://<host>/ws/<stream>` or `…/webm/<stream>`, on the
- * server at `server` (default: this page's origin).
+ * server at `server` (default: this page's origin), with `?token=` when the server needs one.
  */
-export function streamSocketUrl(mode: ResolvedPlayerMode, stream: string, server: string = globalThis.location?.href ?? "http://localhost/"): string {
+export function streamSocketUrl(
+  mode: ResolvedPlayerMode,
+  stream: string,
+  server: string = globalThis.location?.href ?? "http://localhost/",
+  token?: string,
+): string {
   const url = new URL(`${mode === "mse" ? "webm" : "ws"}/${encodeURIComponent(stream)}`, new URL("/", server));
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  // Browsers cannot set headers on a WebSocket handshake: the token travels in the URL.
+  if (token !== undefined && token !== "") url.searchParams.set("token", token);
   return url.href;
 }
 
@@ -39,6 +46,8 @@ export interface StreamPlayerOptions extends PlayerOptions, MsePlayerOptions {
   readonly mode?: PlayerMode;
   /** The canvascast server, as an http(s) URL. Default: this page's origin. */
   readonly server?: string;
+  /** Access token, for a server started with --token (sent as `?token=`). */
+  readonly token?: string;
 }
 
 export interface StreamPlayer extends Player {
@@ -56,7 +65,7 @@ export interface StreamPlayer extends Player {
  */
 export function playStream(container: HTMLElement, stream: string, options: StreamPlayerOptions = {}): StreamPlayer {
   const mode = resolvePlayerMode(options.mode);
-  const url = streamSocketUrl(mode, stream, options.server);
+  const url = streamSocketUrl(mode, stream, options.server, options.token);
   const element = container.ownerDocument.createElement(mode === "mse" ? "video" : "canvas");
   element.dataset.mode = mode;
   container.prepend(element);
