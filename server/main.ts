@@ -34,7 +34,9 @@ async function main(): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     const hint =
       e.code === "EADDRINUSE" ? ` (port ${config.port} is taken: pass --port N)` : e.code === "EACCES" ? " (use a port above 1023)" : "";
-    process.stderr.write(`canvascast: cannot start: ${e.message}${hint}\n`);
+    // Our own errors carry a stable code (CC_ERR_TLS, …): print it for scripts and tests.
+    const code = typeof e.code === "string" && e.code.startsWith("CC_ERR_") ? `${e.code}: ` : "";
+    process.stderr.write(`canvascast: cannot start: ${code}${e.message}${hint}\n`);
     process.exit(1);
   }
 

@@ -47,6 +47,9 @@ export interface AccessGrant {
 
 export type AccessDecision = AccessGrant | AccessDenial;
 
+/** The parts of a request the rules read (an IncomingMessage is one). */
+export type AccessRequest = Pick<IncomingMessage, "url" | "headers">;
+
 const EVERYTHING: AccessGrant = { ok: true, streams: null };
 
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
@@ -75,7 +78,7 @@ export class AccessPolicy {
    * The request's token (`Authorization: Bearer`, else `?token=`) checked against the configured
    * ones; with `stream`, also that the token is valid for it.
    */
-  authorize(req: IncomingMessage, stream?: string): AccessDecision {
+  authorize(req: AccessRequest, stream?: string): AccessDecision {
     if (!this.tokensRequired) return EVERYTHING;
     const presented = requestToken(req);
     if (presented === undefined) return deny(401, "CC_ERR_UNAUTHORIZED", "a token is required (?token= or Authorization: Bearer)");
@@ -97,7 +100,7 @@ export class AccessPolicy {
    * pages cannot change it; a request without one is not from a browser page (e.g. `ws` in Node),
    * so the rule does not apply to it (tokens still do).
    */
-  checkOrigin(req: IncomingMessage): AccessDenial | null {
+  checkOrigin(req: AccessRequest): AccessDenial | null {
     const origin = req.headers.origin;
     if (origin === undefined || this.#anyOrigin) return null;
     const normalised = normaliseOrigin(origin);
@@ -108,7 +111,7 @@ export class AccessPolicy {
   }
 
   /** Origin check, then token check for `stream`: what a WebSocket upgrade must pass. */
-  checkUpgrade(req: IncomingMessage, stream: string): AccessDecision {
+  checkUpgrade(req: AccessRequest, stream: string): AccessDecision {
     return this.checkOrigin(req) ?? this.authorize(req, stream);
   }
 
@@ -117,7 +120,7 @@ export class AccessPolicy {
    * X-Forwarded-Host with X-Forwarded-Proto. Trusting the forwarded headers is safe here: the rule
    * guards against pages in browsers, and a page cannot set headers on a WebSocket handshake.
    */
-  #ownOrigins(req: IncomingMessage): string[] {
+  #ownOrigins(req: AccessRequest): string[] {
     const own: string[] = [];
     const host = req.headers.host;
     if (host !== undefined) {
@@ -140,7 +143,7 @@ function deny(status: 401 | 403, code: AccessErrorCode, message: string): Access
 }
 
 /** The token a request carries: `Authorization: Bearer` first, else the `token` query parameter. */
-export function requestToken(req: IncomingMessage): string | undefined {
+export function requestToken(req: AccessRequest): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);

@@ -24,8 +24,8 @@ export interface TestViewer {
   close(): void;
 }
 
-export async function connectViewer(url: string): Promise<TestViewer> {
-  const ws = new WebSocket(url);
+export async function connectViewer(url: string, options: WebSocket.ClientOptions = {}): Promise<TestViewer> {
+  const ws = new WebSocket(url, options);
   const received: Received[] = [];
   const waiters = new Set<() => void>();
   ws.binaryType = "nodebuffer";
@@ -74,4 +74,48 @@ export async function connectViewer(url: string): Promise<TestViewer> {
     closed,
     close: () => ws.close(),
   };
+}
+
+/** What became of an upgrade: it opened (and was closed again by us), or the server answered with an HTTP status. */
+export type UpgradeOutcome =
+  | { readonly opened: true }
+  | { readonly opened: false; readonly status: number; readonly code: string | undefined; readonly socketClosed: boolean };
+
+/**
+ * Tries to open `url` with these handshake headers. A refusal is read whole: its status, the `error`
+ * code of its JSON body, and whether the server then closed the TCP connection.
+ */
+export function tryUpgrade(url: string, headers: Record<string, string> = {}, options: WebSocket.ClientOptions = {}): Promise<UpgradeOutcome> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ...options, headers });
+    ws.once("open", () => {
+      ws.close();
+      resolve({ opened: true });
+    });
+    ws.once("unexpected-response", (req, res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (t: string) => (body += t));
+      res.once("end", () => {
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(body) as { error?: string }).error;
+        } catch {
+          code = undefined;
+        }
+        const done = (socketClosed: boolean): void => {
+          req.destroy();
+          resolve({ opened: false, status: res.statusCode ?? 0, code, socketClosed });
+        };
+        if (res.socket.destroyed) done(true);
+        else {
+          const timer = setTimeout(() => done(false), 2000);
+          res.socket.once("close", () => {
+            clearTimeout(timer);
+            done(true);
+          });
+        }
+      });
+    });
+    ws.on("error", (err) => reject(err)); // after a refusal, destroying the request may report here too: ignored then
+  });
 }

@@ -43,6 +43,8 @@ describe("parseCli", () => {
       stallTimeoutMs: 5000,
       heartbeatMs: 10_000,
       limits: { maxViewersPerStream: 500, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
+      access: { tokens: [], allowOrigins: [] },
+      tls: null,
     });
     expect(sourceNote).toMatch(/test pattern/);
   });
