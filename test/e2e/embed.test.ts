@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { until } from "../helpers/until.js";
 
 const STREAM = "cam0";
 const INSECURE_HOST = "cam.test";
@@ -111,16 +112,6 @@ async function viewers(server: ServerProcess): Promise<number> {
   const stream = body.streams.find((s) => s.name === STREAM);
   if (stream === undefined) throw new Error(`no stream ${STREAM}`);
   return stream.viewers;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Share of lit pixels in what the screen shows of `selector`'s box (a screenshot, decoded in the page). */

@@ -13,6 +13,7 @@ import type { StreamInfo, StreamsResponse, ViewerInfo } from "../../shared/api.j
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
+import { until } from "../helpers/until.js";
 import { connectViewer } from "../helpers/ws-viewer.js";
 
 const STREAM = "cam0";
@@ -42,16 +43,6 @@ interface PlayerFigures {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function streamInfo(server: ServerProcess): Promise<StreamInfo> {
   const response = await fetch(new URL("/api/streams", server.url));
