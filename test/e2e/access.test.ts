@@ -7,11 +7,12 @@
 //   secure context), while over plain http on cam.test there is no VideoDecoder and it plays
 //   through MSE; listening beyond loopback with no token shows the warning banner.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
@@ -19,6 +20,7 @@ import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { until } from "../helpers/until.js";
 
+const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
 const TOKEN = "e2e-token-7c1a9e3b5d0f2468ace1";
 const HOST = "cam.test";
 const SMALL = ["--source", "test", "--size", "320x240", "--fps", "30", "--keyframe-interval", "1"];
@@ -154,6 +156,8 @@ describe("who may watch, in a browser", () => {
     expect((await tile(page)).mode).toBe("webcodecs");
     const banner = await page.$eval("#server-warning", (el) => ({ hidden: (el as HTMLElement).hidden, code: (el as HTMLElement).dataset.code }));
     expect(banner).toEqual({ hidden: false, code: "CC_WARN_OPEN_TO_NETWORK" });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-open-to-network.png` });
     await page.close();
   });
 });
