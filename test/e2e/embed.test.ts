@@ -140,7 +140,6 @@ describe("canvascast.js embedded in a page from another origin", () => {
   let browser: TestBrowser | undefined;
 
   beforeAll(async () => {
-    server = await startServerProcess(["--source", "test", "--size", `${WIDTH}x${HEIGHT}`, "--fps", "30", "--keyframe-interval", "1"]);
     const httpServer = createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://page.test");
       if (url.pathname === "/") {
@@ -154,6 +153,9 @@ describe("canvascast.js embedded in a page from another origin", () => {
     pageServer = httpServer;
     await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
     pageOrigin = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+    // Pages on loopback origins may open the streams; the cam.test page's origin must be allowed.
+    const insecureOrigin = pageOrigin.replace("127.0.0.1", INSECURE_HOST);
+    server = await startServerProcess(["--source", "test", "--size", `${WIDTH}x${HEIGHT}`, "--fps", "30", "--keyframe-interval", "1", "--allow-origin", insecureOrigin]);
     // cam.test is loopback too, but not a secure context: no VideoDecoder there (DESIGN.md).
     browser = await launchBrowser([`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`]);
   });
