@@ -9,6 +9,7 @@ import { createStaticHandler } from "./http/static.js";
 import { WsRoutes } from "./http/ws-routes.js";
 import type { Logger } from "./log.js";
 import { loadTls, type TlsMaterial } from "./http/tls.js";
+import { createMetrics } from "./metrics.js";
 import { hasGstElement } from "./source/gst-env.js";
 import { LiveStream } from "./stream/live-stream.js";
 
@@ -41,19 +42,20 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
 
   const streams = new Map<string, LiveStream>();
+  const metrics = createMetrics(streams);
   for (const streamConfig of config.streams) {
     streams.set(
       streamConfig.name,
       new LiveStream(streamConfig, {
         log,
         pipeline: { timeOverlay },
-        hub: { maxLagMs: config.maxLagMs },
+        hub: { maxLagMs: config.maxLagMs, onViewerLag: metrics.lagObserver(streamConfig.name) },
         supervisor: { stallTimeoutMs: config.stallTimeoutMs },
       }),
     );
   }
   const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access });
-  const server = createHttpServer({ streams, staticFiles, ws, log, limits: config.limits, access, warnings, tls });
+  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, warnings, tls });
 
   try {
     await listen(server, config.port, config.host);

@@ -1,10 +1,16 @@
-// Minimal leveled logger: one line per event on stderr, fields as JSON.
+// Leveled structured logs on stderr, through pino: one JSON object per line when stderr is not a
+// terminal (for log collectors), readable coloured lines through pino-pretty when it is. stdout is
+// left to the start-up lines that scripts and tests read.
+
+import { pino, type DestinationStream } from "pino";
+import pretty from "pino-pretty";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 export type LogFields = Record<string, unknown>;
 
+/** The logging interface the rest of the server uses; pino stays behind it. */
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
@@ -13,26 +19,68 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export function createLogger(
-  level: LogLevel = "info",
-  write: (line: string) => void = (line) => process.stderr.write(line + "\n"),
-  bound: LogFields = {},
-): Logger {
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
-    if (ORDER[lvl] < ORDER[level]) return;
-    const all = { ...bound, ...fields };
-    const extra = Object.keys(all).length > 0 ? " " + JSON.stringify(all) : "";
-    write(`${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${msg}${extra}`);
-  };
+export interface LoggerOptions {
+  /** Where lines go; default stderr (fd 2), written synchronously so nothing is lost at exit. */
+  readonly destination?: DestinationStream;
+  /** Readable lines instead of JSON; default: when stderr is a terminal. */
+  readonly pretty?: boolean;
+}
+
+/** Values that must never reach a log, wherever a caller puts them. */
+export const REDACT_PATHS = [
+  "token",
+  "*.token",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  "headers.cookie",
+  "*.headers.authorization",
+  "*.headers.cookie",
+];
+export const REDACTED = "[redacted]";
+
+/** `token=` (and `access_token=`) values in URLs logged as `url`: the rest of the URL is worth keeping. */
+const URL_TOKEN = /([?&](?:access_)?token=)[^&#\s]*/gi;
+
+export function createLogger(level: LogLevel = "info", options: LoggerOptions = {}): Logger {
+  const prettyLines = options.pretty ?? process.stderr.isTTY === true;
+  const destination =
+    options.destination ??
+    (prettyLines
+      ? pretty({ destination: 2, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss.l", singleLine: true })
+      : pino.destination({ dest: 2, sync: true }));
+  const logger = pino(
+    {
+      level,
+      // No pid/hostname on every line: `pid` in a line is the pipeline's (gst-launch) process id.
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Level names, not numbers: `"level":"info"` reads the same in a file and in a query.
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: scrubUrl,
+      },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
+    },
+    destination,
+  );
+  return wrap(logger);
+}
+
+function scrubUrl(fields: LogFields): LogFields {
+  return typeof fields.url === "string" ? { ...fields, url: fields.url.replace(URL_TOKEN, `$1${REDACTED}`) } : fields;
+}
+
+function wrap(logger: pino.Logger): Logger {
   return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger(level, write, { ...bound, ...fields }),
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+    child: (fields) => wrap(logger.child(scrubUrl(fields))),
   };
 }
 
 export function isLogLevel(v: string): v is LogLevel {
-  return v in ORDER;
+  return (LEVELS as readonly string[]).includes(v);
 }

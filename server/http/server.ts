@@ -1,13 +1,15 @@
-// The HTTP(S) server: API, static client, WebSocket upgrades. Everything else is a 404.
+// The HTTP(S) server: API, operations endpoints, static client, WebSocket upgrades. Everything else is a 404.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import type { ServerWarning } from "../../shared/api.js";
 import type { Logger } from "../log.js";
+import type { AppMetrics } from "../metrics.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
+import { handleOps, isOpsPath } from "./ops-routes.js";
 import { answerClientError, ConnectionGate, httpServerLimits, type LimitsConfig } from "./limits.js";
 import { refuseSocket, sendRefusal } from "./refusal.js";
 import type { StaticHandler } from "./static.js";
@@ -18,9 +20,10 @@ export interface HttpServerOptions {
   readonly streams: ReadonlyMap<string, LiveStream>;
   readonly staticFiles: StaticHandler;
   readonly ws: WsRoutes;
+  readonly metrics: AppMetrics;
   readonly log: Logger;
   readonly limits: LimitsConfig;
-  /** Tokens for /api/* (the WebSocket routes check their own). */
+  /** Tokens for /api/*, /metrics and /healthz (the WebSocket routes check their own). */
   readonly access: AccessPolicy;
   /** Shown on the dashboard through /api/streams. */
   readonly warnings?: readonly ServerWarning[];
@@ -31,33 +34,35 @@ export interface HttpServerOptions {
 export type AnyServer = Server | HttpsServer;
 
 export function createHttpServer(options: HttpServerOptions): AnyServer {
-  const { streams, staticFiles, ws, log, limits, access, warnings = [] } = options;
+  const { streams, staticFiles, ws, metrics, log, limits, access, warnings = [] } = options;
   const gate = new ConnectionGate(limits.maxConnectionsPerSecond);
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const notFound = (): void => sendJson(res, 404, { error: "CC_ERR_NOT_FOUND", message: `no such path: ${path.slice(0, 200)}` });
-    if (path.startsWith("/api/")) {
+    /** Every route here is read-only: anything but GET and HEAD gets 405. */
+    const readOnly = (): boolean => {
+      if (req.method === "GET" || req.method === "HEAD") return true;
+      res.setHeader("Allow", "GET, HEAD");
+      sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
+      return false;
+    };
+    // /api/*, /metrics and /healthz tell about the streams: tokens apply to them (when configured).
+    if (path.startsWith("/api/") || isOpsPath(path)) {
       const decision = access.authorize(req);
       if (!decision.ok) {
         logRefusal(log, req, decision.code);
         sendRefusal(res, decision);
         return;
       }
-      if (path !== "/api/streams") return notFound();
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        res.setHeader("Allow", "GET, HEAD");
-        sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
+      if (isOpsPath(path)) {
+        if (readOnly()) handleOps(path, res, { streams, metrics, log, visible: decision.streams });
         return;
       }
-      sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings));
+      if (path !== "/api/streams") return notFound();
+      if (readOnly()) sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings));
       return;
     }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("Allow", "GET, HEAD");
-      sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
-      return;
-    }
-    staticFiles(req, res, notFound);
+    if (readOnly()) staticFiles(req, res, notFound);
   };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void gate.admit(req).then((refusal) => {

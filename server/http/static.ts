@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import sirv from "sirv";
+import { setSecurityHeaders } from "./security-headers.js";
 
 /** Files other origins may load: the embeddable player module and its source map and types. */
 const EMBEDDABLE = new Set(["/canvascast.js", "/canvascast.js.map", "/canvascast.d.ts"]);
@@ -22,7 +23,7 @@ export function createStaticHandler(webRoot: string): StaticHandler {
     dotfiles: false,
     // Hashed assets can be cached forever; index.html must not be.
     setHeaders(res, pathname) {
-      res.setHeader("X-Content-Type-Options", "nosniff");
+      setSecurityHeaders(res);
       res.setHeader("Cache-Control", pathname.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
       if (EMBEDDABLE.has(pathname)) {
         // The player module is for other people's pages: loadable cross-origin (module scripts need CORS).

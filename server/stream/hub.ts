@@ -156,6 +156,8 @@ export interface HubOptions {
   readonly onSlowViewerClosed?: (viewer: Viewer) => void;
   /** Viewer ids; shared with the stream's WebM viewers so /api/streams lists both without clashes. */
   readonly nextViewerId?: () => number;
+  /** Called with a viewer's lag (ms) at each of its acks (the metrics' lag histogram). */
+  readonly onViewerLag?: (lagMs: number) => void;
 }
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
@@ -173,6 +175,7 @@ export class StreamHub {
   private readonly slowGraceMs: number;
   private readonly resyncMinIntervalMs: number;
   private readonly onSlowViewerClosed: ((viewer: Viewer) => void) | undefined;
+  private readonly onViewerLag: ((lagMs: number) => void) | undefined;
   private readonly rate = new RateMeter(2000);
   private readonly timer: NodeJS.Timeout;
   private seq = 0xffffffff; // so the first frame is 0
@@ -198,6 +201,7 @@ export class StreamHub {
     this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
     this.resyncMinIntervalMs = options.resyncMinIntervalMs ?? 1000;
     this.onSlowViewerClosed = options.onSlowViewerClosed;
+    this.onViewerLag = options.onViewerLag;
     let id = 1;
     this.nextViewerId = options.nextViewerId ?? (() => id++);
     this.timer = setInterval(() => this.tick(), options.statsIntervalMs ?? 1000);
@@ -222,6 +226,10 @@ export class StreamHub {
 
   get gopFrames(): number {
     return this.gop.length;
+  }
+
+  get gopBytes(): number {
+    return this.gop.byteLength;
   }
 
   /** Frames per second and kbit/s over the last two seconds. */
@@ -386,6 +394,10 @@ export class StreamHub {
     if (viewer.ackedSeq !== null && !seqAtOrBefore(viewer.ackedSeq, seq)) return;
     viewer.ackedSeq = seq;
     this.measureReadRate(viewer, seq);
+    if (this.onViewerLag !== undefined) {
+      const lag = viewer.lagMs(this.frameTimes);
+      if (lag !== null) this.onViewerLag(lag);
+    }
     if (viewer.held !== null) {
       const r = viewer.replay;
       if (r !== null && seqAtOrBefore(r.first, seq)) viewer.ackedAfterReplay = true;
