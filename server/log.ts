@@ -3,7 +3,7 @@
 // left to the start-up lines that scripts and tests read.
 
 import { pino, type DestinationStream } from "pino";
-import pretty from "pino-pretty";
+import { prettyFactory } from "pino-pretty";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -24,6 +24,8 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
   /** Readable lines instead of JSON; default: when stderr is a terminal. */
   readonly pretty?: boolean;
+  /** Colours in readable lines; default: when they are on a terminal. */
+  readonly colorize?: boolean;
 }
 
 /** Values that must never reach a log, wherever a caller puts them. */
@@ -43,12 +45,11 @@ export const REDACTED = "[redacted]";
 const URL_TOKEN = /([?&](?:access_)?token=)[^&#\s]*/gi;
 
 export function createLogger(level: LogLevel = "info", options: LoggerOptions = {}): Logger {
+  const sink = options.destination ?? pino.destination({ dest: 2, sync: true });
   const prettyLines = options.pretty ?? process.stderr.isTTY === true;
-  const destination =
-    options.destination ??
-    (prettyLines
-      ? pretty({ destination: 2, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss.l", singleLine: true })
-      : pino.destination({ dest: 2, sync: true }));
+  // prettyFactory formats each line synchronously in this thread (pino-pretty's stream form is
+  // asynchronous and can lose the last lines at process.exit).
+  const destination: DestinationStream = prettyLines ? prettyDestination(sink, options.colorize ?? options.destination === undefined) : sink;
   const logger = pino(
     {
       level,
@@ -65,6 +66,11 @@ export function createLogger(level: LogLevel = "info", options: LoggerOptions = 
     destination,
   );
   return wrap(logger);
+}
+
+function prettyDestination(sink: DestinationStream, colorize: boolean): DestinationStream {
+  const format = prettyFactory({ colorize, translateTime: "SYS:HH:MM:ss.l", singleLine: true });
+  return { write: (line: string) => sink.write(format(line)) };
 }
 
 function scrubUrl(fields: LogFields): LogFields {

@@ -13,6 +13,8 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   /** Everything the server wrote to stdout and stderr so far. */
   output(): string;
+  /** What the server wrote to stderr so far: its log, JSON lines (stderr is a pipe here, not a terminal). */
+  stderr(): string;
   /** Resolves when the process exits, however it ends. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends a signal and waits for the exit; SIGKILL after `graceMs`. Safe to call twice. */
@@ -29,8 +31,12 @@ export async function stopAllServers(): Promise<void> {
 export async function startServerProcess(args: readonly string[] = [], timeoutMs = 20_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
+  let err = "";
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));
-  child.stderr.setEncoding("utf8").on("data", (t: string) => (out += t));
+  child.stderr.setEncoding("utf8").on("data", (t: string) => {
+    out += t;
+    err += t;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -41,6 +47,7 @@ export async function startServerProcess(args: readonly string[] = [], timeoutMs
     pid: child.pid!,
     child,
     output: () => out,
+    stderr: () => err,
     exited,
     stop(signal = "SIGTERM", graceMs = 5000) {
       stopping ??= (async () => {

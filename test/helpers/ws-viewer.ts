@@ -119,3 +119,12 @@ export function tryUpgrade(url: string, headers: Record<string, string> = {}, op
     ws.on("error", (err) => reject(err)); // after a refusal, destroying the request may report here too: ignored then
   });
 }
+
+/** Acks the newest frame received every `everyMs`, as the protocol asks (so flow control sees a healthy viewer). Returns a stop function. */
+export function startAcking(v: TestViewer, everyMs = 100): () => void {
+  const timer = setInterval(() => {
+    const seq = v.frames().at(-1)?.header.seq;
+    if (seq !== undefined && v.ws.readyState === WebSocket.OPEN) v.ws.send(JSON.stringify({ type: "ack", seq }));
+  }, everyMs);
+  return () => clearInterval(timer);
+}

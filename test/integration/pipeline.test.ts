@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import type { StateMessage } from "../../shared/protocol.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
-import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
+import { connectViewer, startAcking, type TestViewer } from "../helpers/ws-viewer.js";
 
 const KEYFRAME = 0x01;
 const DISCONTINUITY = 0x04;
@@ -20,15 +20,6 @@ function states(v: TestViewer): StateMessage[] {
   return v.texts().filter((m): m is StateMessage => m.type === "state");
 }
 
-/** Acks what it received, as the protocol asks (so flow control sees a healthy viewer). */
-function ackLoop(v: TestViewer): () => void {
-  const timer = setInterval(() => {
-    const seq = v.frames().at(-1)?.header.seq;
-    if (seq !== undefined && v.ws.readyState === WebSocket.OPEN) v.ws.send(JSON.stringify({ type: "ack", seq }));
-  }, 100);
-  return () => clearInterval(timer);
-}
-
 describe("pipeline supervision", () => {
   const stops: (() => void)[] = [];
   afterEach(() => stops.splice(0).forEach((stop) => stop()));
@@ -37,7 +28,7 @@ describe("pipeline supervision", () => {
   it("restarts a pipeline killed mid-stream; a connected viewer is told and resumes at a keyframe on the same connection", async () => {
     const server = await startServerProcess(["--source", "test", "--size", "320x240", "--keyframe-interval", "1"]);
     const v = await connectViewer(server.wsBase + "ws/cam0");
-    stops.push(ackLoop(v));
+    stops.push(startAcking(v));
     await v.waitForFrames(20);
     const [gst] = childPids(server.pid, "gst-launch-1.0");
     expect(gst).toBeDefined();
@@ -71,7 +62,7 @@ describe("pipeline supervision", () => {
   it("kills and restarts a pipeline that stops producing frames (stalled camera)", async () => {
     const server = await startServerProcess(["--source", "test", "--size", "160x120", "--stall-timeout", "1"]);
     const v = await connectViewer(server.wsBase + "ws/cam0");
-    stops.push(ackLoop(v));
+    stops.push(startAcking(v));
     await v.waitForFrames(10);
     const [gst] = childPids(server.pid, "gst-launch-1.0");
     // A frozen process: alive, silent.

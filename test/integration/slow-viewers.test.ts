@@ -8,7 +8,7 @@ import type { StreamsResponse } from "../../shared/api.js";
 import { gapsEndAtKeyframes } from "../helpers/frame-checks.js";
 import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
 import { connectThrottledViewer } from "../helpers/throttled-viewer.js";
-import { connectViewer } from "../helpers/ws-viewer.js";
+import { connectViewer, startAcking } from "../helpers/ws-viewer.js";
 import { decodedPictureCount } from "../helpers/vp8-decode.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -33,16 +33,13 @@ describe("a viewer on a slow link", () => {
   it("that acks stays under 1 s behind, is told of the skips, and every gap ends at a keyframe; others see no gap", async () => {
     const healthy = await connectViewer(server.wsBase + "ws/cam0");
     await healthy.waitForFrames(30);
-    const ackHealthy = setInterval(() => {
-      const seq = healthy.frames().at(-1)?.header.seq;
-      if (seq !== undefined) healthy.ws.send(JSON.stringify({ type: "ack", seq }));
-    }, 100);
+    const stopAcking = startAcking(healthy);
     // Half the stream's real bitrate (1.5 Mbit/s target: ~94 KB/s; read at ~94 KB/s / 2).
     const bytesPerSecond = 1_500_000 / 8 / 2;
     const slow = await connectThrottledViewer(server.wsBase + "ws/cam0", { bytesPerSecond, ackEveryMs: 100 });
     await sleep(20_000);
     slow.close();
-    clearInterval(ackHealthy);
+    stopAcking();
 
     const frames = slow.frames;
     // It reads half the bytes; keyframes cost more than their share, and gaps end only at keyframes.

@@ -563,6 +563,17 @@ describe("StreamHub acks and lag", () => {
     expect(lagOf(hub, v)).toBe(0);
   });
 
+  test("onViewerLag is called with the viewer's lag at each ack (the metrics' lag histogram), not for an older ack", () => {
+    const lags: number[] = [];
+    const hub = makeHub({ maxLagMs: 10_000, onViewerLag: (lag) => lags.push(lag) });
+    const v = hub.addViewer(new FakeSocket());
+    const times = [..."kddd"].map((c) => hub.publish(frame(c === "k")).header.serverTime); // 0..3
+    ack(hub, v, 0);
+    ack(hub, v, 3);
+    ack(hub, v, 1); // older: ignored
+    expect(lags).toEqual([times[3]! - times[1]!, 0]);
+  });
+
   test("an ack for a frame never sent is a CC_ERR_BAD_MESSAGE ProtocolError", () => {
     const hub = makeHub({ maxBufferedBytes: 1000 });
     const s = new FakeSocket();
