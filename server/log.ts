@@ -53,8 +53,8 @@ export function createLogger(level: LogLevel = "info", options: LoggerOptions = 
   const logger = pino(
     {
       level,
-      // No pid/hostname on every line: `pid` in a line is the pipeline's (gst-launch) process id.
-      base: null,
+      // The server's pid on every line (the pipeline's is `pipelinePid`); no hostname.
+      base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       // Level names, not numbers: `"level":"info"` reads the same in a file and in a query.
       formatters: {

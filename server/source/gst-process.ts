@@ -66,7 +66,7 @@ export class GstProcess {
     this.stopGraceMs = options.stopGraceMs ?? 2000;
     this.child = spawn(options.program ?? GST_LAUNCH, args, { stdio: ["ignore", "pipe", "pipe"] });
     live.add(this.child);
-    this.log.debug("gst started", { pid: this.child.pid, args: args.join(" ") });
+    this.log.debug("gst started", { pipelinePid: this.child.pid, args: args.join(" ") });
 
     this.exitPromise = new Promise<GstExit>((resolve) => {
       // 'close' fires after stdout and stderr have ended, so every frame has been delivered.
@@ -115,7 +115,7 @@ export class GstProcess {
     if (this.exited) return (this.closing = Promise.resolve(this.exited));
     this.child.kill("SIGINT");
     const timer = setTimeout(() => {
-      this.log.warn("gst did not stop on SIGINT; killing it", { pid: this.child.pid });
+      this.log.warn("gst did not stop on SIGINT; killing it", { pipelinePid: this.child.pid });
       this.child.kill("SIGKILL");
     }, this.stopGraceMs);
     timer.unref();
@@ -174,7 +174,7 @@ export class GstProcess {
   private keepStderrLine(line: string): void {
     const trimmed = line.trimEnd();
     if (!trimmed) return;
-    this.log.warn(`gst: ${trimmed}`, { pid: this.child.pid });
+    this.log.warn(`gst: ${trimmed}`, { pipelinePid: this.child.pid });
     this.stderrTail.push(trimmed);
     if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
   }

@@ -115,7 +115,7 @@ export class LiveStream {
     this.lastFrameAt = null;
     this.killReason = null;
     if (this.hub.state !== "restarting" && this.hub.state !== "offline") this.setState("starting");
-    this.log.info("pipeline started", { pid: gst.pid, source: describeSource(this.config.source), restarts: this.restarts });
+    this.log.info("pipeline started", { pipelinePid: gst.pid, source: describeSource(this.config.source), restarts: this.restarts });
     gst.events.on("caps", (caps) => {
       const info = { width: caps.width, height: caps.height, framerate: caps.framerate || this.config.settings.framerate };
       this.hub.setVideoInfo(info);
@@ -126,7 +126,7 @@ export class LiveStream {
       this.lastFrameAt = frame.receivedAt;
       if (this.hub.state !== "live") {
         this.setState("live");
-        this.log.info("stream live", { pid: gst.pid });
+        this.log.info("stream live", { pipelinePid: gst.pid });
       }
       const message = this.hub.publish(frame);
       this.webm.publish(frame, message.seq);
@@ -166,7 +166,7 @@ export class LiveStream {
       this.lastFrameAt === null
         ? `no frame within ${Math.round(quietMs / 100) / 10} s of starting the pipeline (stalled)`
         : `no frame for ${Math.round(quietMs / 100) / 10} s (stalled)`;
-    this.log.warn("pipeline stalled; killing it", { pid: gst.pid, reason: this.killReason });
+    this.log.warn("pipeline stalled; killing it", { pipelinePid: gst.pid, reason: this.killReason });
     gst.kill();
   }
 

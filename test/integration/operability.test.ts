@@ -158,6 +158,7 @@ describe("operability", () => {
     for (const line of lines) {
       expect(["debug", "info", "warn", "error"]).toContain(line.level);
       expect(typeof line.msg).toBe("string");
+      expect(line.pid).toBe(server.pid);
       expect(new Date(line.time).toISOString()).toBe(line.time);
     }
     for (const [mode, reason] of [["ws", "bye now"], ["webm", "bye webm"]] as const) {

@@ -22,7 +22,7 @@ describe("createLogger", () => {
     const log = createLogger("info", options);
     log.info("viewer connected", { viewer: 3, viewers: 1 });
     const [line] = parse(lines);
-    expect(line).toMatchObject({ level: "info", msg: "viewer connected", viewer: 3, viewers: 1 });
+    expect(line).toMatchObject({ level: "info", msg: "viewer connected", viewer: 3, viewers: 1, pid: process.pid });
     expect(new Date(line!.time as string).toISOString()).toBe(line!.time);
   });
 
@@ -69,7 +69,7 @@ describe("createLogger", () => {
     const log = createLogger("info", options).child({ stream: "cam0" });
     log.warn("viewer closed: too slow", { viewer: 2, token: "s3cret" });
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: viewer closed: too slow \{.*"stream":"cam0".*"viewer":2.*\}\n$/);
+    expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(\d+\): viewer closed: too slow \{.*"stream":"cam0".*"viewer":2.*\}\n$/);
     expect(lines[0]).not.toContain("s3cret");
   });
 
