@@ -36,12 +36,16 @@ function sample(s: Scrape, name: string, labels: Record<string, string>): PromSa
 const value = (s: Scrape, name: string, labels: Record<string, string> = {}): number => Number(sample(s, name, labels).value);
 
 /**
- * Observations in a histogram, from its +Inf bucket. (This parser folds a labelled histogram's
- * samples into one entry keyed by `le`, dropping _sum and _count; with one stream the buckets are that stream's.)
+ * A histogram's buckets as [upper bound, cumulative count], by bound; the +Inf bucket counts every
+ * observation. (This parser folds a labelled histogram's samples into one entry keyed by `le`,
+ * dropping _sum and _count; with one stream the buckets are that stream's.)
  */
 function histogramBuckets(s: Scrape, name: string): [number, number][] {
   const buckets = family(s, name).metrics[0]?.buckets ?? {};
-  return Object.entries(buckets).map(([le, n]) => [le === "+Inf" ? Infinity : Number(le), Number(n)]);
+  // Sorted by bound: an object puts integer-like keys ("1", "5", "10") before the others.
+  return Object.entries(buckets)
+    .map(([le, n]): [number, number] => [le === "+Inf" ? Infinity : Number(le), Number(n)])
+    .sort((a, b) => a[0] - b[0]);
 }
 
 type LogLine = Record<string, unknown> & { level: string; msg: string; time: string };
@@ -106,8 +110,9 @@ describe("operability", () => {
     const total = (b: [number, number][]): number => b.find(([le]) => le === Infinity)![1];
     expect(total(lagBefore)).toBeGreaterThan(0);
     expect(total(lagAfter)).toBeGreaterThan(total(lagBefore));
+    expect(lagAfter.map(([le]) => le)).toEqual([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity]);
     const counts = lagAfter.map(([, n]) => n);
-    expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative buckets
+    expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative
 
     // Every canvascast metric says what it is; counters end in _total.
     for (const f of second.families.filter((x) => x.name.startsWith("canvascast_"))) {
