@@ -24,7 +24,7 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
   /** Readable lines instead of JSON; default: when stderr is a terminal. */
   readonly pretty?: boolean;
-  /** Colours in readable lines; default: when they are on a terminal. */
+  /** Colours in readable lines; default: when they go to stderr and it is a terminal. */
   readonly colorize?: boolean;
 }
 
@@ -49,7 +49,8 @@ export function createLogger(level: LogLevel = "info", options: LoggerOptions = 
   const prettyLines = options.pretty ?? process.stderr.isTTY === true;
   // prettyFactory formats each line synchronously in this thread (pino-pretty's stream form is
   // asynchronous and can lose the last lines at process.exit).
-  const destination: DestinationStream = prettyLines ? prettyDestination(sink, options.colorize ?? options.destination === undefined) : sink;
+  const colorize = options.colorize ?? (options.destination === undefined && process.stderr.isTTY === true);
+  const destination: DestinationStream = prettyLines ? prettyDestination(sink, colorize) : sink;
   const logger = pino(
     {
       level,
