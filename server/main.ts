@@ -49,7 +49,11 @@ async function main(): Promise<void> {
     );
   }
   if (app.tls) process.stdout.write(`canvascast: TLS certificate ${app.tls.certPath} (${app.tls.origin}), SHA-256 fingerprint ${app.tls.fingerprint256}\n`);
-  for (const warning of app.warnings) process.stderr.write(`canvascast: WARNING: ${warning.message}\n`);
+  // With the start-up lines for the person at the console, and as a log event (stderr is JSON lines off a terminal).
+  for (const warning of app.warnings) {
+    process.stdout.write(`canvascast: WARNING: ${warning.message}\n`);
+    log.warn(warning.message, { code: warning.code });
+  }
   // Tests and scripts read this line to find the port: keep its shape.
   process.stdout.write(`canvascast: serving on ${app.url}\n`);
 

@@ -2,11 +2,12 @@
 // while the HTTP server works; a stream that is offline is reported in the health body, not as an
 // unhealthy server (the other streams and the dashboard still work).
 
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StreamState } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
 import type { AppMetrics } from "../metrics.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import { logRefusal } from "./access.js";
 import { sendJson } from "./api.js";
 import { sendRefusal } from "./refusal.js";
 
@@ -36,13 +37,14 @@ export function healthResponse(streams: Iterable<LiveStream>, visible: ReadonlyS
 }
 
 /** Answers a GET or HEAD of one of OPS_PATHS, once the request has passed the access rules. */
-export function handleOps(path: OpsPath, res: ServerResponse, options: OpsRoutesOptions): void {
+export function handleOps(path: OpsPath, req: IncomingMessage, res: ServerResponse, options: OpsRoutesOptions): void {
   if (path === "/healthz") {
     sendJson(res, 200, healthResponse(options.streams.values(), options.visible));
     return;
   }
   if (options.visible !== null) {
     // The metrics describe every stream: a token limited to some streams does not see them.
+    logRefusal(options.log, req, "CC_ERR_FORBIDDEN_STREAM");
     sendRefusal(res, { status: 403, code: "CC_ERR_FORBIDDEN_STREAM", message: "/metrics needs a token valid for every stream" });
     return;
   }

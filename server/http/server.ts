@@ -55,7 +55,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
         return;
       }
       if (isOpsPath(path)) {
-        if (readOnly()) handleOps(path, res, { streams, metrics, log, visible: decision.streams });
+        if (readOnly()) handleOps(path, req, res, { streams, metrics, log, visible: decision.streams });
         return;
       }
       if (path !== "/api/streams") return notFound();

@@ -215,3 +215,48 @@ describe("/healthz with a stream whose camera is missing", () => {
     expect(last).toEqual({ status: 200, body: { status: "ok", streams: { cam0: "offline" } } });
   });
 });
+
+describe("/metrics and /healthz with tokens", () => {
+  const ALL = "ops-test-token-every-stream";
+  const DOOR = "ops-test-token-door-only";
+  afterAll(stopAllServers);
+
+  it("need a token; one limited to some streams sees only those in /healthz and is refused /metrics", async () => {
+    const server = await startServerProcess([
+      "--stream", "door=test",
+      "--stream", "yard=test:ball",
+      "--size", "160x120",
+      "--token", ALL,
+      "--token", `${DOOR}:door`,
+    ]);
+    const get = async (path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> => {
+      const res = await fetch(server.url + path, { headers });
+      return { status: res.status, body: await res.text() };
+    };
+    const code = (r: { body: string }): string => (JSON.parse(r.body) as { error: string }).error;
+
+    for (const path of ["metrics", "healthz", "metrics?token=wrong-token-0123456789"]) {
+      const r = await get(path);
+      expect(r.status, path).toBe(401);
+      expect(code(r)).toBe("CC_ERR_UNAUTHORIZED");
+    }
+    const limited = await get(`healthz?token=${DOOR}`);
+    expect(limited.status).toBe(200);
+    expect(Object.keys((JSON.parse(limited.body) as { streams: object }).streams)).toEqual(["door"]);
+    const refused = await get(`metrics?token=${DOOR}`);
+    expect(refused.status).toBe(403);
+    expect(code(refused)).toBe("CC_ERR_FORBIDDEN_STREAM");
+
+    const full = await get("healthz", { Authorization: `Bearer ${ALL}` });
+    expect(Object.keys((JSON.parse(full.body) as { streams: object }).streams).sort()).toEqual(["door", "yard"]);
+    const metrics = await get("metrics", { Authorization: `Bearer ${ALL}` });
+    expect(metrics.status).toBe(200);
+    const frames = parsePrometheusTextFormat(metrics.body).find((f) => f.name === "canvascast_pipeline_frames_total");
+    expect(frames?.metrics.map((m) => m.labels?.stream).sort()).toEqual(["door", "yard"]);
+
+    // The refusals are logged, as JSON lines, without the tokens.
+    await waitFor(() => logLines(server).filter((l) => l.msg === "request refused").length >= 4, 5000, "the refusals to be logged");
+    expect(server.stderr()).not.toContain(DOOR);
+    expect(server.stderr()).not.toContain(ALL);
+  });
+});
