@@ -65,11 +65,19 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
     if (readOnly()) staticFiles(req, res, notFound);
   };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    void gate.admit(req).then((refusal) => {
-      if (!refusal) return route(req, res);
-      log.debug("request refused", { code: refusal.code, remote: req.socket.remoteAddress });
-      sendRefusal(res, refusal);
-    });
+    gate
+      .admit(req)
+      .then((refusal) => {
+        if (!refusal) return route(req, res);
+        log.debug("request refused", { code: refusal.code, remote: req.socket.remoteAddress });
+        sendRefusal(res, refusal);
+      })
+      // A bug in one request's handling answers that request 500; it must not end the process.
+      .catch((err: unknown) => {
+        log.error("request failed", { error: err instanceof Error ? err.message : String(err) });
+        if (!res.headersSent) sendJson(res, 500, { error: "CC_ERR_INTERNAL", message: "internal error" });
+        else res.destroy();
+      });
   };
   const server: AnyServer = options.tls
     ? createHttpsServer({ ...httpServerLimits(limits), cert: options.tls.cert, key: options.tls.key }, handler)
@@ -77,11 +85,17 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node drops its own error listener on upgrade; a reset while we decide must not crash the server.
     socket.on("error", () => socket.destroy());
-    void gate.admit(req).then((refusal) => {
-      if (!refusal) return ws.handleUpgrade(req, socket, head);
-      log.debug("upgrade refused", { code: refusal.code, remote: req.socket.remoteAddress });
-      refuseSocket(socket, refusal);
-    });
+    gate
+      .admit(req)
+      .then((refusal) => {
+        if (!refusal) return ws.handleUpgrade(req, socket, head);
+        log.debug("upgrade refused", { code: refusal.code, remote: req.socket.remoteAddress });
+        refuseSocket(socket, refusal);
+      })
+      .catch((err: unknown) => {
+        log.error("upgrade failed", { error: err instanceof Error ? err.message : String(err) });
+        socket.destroy();
+      });
   });
   server.on("clientError", (err: Error, socket: Duplex) => {
     log.debug("bad HTTP request", { error: err.message, code: (err as NodeJS.ErrnoException).code });
