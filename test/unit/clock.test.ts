@@ -21,6 +21,21 @@ describe("ServerClock", () => {
     expect(clock.toLocal(millis(7000))).toBe(2000);
   });
 
+  test("takes an offset within its own uncertainty of zero as zero: the clocks agree as far as it can tell", () => {
+    const clock = new ServerClock();
+    // Sent at 1000, read at 1010, server says 1008: midpoint offset +3 ms, ± 5 ms.
+    clock.addSample(1000, 1008, 1010);
+    expect(clock.estimate(1010)).toMatchObject({ offsetMs: 0, uncertaintyMs: 5 });
+    expect(clock.toLocal(millis(5000))).toBe(5000);
+    // Just outside the uncertainty: the midpoint stands.
+    const far = new ServerClock();
+    far.addSample(1000, 1010.5, 1010);
+    expect(far.estimate(1010)?.offsetMs).toBeCloseTo(5.5, 9);
+    const behind = new ServerClock();
+    behind.addSample(1000, 999, 1010);
+    expect(behind.estimate(1010)?.offsetMs).toBe(-6);
+  });
+
   test("uses the sample with the shortest round trip: queueing only ever delays a reply", () => {
     const clock = new ServerClock();
     clock.addSample(0, 5030, 40); // the reply waited 30 ms behind a keyframe: midpoint says 5010

@@ -1,7 +1,7 @@
 // The server's clock as seen from this page, estimated over the frame-protocol socket (NTP-style).
 // A client sends `{"type":"clock","t":T0}`; the server answers with its time S; the reply arrives at
 // T1. Taking S to be the midpoint of the round trip gives offset = S − (T0 + T1) / 2, wrong by at
-// most half the round trip (the uncertainty). Queueing (a keyframe ahead of the reply, a busy main
+// most half the round trip (the uncertainty); an offset within its own uncertainty of 0 is taken as 0. Queueing (a keyframe ahead of the reply, a busy main
 // thread) only lengthens a round trip, so the sample with the shortest round trip among recent ones
 // is the best: that is the estimate. Samples age out so that clock drift is followed.
 //
@@ -63,7 +63,12 @@ export class ServerClock {
     if (!Number.isFinite(t0) || !Number.isFinite(t1) || !Number.isFinite(serverTime)) return false;
     const rttMs = t1 - t0;
     if (rttMs < 0) return false;
-    this.#samples.push({ offsetMs: serverTime - (t0 + t1) / 2, rttMs, at: t1 });
+    const midpoint = serverTime - (t0 + t1) / 2;
+    // The true offset lies within ± rtt/2 of the midpoint. When 0 lies there too the clocks agree as
+    // far as this sample can tell (one machine, or clocks synchronised by NTP): use 0, so a lopsided
+    // round trip does not shift every latency figure by up to half of it (down to below zero).
+    const offsetMs = Math.abs(midpoint) <= rttMs / 2 ? 0 : midpoint;
+    this.#samples.push({ offsetMs, rttMs, at: t1 });
     if (this.#samples.length > this.#keep) this.#samples.splice(0, this.#samples.length - this.#keep);
     this.#choose(t1);
     return true;
