@@ -10,6 +10,7 @@ import { WsRoutes } from "./http/ws-routes.js";
 import type { Logger } from "./log.js";
 import { loadTls, type TlsMaterial } from "./http/tls.js";
 import { createMetrics } from "./metrics.js";
+import { RefusalCounts } from "./http/refusal.js";
 import { hasGstElement } from "./source/gst-env.js";
 import { LiveStream } from "./stream/live-stream.js";
 
@@ -42,7 +43,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
 
   const streams = new Map<string, LiveStream>();
-  const metrics = createMetrics(streams);
+  const refusals = new RefusalCounts();
+  const metrics = createMetrics(streams, refusals);
   for (const streamConfig of config.streams) {
     streams.set(
       streamConfig.name,
@@ -54,8 +56,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
       }),
     );
   }
-  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access });
-  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, warnings, tls });
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals });
+  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls });
 
   try {
     await listen(server, config.port, config.host);

@@ -7,6 +7,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { SKIP_REASONS, STREAM_STATES } from "../shared/protocol.js";
+import type { RefusalCounts } from "./http/refusal.js";
 import type { LiveStream } from "./stream/live-stream.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
@@ -22,7 +23,7 @@ export interface AppMetrics {
 }
 
 /** `streams` is read at each scrape: streams added to the map later are included. */
-export function createMetrics(streams: ReadonlyMap<string, LiveStream>): AppMetrics {
+export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals: RefusalCounts): AppMetrics {
   const registry = new Registry();
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …).
   collectDefaultMetrics({ register: registry });
@@ -109,6 +110,17 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>): AppMetr
     collect() {
       this.reset();
       for (const s of all()) for (const state of STREAM_STATES) this.set({ stream: s.name, state }, s.hub.state === state ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: "canvascast_requests_refused_total",
+    help: "Requests and WebSocket upgrades refused, by error code (the codes of docs/protocol.md, Refusals)",
+    labelNames: ["code"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [code, n] of refusals.entries()) this.inc({ code }, n);
     },
   });
 

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { LiveStream } from "../stream/live-stream.js";
-import { refuseSocket, type Refusal } from "./refusal.js";
+import { refuseSocket, type Refusal, type RefusalCounts } from "./refusal.js";
 
 export interface LimitsConfig {
   /** Viewers of one stream, /ws/ and /webm/ together. */
@@ -139,14 +139,14 @@ export function viewerCapRefusal(stream: LiveStream, all: Iterable<LiveStream>, 
  * headers over MAX_HEADER_BYTES, 408 for a request that did not arrive in time, 400 for the rest.
  * A socket that already got (part of) a response, or is gone, is only destroyed.
  */
-export function answerClientError(err: Error, socket: Duplex): void {
+export function answerClientError(err: Error, socket: Duplex, counts: RefusalCounts): void {
   const code = (err as NodeJS.ErrnoException).code;
   const bytesWritten = (socket as Partial<{ bytesWritten: number }>).bytesWritten ?? 0;
   if (code === "ECONNRESET" || !socket.writable || bytesWritten > 0) {
     socket.destroy();
     return;
   }
-  refuseSocket(socket, clientErrorRefusal(code));
+  refuseSocket(socket, clientErrorRefusal(code), counts);
 }
 
 export function clientErrorRefusal(code: string | undefined): Refusal {

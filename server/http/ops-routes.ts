@@ -9,7 +9,7 @@ import type { AppMetrics } from "../metrics.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import { logRefusal } from "./access.js";
 import { sendJson } from "./api.js";
-import { sendRefusal } from "./refusal.js";
+import { sendRefusal, type RefusalCounts } from "./refusal.js";
 
 export const OPS_PATHS = ["/metrics", "/healthz"] as const;
 export type OpsPath = (typeof OPS_PATHS)[number];
@@ -29,6 +29,7 @@ export interface OpsRoutesOptions {
   readonly log: Logger;
   /** The streams the request's token may see; null = every stream (no tokens, or a token for all). */
   readonly visible: ReadonlySet<string> | null;
+  readonly refusals: RefusalCounts;
 }
 
 export function healthResponse(streams: Iterable<LiveStream>, visible: ReadonlySet<string> | null = null): HealthResponse {
@@ -45,7 +46,7 @@ export function handleOps(path: OpsPath, req: IncomingMessage, res: ServerRespon
   if (options.visible !== null) {
     // The metrics describe every stream: a token limited to some streams does not see them.
     logRefusal(options.log, req, "CC_ERR_FORBIDDEN_STREAM");
-    sendRefusal(res, { status: 403, code: "CC_ERR_FORBIDDEN_STREAM", message: "/metrics needs a token valid for every stream" });
+    sendRefusal(res, { status: 403, code: "CC_ERR_FORBIDDEN_STREAM", message: "/metrics needs a token valid for every stream" }, options.refusals);
     return;
   }
   options.metrics.render().then(

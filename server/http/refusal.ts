@@ -27,6 +27,19 @@ export interface Refusal {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** Refusals so far, by code: what `/metrics` reports as canvascast_requests_refused_total. */
+export class RefusalCounts {
+  readonly #counts = new Map<RefusalCode, number>();
+
+  record(code: RefusalCode): void {
+    this.#counts.set(code, (this.#counts.get(code) ?? 0) + 1);
+  }
+
+  entries(): IterableIterator<[RefusalCode, number]> {
+    return this.#counts.entries();
+  }
+}
+
 /** A peer that never reads or closes does not keep a refused socket open longer than this. */
 const LINGER_MS = 2000;
 
@@ -44,7 +57,8 @@ function refusalHeaders(refusal: Refusal, body: string): Record<string, string |
 const refusalBody = (refusal: Refusal): string => JSON.stringify({ error: refusal.code, message: refusal.message });
 
 /** Answers an ordinary request with the refusal and closes its connection. */
-export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+export function sendRefusal(res: ServerResponse, refusal: Refusal, counts: RefusalCounts): void {
+  counts.record(refusal.code);
   const body = refusalBody(refusal);
   res.shouldKeepAlive = false;
   res.writeHead(refusal.status, { ...refusalHeaders(refusal, body), Connection: "close" });
@@ -52,7 +66,8 @@ export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
 }
 
 /** Writes the refusal as a whole HTTP response to a socket that has no ServerResponse, then closes it. */
-export function refuseSocket(socket: Duplex, refusal: Refusal): void {
+export function refuseSocket(socket: Duplex, refusal: Refusal, counts: RefusalCounts): void {
+  counts.record(refusal.code);
   if (!socket.writable) {
     socket.destroy();
     return;

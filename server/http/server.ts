@@ -11,7 +11,7 @@ import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
 import { handleOps, isOpsPath } from "./ops-routes.js";
 import { answerClientError, ConnectionGate, httpServerLimits, type LimitsConfig } from "./limits.js";
-import { refuseSocket, sendRefusal } from "./refusal.js";
+import { type RefusalCounts, refuseSocket, sendRefusal } from "./refusal.js";
 import type { StaticHandler } from "./static.js";
 import type { TlsMaterial } from "./tls.js";
 import type { WsRoutes } from "./ws-routes.js";
@@ -25,6 +25,8 @@ export interface HttpServerOptions {
   readonly limits: LimitsConfig;
   /** Tokens for /api/*, /metrics and /healthz (the WebSocket routes check their own). */
   readonly access: AccessPolicy;
+  /** Where refusals are counted (for /metrics). */
+  readonly refusals: RefusalCounts;
   /** Shown on the dashboard through /api/streams. */
   readonly warnings?: readonly ServerWarning[];
   /** Certificate and key: serve https (and wss on the same port). */
@@ -34,7 +36,7 @@ export interface HttpServerOptions {
 export type AnyServer = Server | HttpsServer;
 
 export function createHttpServer(options: HttpServerOptions): AnyServer {
-  const { streams, staticFiles, ws, metrics, log, limits, access, warnings = [] } = options;
+  const { streams, staticFiles, ws, metrics, log, limits, access, refusals, warnings = [] } = options;
   const gate = new ConnectionGate(limits.maxConnectionsPerSecond);
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
@@ -51,11 +53,11 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
       const decision = access.authorize(req);
       if (!decision.ok) {
         logRefusal(log, req, decision.code);
-        sendRefusal(res, decision);
+        sendRefusal(res, decision, refusals);
         return;
       }
       if (isOpsPath(path)) {
-        if (readOnly()) handleOps(path, req, res, { streams, metrics, log, visible: decision.streams });
+        if (readOnly()) handleOps(path, req, res, { streams, metrics, log, visible: decision.streams, refusals });
         return;
       }
       if (path !== "/api/streams") return notFound();
@@ -70,7 +72,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
       .then((refusal) => {
         if (!refusal) return route(req, res);
         log.debug("request refused", { code: refusal.code, remote: req.socket.remoteAddress });
-        sendRefusal(res, refusal);
+        sendRefusal(res, refusal, refusals);
       })
       // A bug in one request's handling answers that request 500; it must not end the process.
       .catch((err: unknown) => {
@@ -90,7 +92,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
       .then((refusal) => {
         if (!refusal) return ws.handleUpgrade(req, socket, head);
         log.debug("upgrade refused", { code: refusal.code, remote: req.socket.remoteAddress });
-        refuseSocket(socket, refusal);
+        refuseSocket(socket, refusal, refusals);
       })
       .catch((err: unknown) => {
         log.error("upgrade failed", { error: err instanceof Error ? err.message : String(err) });
@@ -99,7 +101,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
   });
   server.on("clientError", (err: Error, socket: Duplex) => {
     log.debug("bad HTTP request", { error: err.message, code: (err as NodeJS.ErrnoException).code });
-    answerClientError(err, socket);
+    answerClientError(err, socket, refusals);
   });
   return server;
 }

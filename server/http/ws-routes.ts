@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
-import { refuseSocket } from "./refusal.js";
+import { RefusalCounts, refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
 
 export interface WsRoutesOptions {
@@ -21,6 +21,8 @@ export interface WsRoutesOptions {
   readonly limits?: LimitsConfig;
   /** Origin and token rules; without it every upgrade to a known path is accepted. */
   readonly access?: AccessPolicy;
+  /** Where refused upgrades are counted (for /metrics). */
+  readonly refusals?: RefusalCounts;
 }
 
 /** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE. */
@@ -38,8 +40,10 @@ export class WsRoutes {
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
+  private readonly refusals: RefusalCounts;
 
   constructor(private readonly options: WsRoutesOptions) {
+    this.refusals = options.refusals ?? new RefusalCounts();
     this.heartbeat = setInterval(() => this.pingAll(), options.heartbeatMs ?? 10_000);
     this.heartbeat.unref();
   }
@@ -60,18 +64,18 @@ export class WsRoutes {
       // malformed percent-encoding: not a stream name
     }
     if (this.closed) {
-      refuseSocket(socket, { status: 503, code: "CC_ERR_SHUTTING_DOWN", message: "the server is shutting down" });
+      refuseSocket(socket, { status: 503, code: "CC_ERR_SHUTTING_DOWN", message: "the server is shutting down" }, this.refusals);
       return;
     }
     if (!match || !STREAM_NAME.test(name)) {
-      refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message: "no such WebSocket endpoint" });
+      refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message: "no such WebSocket endpoint" }, this.refusals);
       return;
     }
     const mode = match[1] as "ws" | "webm";
     const decision = this.options.access?.checkUpgrade(req, name);
     if (decision !== undefined && !decision.ok) {
       logRefusal(this.options.log, req, decision.code);
-      refuseSocket(socket, decision);
+      refuseSocket(socket, decision, this.refusals);
       return;
     }
     const meta = new URLSearchParams(query).get("meta") === "1";
@@ -79,7 +83,7 @@ export class WsRoutes {
     const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);
     if (full) {
       this.options.log.info("viewer refused: too many viewers", { stream: name, mode, remote: req.socket.remoteAddress, reason: full.message });
-      refuseSocket(socket, full);
+      refuseSocket(socket, full, this.refusals);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

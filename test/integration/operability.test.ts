@@ -253,6 +253,10 @@ describe("/metrics and /healthz with tokens", () => {
     expect(metrics.status).toBe(200);
     const frames = parsePrometheusTextFormat(metrics.body).find((f) => f.name === "canvascast_pipeline_frames_total");
     expect(frames?.metrics.map((m) => m.labels?.stream).sort()).toEqual(["door", "yard"]);
+    // Every refusal above is counted by its code.
+    const refusedTotal = parsePrometheusTextFormat(metrics.body).find((f) => f.name === "canvascast_requests_refused_total");
+    const refusedByCode = Object.fromEntries((refusedTotal?.metrics ?? []).map((m) => [m.labels?.code, Number(m.value)]));
+    expect(refusedByCode).toEqual({ CC_ERR_UNAUTHORIZED: 3, CC_ERR_FORBIDDEN_STREAM: 1 });
 
     // The refusals are logged, as JSON lines, without the tokens.
     await waitFor(() => logLines(server).filter((l) => l.msg === "request refused").length >= 4, 5000, "the refusals to be logged");
