@@ -255,7 +255,8 @@ describe("/metrics and /healthz with tokens", () => {
     expect(frames?.metrics.map((m) => m.labels?.stream).sort()).toEqual(["door", "yard"]);
     // Every refusal above is counted by its code.
     const refusedTotal = parsePrometheusTextFormat(metrics.body).find((f) => f.name === "canvascast_requests_refused_total");
-    const refusedByCode = Object.fromEntries((refusedTotal?.metrics ?? []).map((m) => [m.labels?.code, Number(m.value)]));
+    const refusedByCode: Record<string, number> = {};
+    for (const m of refusedTotal?.metrics ?? []) refusedByCode[m.labels?.code ?? ""] = Number(m.value);
     expect(refusedByCode).toEqual({ CC_ERR_UNAUTHORIZED: 3, CC_ERR_FORBIDDEN_STREAM: 1 });
 
     // The refusals are logged, as JSON lines, without the tokens.
