@@ -88,11 +88,18 @@ export async function manyPlayers(serverUrl: string, stream: string, count: numb
  * Turns `page` into a bare page on the server's origin with `count` players of `stream` from
  * /canvascast.js (in workers or on the main thread), and a long-task observer.
  */
-export async function openPlayersPage(page: Page, serverUrl: string, stream: string, count: number, worker: boolean): Promise<void> {
+export async function openPlayersPage(
+  page: Page,
+  serverUrl: string,
+  stream: string,
+  count: number,
+  worker: boolean,
+  paintMode: "decode" | "raf" = "decode",
+): Promise<void> {
   // Any page of the origin will do; its body is replaced by the players.
   await page.goto(`${serverUrl}api/streams`);
   await page.evaluate(
-    async (wsUrl: string, n: number, useWorker: boolean) => {
+    async (wsUrl: string, n: number, useWorker: boolean, paint: string) => {
       document.body.innerHTML = "";
       document.body.style.cssText = "margin:0;display:grid;grid-template-columns:repeat(4,1fr);gap:2px;background:#000";
       const moduleUrl = `${location.origin}/canvascast.js`; // a runtime URL, not a module TypeScript should resolve
@@ -109,11 +116,12 @@ export async function openPlayersPage(page: Page, serverUrl: string, stream: str
         const canvas = document.createElement("canvas");
         canvas.style.width = "100%";
         document.body.append(canvas);
-        w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker }));
+        w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker, paintMode: paint }));
       }
     },
     `${serverUrl.replace(/^http/, "ws")}ws/${stream}`,
     count,
     worker,
+    paintMode,
   );
 }

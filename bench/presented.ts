@@ -1,93 +1,79 @@
-// Pipe → presented for canvas players, from Chromium's own presentation feedback: a DevTools trace
-// of `blink.user_timing` (the player's per-paint performance marks, named with the frame's
-// pipe → painted ms, when `globalThis.canvascastMarkPaints` is set) and `viz`
-// (`Display::FrameDisplayed`: when the display compositor showed a frame). A paint is presented by
-// the first displayed frame after it, so pipe → presented = pipe → painted + (displayed − paint).
-//
-// Capture → presented: a frame's PTS is the pipeline's running time at capture, on the pipeline's
-// clock. gst-launch does not say when that clock started, so the mapping to wall clock is
-// estimated: for every frame, d = server time − PTS (ms) is the unknown clock offset plus that
-// frame's capture → pipe delay (encode + pipe). The smallest d over the run is taken as the offset,
-// so capture → presented = pipe → presented + (d − min d): a lower bound that leaves out the
-// fastest frame's own capture → pipe delay (DESIGN.md: 3.6 ms p50 from capture to encoder output).
+// Chromium's own presentation feedback, from a DevTools trace of the page: `blink.user_timing` (the
+// players' per-paint performance marks: canvascast's when `globalThis.canvascastMarkPaints` is set,
+// jsmpeg's from the bench page), `viz` and `disabled-by-default-display.framedisplayed`:
+// `Display::FrameDisplayed` is when the display compositor showed a frame, and
+// `DisplayScheduler::BeginFrame` is each tick of the display's frame clock (60 Hz here). A paint is
+// presented by the first displayed frame whose drawing (`Display::DrawAndSwap`) began after it: a
+// frame already being drawn when the paint happened cannot show it.
 
 import type { Page } from "puppeteer";
 
 interface TraceEvent {
   readonly name: string;
   readonly cat: string;
+  /** µs, on the same monotonic clock as every process's performance.now() */
   readonly ts: number;
 }
 
-export interface PresentedSamples {
-  /** pipe → painted, ms, per painted frame */
-  readonly painted: number[];
-  /** pipe → presented, ms, per painted frame that a later displayed frame showed */
-  readonly presented: number[];
-  /** paint → displayed, ms: the wait for the frame clock plus compositing */
-  readonly paintToDisplay: number[];
-  /** capture → presented, ms (lower bound; see above) */
-  readonly captureToPresented: number[];
+export interface Timeline {
+  /** Performance marks, in trace order: name and time (µs). */
+  readonly marks: { readonly name: string; readonly ts: number }[];
+  /** Display::FrameDisplayed times, µs, sorted. */
+  readonly displayed: number[];
+  /** Display::DrawAndSwap start times, µs, sorted. */
+  readonly draws: number[];
+  /** Frame-clock ticks (DisplayScheduler::BeginFrame), µs, sorted. */
+  readonly ticks: number[];
+  /** Trace µs minus the page's performance.now() ms × 1000 (from a mark made as the trace began). */
+  readonly pageOffsetUs: number;
 }
 
-/** A performance mark of the page, with the wait until the display showed the next frame (ms). */
-export interface MarkDisplayed {
-  readonly name: string;
-  readonly waitMs: number;
-}
+const SYNC_MARK = "bench-trace-sync";
 
-/** Traces `seconds` and pairs every performance mark with the next displayed frame. */
-export async function traceMarksDisplayed(page: Page, seconds: number): Promise<MarkDisplayed[]> {
-  const events = await trace(page, seconds);
-  const displayed = displayedTimes(events);
-  const out: MarkDisplayed[] = [];
-  for (const e of events) {
-    if (e.cat !== "blink.user_timing") continue;
-    const next = firstAfter(displayed, e.ts);
-    if (next !== undefined) out.push({ name: e.name, waitMs: (next - e.ts) / 1000 });
-  }
-  return out;
-}
-
-async function trace(page: Page, seconds: number): Promise<TraceEvent[]> {
+/** Traces `page` for `seconds`. */
+export async function traceTimeline(page: Page, seconds: number): Promise<Timeline> {
   await page.tracing.start({ categories: ["blink.user_timing", "viz", "disabled-by-default-display.framedisplayed"] });
+  const syncAt = await page.evaluate((name: string) => performance.mark(name).startTime, SYNC_MARK);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const buffer = await page.tracing.stop();
   if (!buffer) throw new Error("empty trace");
-  return (JSON.parse(Buffer.from(buffer).toString("utf8")) as { traceEvents: TraceEvent[] }).traceEvents;
+  const events = (JSON.parse(Buffer.from(buffer).toString("utf8")) as { traceEvents: TraceEvent[] }).traceEvents;
+  const times = (name: string): number[] =>
+    events
+      .filter((e) => e.name === name)
+      .map((e) => e.ts)
+      .sort((a, b) => a - b);
+  const marks = events.filter((e) => e.cat === "blink.user_timing").map((e) => ({ name: e.name, ts: e.ts }));
+  const sync = marks.find((m) => m.name === SYNC_MARK);
+  if (sync === undefined) throw new Error("the trace has no sync mark");
+  return {
+    marks,
+    displayed: times("Display::FrameDisplayed"),
+    draws: times("Display::DrawAndSwap"),
+    ticks: times("DisplayScheduler::BeginFrame"),
+    pageOffsetUs: sync.ts - syncAt * 1000,
+  };
 }
 
-function displayedTimes(events: readonly TraceEvent[]): number[] {
-  return events
-    .filter((e) => e.name === "Display::FrameDisplayed")
-    .map((e) => e.ts)
-    .sort((a, b) => a - b);
+/** When the display showed a picture painted at `t` (µs): the first frame drawn after it. */
+export function displayedAfter(tl: Timeline, t: number): number | undefined {
+  const draw = firstAfter(tl.draws, t);
+  return draw === undefined ? undefined : firstAfter(tl.displayed, draw);
 }
 
-/** Starts the trace, waits `seconds`, and pairs each paint mark with the next displayed frame. */
-export async function tracePresented(page: Page, seconds: number): Promise<PresentedSamples> {
-  const traceEvents = await trace(page, seconds);
-  const displayed = displayedTimes(traceEvents);
-  const out: PresentedSamples = { painted: [], presented: [], paintToDisplay: [], captureToPresented: [] };
-  const offsets: number[] = [];
-  for (const e of traceEvents) {
-    const m = /^cc-paint (-?[\d.]+) (-?[\d.]+)$/.exec(e.name);
-    if (!m) continue;
-    const painted = Number(m[1]);
-    out.painted.push(painted);
-    const next = firstAfter(displayed, e.ts);
-    if (next === undefined) continue;
-    const wait = (next - e.ts) / 1000; // trace timestamps are µs
-    out.paintToDisplay.push(wait);
-    out.presented.push(painted + wait);
-    offsets.push(Number(m[2]));
-  }
-  const offset = Math.min(...offsets);
-  out.presented.forEach((p, i) => out.captureToPresented.push(p + offsets[i]! - offset));
-  return out;
+/** The first element of `sorted` after `t`. */
+export function firstAfter(sorted: readonly number[], t: number): number | undefined {
+  return sorted[upperBound(sorted, t)];
 }
 
-function firstAfter(sorted: readonly number[], t: number): number | undefined {
+/** The last element of `sorted` at or before `t`. */
+export function lastAtOrBefore(sorted: readonly number[], t: number): number | undefined {
+  const i = upperBound(sorted, t);
+  return i === 0 ? undefined : sorted[i - 1];
+}
+
+/** Index of the first element greater than `t`. */
+function upperBound(sorted: readonly number[], t: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -95,5 +81,5 @@ function firstAfter(sorted: readonly number[], t: number): number | undefined {
     if (sorted[mid]! <= t) lo = mid + 1;
     else hi = mid;
   }
-  return sorted[lo];
+  return lo;
 }

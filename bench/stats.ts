@@ -1,0 +1,23 @@
+// Percentiles and number formatting for the benchmark tables.
+
+/** The p-th percentile of an ascending array (NaN when empty). */
+export const pct = (sorted: readonly number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+export const median = (xs: readonly number[]): number => pct([...xs].sort((a, b) => a - b), 50);
+
+export interface Summary {
+  readonly n: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export function summarize(xs: readonly number[]): Summary {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: pct(s, 50), p95: pct(s, 95), p99: pct(s, 99), max: s.at(-1) ?? NaN };
+}
+
+/** One decimal, or – for a missing value. */
+export const fmt = (n: number | null | undefined): string => (n === null || n === undefined || Number.isNaN(n) ? "–" : n.toFixed(1));
