@@ -96,8 +96,7 @@ export async function openPlayersPage(
   worker: boolean,
   paintMode: "decode" | "raf" = "decode",
 ): Promise<void> {
-  // Any page of the origin will do; its body is replaced by the players.
-  await page.goto(`${serverUrl}api/streams`);
+  await gotoOrigin(page, serverUrl);
   await page.evaluate(
     async (wsUrl: string, n: number, useWorker: boolean, paint: string) => {
       document.body.innerHTML = "";
@@ -124,4 +123,22 @@ export async function openPlayersPage(
     worker,
     paintMode,
   );
+}
+
+/**
+ * Loads a page of the server's origin (any will do: its body is replaced) and waits until the
+ * page's context is that document. On a loaded machine the first load was seen to leave the page
+ * on an opaque origin: then it loads once more.
+ */
+export async function gotoOrigin(page: Page, serverUrl: string): Promise<void> {
+  const origin = new URL(serverUrl).origin;
+  for (let attempt = 1; ; attempt++) {
+    await page.goto(`${serverUrl}api/streams`, { waitUntil: "load" });
+    try {
+      await page.waitForFunction((o: string) => location.origin === o, { timeout: 5000 }, origin);
+      return;
+    } catch (err) {
+      if (attempt === 2) throw err;
+    }
+  }
 }

@@ -11,7 +11,7 @@
 
 import type { Page } from "puppeteer";
 import type { TestBrowser } from "../test/helpers/browser.js";
-import { openPlayersPage } from "./browser-cost.js";
+import { gotoOrigin, openPlayersPage } from "./browser-cost.js";
 import { displayedAfter, firstAfter, lastAtOrBefore, traceTimeline, type Timeline } from "./presented.js";
 import { median, summarize, type Summary } from "./stats.js";
 
@@ -30,8 +30,8 @@ interface FrameSample {
   readonly drawn: number;
   /** Decode done, where the path shows it (see frameClockFloor). */
   readonly ready: number | undefined;
-  /** The first Display::FrameDisplayed drawn after `drawn`. */
-  readonly displayed: number | undefined;
+  /** The first frame the display drew after `drawn`: when its drawing began, and Display::FrameDisplayed. */
+  readonly shown: { readonly draw: number; readonly displayed: number } | undefined;
   /** MSE: requestVideoFrameCallback's expectedDisplayTime. */
   readonly expectedDisplay?: number;
   /** canvascast: the frame's server time − PTS, ms (for capture → presented). */
@@ -92,7 +92,7 @@ async function tracePath(page: Page, path: LatencyPath, sources: Sources, second
       if (lat === undefined) continue;
       const pipe = m.ts - lat * 1000;
       // jsmpeg decodes in requestAnimationFrame: the floor counts its decode time, not its wait for rAF.
-      samples.push({ pipe, drawn: m.ts, ready: pipe + (decodeMs[Number(j)] ?? 0) * 1000, displayed: displayedAfter(tl, m.ts) });
+      samples.push({ pipe, drawn: m.ts, ready: pipe + (decodeMs[Number(j)] ?? 0) * 1000, shown: displayedAfter(tl, m.ts) });
     }
     return { samples, ticks: tl.ticks };
   }
@@ -115,14 +115,14 @@ async function tracePath(page: Page, path: LatencyPath, sources: Sources, second
     if (!x) continue;
     const pipe = m.ts - Number(x[1]) * 1000;
     // Painting on decoder output, the paint is when decoding ended; painting in rAF it is not.
-    samples.push({ pipe, drawn: m.ts, ready: path === "raf" ? undefined : m.ts, displayed: displayedAfter(tl, m.ts), serverMinusPtsMs: Number(x[2]) });
+    samples.push({ pipe, drawn: m.ts, ready: path === "raf" ? undefined : m.ts, shown: displayedAfter(tl, m.ts), serverMinusPtsMs: Number(x[2]) });
   }
   return { samples, ticks: tl.ticks };
 }
 
 /** A bare page of the server's origin with one `<canvas-cast mode="mse">`. */
 async function openMsePage(page: Page, serverUrl: string): Promise<void> {
-  await page.goto(`${serverUrl}api/streams`);
+  await gotoOrigin(page, serverUrl);
   await page.evaluate(async (src: string) => {
     document.body.innerHTML = "";
     await import(`${location.origin}/canvascast.js`);
@@ -191,7 +191,7 @@ async function mseSamples(page: Page, tl: Timeline): Promise<FrameSample[]> {
       pipe: (serverTime - timeOrigin) * 1000 + tl.pageOffsetUs,
       drawn,
       ready: undefined,
-      displayed: displayedAfter(tl, drawn),
+      shown: displayedAfter(tl, drawn),
       expectedDisplay: f.expectedDisplayTime * 1000 + tl.pageOffsetUs,
     });
   }
@@ -211,6 +211,8 @@ export interface PathLatency {
   readonly ratioToA: { drawn: Summary; presented: Summary } | undefined;
   /** p50/p99 pipe → presented of each run. */
   readonly perRun: { p50: number; p99: number }[];
+  /** Per frame: displayed − the later of the paint and the tick that opened its interval, ms. */
+  readonly compositing: Summary;
   /** pipe → ready (decode done) p50, ms; for raf and MSE, (a)'s. */
   readonly decodeP50: number;
   /** Per frame: ready → the next frame-clock tick, ms. */
@@ -230,7 +232,7 @@ export interface LatencyResults {
   readonly secondsPerTrace: number;
   /** Median interval of the display's frame clock, ms. */
   readonly tickIntervalMs: number;
-  /** The least compositing latency seen (displayed − max(paint, the tick that opened its interval)), ms. */
+  /** The least compositing latency seen (displayed − the later of the paint and the tick before its drawing began), ms. */
   readonly compositingMinMs: number;
   readonly paths: Partial<Record<LatencyPath, PathLatency>>;
 }
@@ -253,17 +255,20 @@ function summarizeLatency(traces: Map<LatencyPath, PathTrace[]>, runs: number, s
   const intervals = all.flatMap(([, ts]) => ts.flatMap((t) => t.ticks.slice(1).map((x, i) => (x - t.ticks[i]!) / 1000)));
   const tickIntervalMs = median(intervals);
   // Compositing: from the later of the paint and the tick that opened the interval to the display.
-  let compositingUs = Infinity;
+  const compositing = new Map<LatencyPath, number[]>();
   for (const [path, ts] of all) {
-    if (path === "mse") continue; // its display time is an estimate
+    const cs: number[] = [];
+    compositing.set(path, cs);
     for (const t of ts) {
       for (const s of t.samples) {
-        if (s.displayed === undefined) continue;
-        const tick = lastAtOrBefore(t.ticks, s.displayed) ?? s.drawn;
-        compositingUs = Math.min(compositingUs, s.displayed - Math.max(s.drawn, tick));
+        if (s.shown === undefined) continue;
+        const tick = lastAtOrBefore(t.ticks, s.shown.draw) ?? s.drawn;
+        cs.push((s.shown.displayed - Math.max(s.drawn, tick)) / 1000);
       }
     }
   }
+  // MSE's is left out: the <video> frame's presentationTime is not when its picture was ready.
+  const compositingUs = 1000 * Math.min(...[...compositing].filter(([path]) => path !== "mse").flatMap(([, cs]) => cs));
   const a = traces.get("main");
   const decodeA = a === undefined ? NaN : median(a.flatMap((t) => t.samples.map((s) => ((s.ready ?? s.drawn) - s.pipe) / 1000)));
   const paths: Partial<Record<LatencyPath, PathLatency>> = {};
@@ -282,8 +287,8 @@ function summarizeLatency(traces: Map<LatencyPath, PathTrace[]>, runs: number, s
       const minOffset = Math.min(...t.samples.map((s) => s.serverMinusPtsMs ?? Infinity));
       for (const s of t.samples) {
         drawn.push((s.drawn - s.pipe) / 1000);
-        const shown = path === "mse" ? s.expectedDisplay : s.displayed;
-        if (path === "mse" && s.displayed !== undefined) presentedTrace.push((s.displayed - s.pipe) / 1000);
+        const shown = path === "mse" ? s.expectedDisplay : s.shown?.displayed;
+        if (path === "mse" && s.shown !== undefined) presentedTrace.push((s.shown.displayed - s.pipe) / 1000);
         if (shown === undefined) continue;
         const p = (shown - s.pipe) / 1000;
         presented.push(p);
@@ -308,6 +313,7 @@ function summarizeLatency(traces: Map<LatencyPath, PathTrace[]>, runs: number, s
       ...(path === "mse" ? { presentedTrace: summarize(presentedTrace) } : {}),
       ratioToA: undefined,
       perRun,
+      compositing: summarize(compositing.get(path) ?? []),
       decodeP50: median(decode),
       waitP50: median(wait),
       floor: summarize(floor),
@@ -317,7 +323,7 @@ function summarizeLatency(traces: Map<LatencyPath, PathTrace[]>, runs: number, s
     };
   }
   const base = paths.main;
-  const ratio = (x: Summary, y: Summary): Summary => ({ n: x.n, p50: x.p50 / y.p50, p95: x.p95 / y.p95, p99: x.p99 / y.p99, max: x.max / y.max });
+  const ratio = (x: Summary, y: Summary): Summary => ({ n: x.n, min: x.min / y.min, p50: x.p50 / y.p50, p95: x.p95 / y.p95, p99: x.p99 / y.p99, max: x.max / y.max });
   const withRatios = Object.fromEntries(
     Object.entries(paths).map(([k, p]) => [k, base === undefined ? p : { ...p, ratioToA: { drawn: ratio(p.drawn, base.drawn), presented: ratio(p.presented, base.presented) } }]),
   );

@@ -55,10 +55,14 @@ export async function traceTimeline(page: Page, seconds: number): Promise<Timeli
   };
 }
 
-/** When the display showed a picture painted at `t` (µs): the first frame drawn after it. */
-export function displayedAfter(tl: Timeline, t: number): number | undefined {
+/**
+ * When the display showed a picture painted at `t` (µs): the first frame drawn after it, with the
+ * time its drawing began.
+ */
+export function displayedAfter(tl: Timeline, t: number): { readonly draw: number; readonly displayed: number } | undefined {
   const draw = firstAfter(tl.draws, t);
-  return draw === undefined ? undefined : firstAfter(tl.displayed, draw);
+  const displayed = draw === undefined ? undefined : firstAfter(tl.displayed, draw);
+  return draw === undefined || displayed === undefined ? undefined : { draw, displayed };
 }
 
 /** The first element of `sorted` after `t`. */

@@ -8,6 +8,7 @@ export const median = (xs: readonly number[]): number => pct([...xs].sort((a, b)
 
 export interface Summary {
   readonly n: number;
+  readonly min: number;
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
@@ -16,7 +17,7 @@ export interface Summary {
 
 export function summarize(xs: readonly number[]): Summary {
   const s = [...xs].sort((a, b) => a - b);
-  return { n: s.length, p50: pct(s, 50), p95: pct(s, 95), p99: pct(s, 99), max: s.at(-1) ?? NaN };
+  return { n: s.length, min: s[0] ?? NaN, p50: pct(s, 50), p95: pct(s, 95), p99: pct(s, 99), max: s.at(-1) ?? NaN };
 }
 
 /** One decimal, or – for a missing value. */
