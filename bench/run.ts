@@ -9,7 +9,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
-import { fanoutBreaks, measureViewers } from "./fanout.js";
+import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
@@ -24,7 +24,7 @@ const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
 const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
 // Up in steps until a step breaks (delivery p99 > 33 ms, frames skipped, or the server's core saturated).
-const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800,1000,1200,1600,2000,2400,2800,3200,4000").split(",").map(Number);
+const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800,1000,1200,1600,2000,2500,3000").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 // 21 s at 30 fps: at least 600 frames per trace.
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
   };
   const rows: string[] = [];
   let latencyTable: string[] = [];
+  const fanoutTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
       const server = await startServerProcess(["--source", "test", "--keyframe-interval", String(interval)]);
@@ -159,12 +160,19 @@ async function main(): Promise<void> {
     if (ONLY.has("fanout")) {
       // Step the viewer count up until a step breaks (or the last step).
       const steps: unknown[] = [];
+      fanoutTable.push(
+        `Fan-out: one 640×480@30 1.5 Mbit/s stream, ${FANOUT_SECONDS} s per step, viewers in ⌈N / ${VIEWERS_PER_PROCESS}⌉ client processes (CPU in % of one core; the machine has ${cpus().length}):`,
+        "",
+        "| viewers | client processes | delivery p50 / p99, ms | skipped, gaps | server CPU | server RSS start → max, MiB | gst CPU | clients CPU, all | total | load (1 min) | |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+      );
       for (const n of FANOUT_VIEWERS) {
         const r = await measureViewers(n, 0, FANOUT_SECONDS);
         const breaks = fanoutBreaks(r);
         steps.push({ ...r, breaks });
-        rows.push(
-          `| fan-out: ${n} viewer${n === 1 ? "" : "s"} of one 640×480@30 1.5 Mbit/s stream, ${r.clientProcesses} client process${r.clientProcesses === 1 ? "" : "es"}, ${FANOUT_SECONDS} s | delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps, skipped ${r.skipped.lagging ?? 0} + ${r.skipped["buffer-full"] ?? 0}${breaks.length ? ` — **breaks**: ${breaks.join("; ")}` : ""} | server CPU ${fmt(r.cpu.server)} % of a core, RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB; gst ${fmt(r.cpu.gst)} %; clients ${fmt(r.cpu.clients)} % in all; load ${r.loadavg.map((x) => x.toFixed(2)).join(" ")} |`,
+        const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
+        fanoutTable.push(
+          `| ${n} | ${r.clientProcesses} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.start)} → ${fmt(r.rssMiB.max)} | ${fmt(r.cpu.gst)} % | ${fmt(r.cpu.clients)} % | ${fmt(r.cpu.server + r.cpu.gst + r.cpu.clients)} % | ${r.loadavg[0]?.toFixed(2)} | ${breaks.length ? `**breaks**: ${breaks.join("; ")}` : "holds"} |`,
         );
         if (breaks.length) break;
       }
@@ -184,6 +192,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(`${RESULTS}latest.json`, JSON.stringify(results, null, 2) + "\n");
   if (latencyTable.length) console.log(latencyTable.join("\n") + "\n");
+  if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
   console.log(`\nwrote ${RESULTS}latest.json`);
 }
