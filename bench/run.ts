@@ -11,6 +11,7 @@ import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
+import { measureSendPath } from "./send-path.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
 import { fmt, pct } from "./stats.js";
@@ -18,7 +19,7 @@ import { fmt, pct } from "./stats.js";
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "cost", "many", "slow", "fanout"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "cost", "many", "slow", "fanout", "send"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
@@ -177,6 +178,14 @@ async function main(): Promise<void> {
         if (breaks.length) break;
       }
       results.fanout = steps;
+    }
+    for (const n of ONLY.has("send") ? [500, 1000] : []) {
+      // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
+      const r = await measureSendPath(n, 300);
+      results[`send_${n}`] = { ...r, loadavg: load() };
+      rows.push(
+        `| send path: one ${r.frameBytes}-byte frame to ${n} sockets (${r.frames} frames each way, alternating) | ws.send() per socket p50 ${r.wsSendUs.p50} µs (min ${r.wsSendUs.min}) | one WireMessage for all p50 ${r.wireUs.p50} µs (min ${r.wireUs.min}) |`,
+      );
     }
     for (const [n, k] of ONLY.has("slow") ? [[20, 0], [20, 5], [100, 0], [100, 20]] : []) {
       const r = await measureViewers(n!, k!, SLOW_SECONDS);
