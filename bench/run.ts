@@ -27,7 +27,7 @@ const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
 // Up in steps until a step breaks (delivery p99 > 33 ms, frames skipped, or the server's core saturated).
 const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800,1000,1200,1600,2000,2500,3000").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
-const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 4);
 // 21 s at 30 fps: at least 600 frames per trace.
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 21);
 /** `BENCH_LATENCY_PATHS=main,jsmpeg` traces some paths only. */
