@@ -2,7 +2,7 @@
 // players' per-paint performance marks: canvascast's when `globalThis.canvascastMarkPaints` is set,
 // jsmpeg's from the bench page), `viz` and `disabled-by-default-display.framedisplayed`:
 // `Display::FrameDisplayed` is when the display compositor showed a frame, and
-// `DisplayScheduler::BeginFrame` is each tick of the display's frame clock (60 Hz here). A paint is
+// `DelayBasedBeginFrameSource::OnTimerTick` is each tick of the display's frame clock (60 Hz here). A paint is
 // presented by the first displayed frame whose drawing (`Display::DrawAndSwap`) began after it: a
 // frame already being drawn when the paint happened cannot show it.
 
@@ -22,7 +22,7 @@ export interface Timeline {
   readonly displayed: number[];
   /** Display::DrawAndSwap start times, µs, sorted. */
   readonly draws: number[];
-  /** Frame-clock ticks (DisplayScheduler::BeginFrame), µs, sorted. */
+  /** Frame-clock ticks (DelayBasedBeginFrameSource::OnTimerTick), µs, sorted. */
   readonly ticks: number[];
   /** Trace µs minus the page's performance.now() ms × 1000 (from a mark made as the trace began). */
   readonly pageOffsetUs: number;
@@ -50,7 +50,7 @@ export async function traceTimeline(page: Page, seconds: number): Promise<Timeli
     marks,
     displayed: times("Display::FrameDisplayed"),
     draws: times("Display::DrawAndSwap"),
-    ticks: times("DisplayScheduler::BeginFrame"),
+    ticks: times("DelayBasedBeginFrameSource::OnTimerTick"),
     pageOffsetUs: sync.ts - syncAt * 1000,
   };
 }
