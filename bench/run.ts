@@ -167,15 +167,19 @@ async function main(): Promise<void> {
         "| viewers | client processes | delivery p50 / p99, ms | skipped, gaps | server CPU | server RSS start → max, MiB | gst CPU | clients CPU, all | total | load (1 min) | |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
       );
-      for (const n of FANOUT_VIEWERS) {
-        const r = await measureViewers(n, 0, FANOUT_SECONDS);
-        const breaks = fanoutBreaks(r);
-        steps.push({ ...r, breaks });
-        const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
-        fanoutTable.push(
-          `| ${n} | ${r.clientProcesses} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.start)} → ${fmt(r.rssMiB.max)} | ${fmt(r.cpu.gst)} % | ${fmt(r.cpu.clients)} % | ${fmt(r.cpu.server + r.cpu.gst + r.cpu.clients)} % | ${r.loadavg[0]?.toFixed(2)} | ${breaks.length ? `**breaks**: ${breaks.join("; ")}` : "holds"} |`,
-        );
-        if (breaks.length) break;
+      steps: for (const n of FANOUT_VIEWERS) {
+        // A step that breaks is run once more: one stall of the shared machine should not end the climb.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const r = await measureViewers(n, 0, FANOUT_SECONDS);
+          const breaks = fanoutBreaks(r);
+          steps.push({ ...r, attempt, breaks });
+          const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
+          fanoutTable.push(
+            `| ${n}${attempt > 1 ? " (again)" : ""} | ${r.clientProcesses} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.start)} → ${fmt(r.rssMiB.max)} | ${fmt(r.cpu.gst)} % | ${fmt(r.cpu.clients)} % | ${fmt(r.cpu.server + r.cpu.gst + r.cpu.clients)} % | ${r.loadavg[0]?.toFixed(2)} | ${breaks.length ? `**breaks**: ${breaks.join("; ")}` : "holds"} |`,
+          );
+          if (breaks.length === 0) continue steps;
+        }
+        break;
       }
       results.fanout = steps;
     }
