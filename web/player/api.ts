@@ -188,7 +188,7 @@ export interface PlayerOptions {
    * Default true; ignored where there is no `document`.
    */
   readonly pauseWhenHidden?: boolean;
-  /** `raf` (default): paint the newest frame in requestAnimationFrame; `decode`: paint on decoder output. */
+  /** `decode` (default): paint on decoder output; `raf`: paint the newest frame in requestAnimationFrame. */
   readonly paintMode?: PaintMode;
 }
 
