@@ -154,10 +154,6 @@ export function requestToken(req: AccessRequest): string | undefined {
   return new URLSearchParams(query).get("token") ?? undefined;
 }
 
-/** `url` with any `token` query value replaced, for logs: a token must never reach them. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, "$1[redacted]");
-}
 
 /** `scheme://host[:port]` of an http(s) origin, lower-case with default ports dropped; undefined for anything else (e.g. "null"). */
 export function normaliseOrigin(text: string): string | undefined {
@@ -190,9 +186,9 @@ function firstHeaderValue(value: string | string[] | undefined): string | undefi
   return first === undefined || first === "" ? undefined : first;
 }
 
-/** A refused request or upgrade, in the log without its token. */
+/** A refused request or upgrade, in the log (the logger scrubs tokens from every `url` field). */
 export function logRefusal(log: Logger, req: IncomingMessage, code: AccessErrorCode): void {
-  log.info("request refused", { code, url: redactUrl(req.url ?? "/"), remote: req.socket.remoteAddress, origin: req.headers.origin });
+  log.info("request refused", { code, url: req.url ?? "/", remote: req.socket.remoteAddress, origin: req.headers.origin });
 }
 
 export const OPEN_TO_NETWORK = "CC_WARN_OPEN_TO_NETWORK";
