@@ -51,7 +51,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
       new LiveStream(streamConfig, {
         log,
         pipeline: { timeOverlay },
-        hub: { maxLagMs: config.maxLagMs, onViewerLag: metrics.lagObserver(streamConfig.name) },
+        fanout: { flow: { maxLagMs: config.maxLagMs }, onViewerLag: metrics.lagObserver(streamConfig.name) },
         supervisor: { stallTimeoutMs: config.stallTimeoutMs },
       }),
     );

@@ -1,7 +1,7 @@
 // Prometheus metrics for `GET /metrics`, through prom-client. The streams already count what
 // matters (frames and bytes in, skips, restarts, viewers, the GOP cache): those are read at scrape
 // time in `collect()` callbacks, so the per-frame path does no extra work. Only the viewer lag
-// histogram is observed as it happens, once per ack, where the hub computes the lag anyway.
+// histogram is observed as it happens, once per pong of a flow-control probe.
 // One registry per app, not prom-client's global one, so several servers in one process (tests)
 // do not share or clash.
 
@@ -9,6 +9,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { SKIP_REASONS, STREAM_STATES } from "../shared/protocol.js";
 import type { RefusalCounts } from "./http/refusal.js";
 import type { LiveStream } from "./stream/live-stream.js";
+import { VIEWER_MODES } from "./stream/viewer.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
 export const LAG_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -18,7 +19,7 @@ export interface AppMetrics {
   /** The content type of `render()`'s text (Prometheus text format 0.0.4). */
   readonly contentType: string;
   render(): Promise<string>;
-  /** The callback a stream's hub calls with a viewer's lag (ms) on each of its acks. */
+  /** The callback a stream's fan-out calls with a viewer's delivery delay (ms) at each of its pongs. */
   lagObserver(stream: string): (lagMs: number) => void;
 }
 
@@ -50,22 +51,23 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
   };
 
   totalCounter("canvascast_pipeline_frames_total", "VP8 frames read from the stream's pipeline", ["stream"], (s, add) =>
-    add({ stream: s.name }, s.hub.framesIn),
+    add({ stream: s.name }, s.fanout.framesIn),
   );
   totalCounter("canvascast_pipeline_bytes_total", "VP8 bytes read from the stream's pipeline (frame payloads)", ["stream"], (s, add) =>
-    add({ stream: s.name }, s.hub.bytesIn),
+    add({ stream: s.name }, s.fanout.bytesIn),
   );
   totalCounter("canvascast_pipeline_restarts_total", "Times the stream's pipeline was restarted after it ended or stalled", ["stream"], (s, add) =>
     add({ stream: s.name }, s.restarts),
   );
   totalCounter(
     "canvascast_frames_skipped_total",
-    "Frames not sent to a viewer, summed over the stream's viewers, by mode and reason (lagging: behind by acks; buffer-full: too much queued)",
+    "Frames not sent to a viewer, summed over the stream's viewers, by mode and reason (lagging: it would read them too late, measured by pings; buffer-full: too much queued on its socket)",
     ["stream", "mode", "reason"],
     (s, add) => {
-      for (const reason of SKIP_REASONS) add({ stream: s.name, mode: "ws", reason }, s.hub.skippedTotals[reason]);
-      // WebM viewers do not ack: they skip whole clusters when their socket queue is full.
-      add({ stream: s.name, mode: "webm", reason: "buffer-full" }, s.webm.framesSkippedTotal);
+      for (const mode of VIEWER_MODES) {
+        const skipped = s.fanout.skipped(mode);
+        for (const reason of SKIP_REASONS) add({ stream: s.name, mode, reason }, skipped[reason]);
+      }
     },
   );
 
@@ -77,8 +79,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     collect() {
       this.reset();
       for (const s of all()) {
-        this.set({ stream: s.name, mode: "ws" }, s.hub.viewerCount);
-        this.set({ stream: s.name, mode: "webm" }, s.webm.viewerCount);
+        for (const mode of VIEWER_MODES) this.set({ stream: s.name, mode }, s.fanout.viewerCount(mode));
       }
     },
   });
@@ -89,7 +90,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     registers,
     collect() {
       this.reset();
-      for (const s of all()) this.set({ stream: s.name }, s.hub.gopFrames);
+      for (const s of all()) this.set({ stream: s.name }, s.fanout.gopFrames);
     },
   });
   new Gauge({
@@ -99,7 +100,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     registers,
     collect() {
       this.reset();
-      for (const s of all()) this.set({ stream: s.name }, s.hub.gopBytes);
+      for (const s of all()) this.set({ stream: s.name }, s.fanout.gopBytes);
     },
   });
   new Gauge({
@@ -109,7 +110,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     registers,
     collect() {
       this.reset();
-      for (const s of all()) for (const state of STREAM_STATES) this.set({ stream: s.name, state }, s.hub.state === state ? 1 : 0);
+      for (const s of all()) for (const state of STREAM_STATES) this.set({ stream: s.name, state }, s.fanout.state === state ? 1 : 0);
     },
   });
 
@@ -126,7 +127,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
 
   const lag = new Histogram({
     name: "canvascast_viewer_lag_seconds",
-    help: "Frame-protocol viewers' lag behind live (oldest unacked frame to newest sent), sampled at each ack",
+    help: "Viewers' delivery delay (a flow-control ping's time from being written to its pong), sampled at each such pong, /ws/ and /webm/ alike",
     labelNames: ["stream"],
     buckets: LAG_BUCKETS_S,
     registers,
@@ -137,7 +138,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     contentType: registry.contentType,
     render: () => registry.metrics(),
     lagObserver(stream) {
-      lag.zero({ stream }); // listed (with zero counts) before the first ack
+      lag.zero({ stream }); // listed (with zero counts) before the first pong
       const child = lag.labels({ stream });
       return (lagMs) => child.observe(lagMs / 1000);
     },

@@ -34,7 +34,7 @@ export interface OpsRoutesOptions {
 
 export function healthResponse(streams: Iterable<LiveStream>, visible: ReadonlySet<string> | null = null): HealthResponse {
   const shown = [...streams].filter((s) => visible === null || visible.has(s.name));
-  return { status: "ok", streams: Object.fromEntries(shown.map((s) => [s.name, s.hub.state])) };
+  return { status: "ok", streams: Object.fromEntries(shown.map((s) => [s.name, s.fanout.state])) };
 }
 
 /** Answers a GET or HEAD of one of OPS_PATHS, once the request has passed the access rules. */

@@ -9,7 +9,7 @@
 
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
-import type { ViewerSocket } from "../stream/hub.js";
+import type { ViewerSocket } from "../stream/viewer.js";
 import type { WireMessage } from "../stream/wire-message.js";
 
 /** The one `ws` internal this relies on: the TCP socket of an open WebSocket. */
@@ -46,16 +46,17 @@ export class WsViewerSocket implements ViewerSocket {
     this.ws.send(text);
   }
 
-  sendWire(message: WireMessage): void {
+  sendWire(message: WireMessage, ping?: WireMessage): void {
     // After close() has sent (or is sending) the close frame, nothing may follow it.
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const { parts } = message;
-    if (parts.length === 1) {
+    if (parts.length === 1 && ping === undefined) {
       this.socket.write(parts[0]!);
       return;
     }
-    this.socket.cork(); // one writev for the header and the payload
+    this.socket.cork(); // one writev for the header, the payload and the ping
     for (const part of parts) this.socket.write(part);
+    if (ping !== undefined) for (const part of ping.parts) this.socket.write(part);
     this.socket.uncork();
   }
 

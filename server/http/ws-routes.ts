@@ -7,6 +7,7 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError 
 import { STREAM_NAME } from "../config-file.js";
 import type { Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
+import type { ViewerMode } from "../stream/viewer.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
 import { RefusalCounts, refuseSocket } from "./refusal.js";
@@ -71,7 +72,7 @@ export class WsRoutes {
       refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message: "no such WebSocket endpoint" }, this.refusals);
       return;
     }
-    const mode = match[1] as "ws" | "webm";
+    const mode = match[1] as ViewerMode;
     const decision = this.options.access?.checkUpgrade(req, name);
     if (decision !== undefined && !decision.ok) {
       logRefusal(this.options.log, req, decision.code);
@@ -94,60 +95,51 @@ export class WsRoutes {
         return;
       }
       this.alive.set(ws, true);
-      ws.on("pong", () => this.alive.set(ws, true));
-      if (mode === "webm") this.attachWebm(ws, stream, req, meta, log);
-      else this.attach(ws, stream, req, log);
+      this.attach(ws, stream, req, mode, meta, log);
     });
   }
 
-  /** A WebM viewer: binary out; anything it sends is ignored (MSE pages send nothing). */
-  private attachWebm(ws: WebSocket, stream: LiveStream, req: IncomingMessage, meta: boolean, log: Logger): void {
-    const viewer = stream.webm.addViewer(new WsViewerSocket(ws), meta, req.socket.remoteAddress ?? "");
-    log.info("viewer connected", { viewer: viewer.id, viewers: stream.webm.viewerCount });
-    ws.on("error", (err) => log.warn("viewer socket error", { viewer: viewer.id, error: err.message }));
-    ws.on("close", (code, why) => {
-      stream.webm.removeViewer(viewer);
-      log.info("viewer disconnected", {
-        viewer: viewer.id,
-        code,
-        reason: why.toString(),
-        framesSent: viewer.framesSent,
-        framesSkipped: viewer.framesSkipped,
-        viewers: stream.webm.viewerCount,
+  /**
+   * Wires a viewer of either mode to its stream's fan-out. Pongs feed flow control. A /ws/ viewer's
+   * text messages are validated and applied; a /webm/ viewer's messages are ignored (MSE pages send
+   * nothing), as are binary messages there.
+   */
+  private attach(ws: WebSocket, stream: LiveStream, req: IncomingMessage, mode: ViewerMode, meta: boolean, log: Logger): void {
+    const fanout = stream.fanout;
+    const viewer = fanout.addViewer(new WsViewerSocket(ws), mode, req.socket.remoteAddress ?? "", meta);
+    log.info("viewer connected", { viewer: viewer.id, viewers: fanout.viewerCount() });
+    ws.on("pong", (data: Buffer) => {
+      this.alive.set(ws, true);
+      fanout.onPong(viewer, data);
+    });
+    if (mode === "ws") {
+      ws.on("message", (data: RawData, isBinary: boolean) => {
+        if (isBinary) {
+          ws.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not accepted");
+          return;
+        }
+        try {
+          fanout.onClientMessage(viewer, parseClientMessage(rawToString(data)));
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          log.warn("bad client message; closing", { viewer: viewer.id, code: err.code });
+          ws.close(CloseCode.BAD_MESSAGE, reason(`${err.code}: ${err.message}`));
+        }
       });
-    });
-  }
-
-  private attach(ws: WebSocket, stream: LiveStream, req: IncomingMessage, log: Logger): void {
-    const viewer = stream.hub.addViewer(new WsViewerSocket(ws), req.socket.remoteAddress ?? "");
-    log.info("viewer connected", { viewer: viewer.id, viewers: stream.hub.viewerCount });
-
-    ws.on("message", (data: RawData, isBinary: boolean) => {
-      if (isBinary) {
-        ws.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not accepted");
-        return;
-      }
-      try {
-        stream.hub.onClientMessage(viewer, parseClientMessage(rawToString(data)));
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        log.warn("bad client message; closing", { viewer: viewer.id, code: err.code });
-        ws.close(CloseCode.BAD_MESSAGE, reason(`${err.code}: ${err.message}`));
-      }
-    });
+    }
     ws.on("error", (err) => {
       // ws reports protocol violations (e.g. a message over maxPayload → 1009) here and closes.
       log.warn("viewer socket error", { viewer: viewer.id, error: err.message });
     });
     ws.on("close", (code, why) => {
-      stream.hub.removeViewer(viewer);
+      fanout.removeViewer(viewer);
       log.info("viewer disconnected", {
         viewer: viewer.id,
         code,
         reason: why.toString(),
         framesSent: viewer.framesSent,
         skipped: viewer.skipped,
-        viewers: stream.hub.viewerCount,
+        viewers: fanout.viewerCount(),
       });
     });
   }

@@ -3,6 +3,7 @@
 // bytes are never copied: each variant is its own small header in front of the same payload.
 
 import { FrameFlag, FrameHeader, writeFrameHeader, type VideoFrameHeader } from "../../shared/protocol.js";
+import type { Micros } from "../../shared/units.js";
 import { WireMessage } from "./wire-message.js";
 
 export class FrameMessage {
@@ -14,10 +15,13 @@ export class FrameMessage {
     readonly data: Uint8Array,
     /** The live message: header (with the frame's own flags) and the VP8 bytes. */
     readonly wire: WireMessage,
+    /** Stream time of the keyframe that starts this frame's GOP (its own for a keyframe). */
+    readonly gopStart: Micros,
   ) {}
 
-  static encode(header: VideoFrameHeader, data: Uint8Array): FrameMessage {
-    return new FrameMessage(header, data, wireFor(header, data));
+  /** `gopStart`: the PTS of the GOP's keyframe; a keyframe's own PTS when omitted. */
+  static encode(header: VideoFrameHeader, data: Uint8Array, gopStart: Micros = header.pts): FrameMessage {
+    return new FrameMessage(header, data, wireFor(header, data), gopStart);
   }
 
   get seq(): number {

@@ -1,15 +1,14 @@
-// One named stream: its gst pipeline feeding its hub, supervised. A pipeline that exits is
+// One named stream: its gst pipeline feeding its fan-out, supervised. A pipeline that exits is
 // restarted with exponential backoff (reset after a healthy run); one that produces no frame for
 // the stall timeout is killed and restarted. Viewers and the API see the state and the reason.
 
 import type { StreamInfo } from "../../shared/api.js";
-import type { StreamState } from "../../shared/protocol.js";
+import type { SkipCounts, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { GstProcess, type GstExit } from "../source/gst-process.js";
 import { buildGstArgs, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec } from "../source/pipeline.js";
-import { StreamHub, type HubOptions } from "./hub.js";
-import { WebmFanout } from "./webm-fanout.js";
+import { StreamFanout, type FanoutOptions } from "./fanout.js";
 
 export interface StreamConfig {
   readonly name: string;
@@ -30,7 +29,7 @@ export interface SupervisorOptions {
 export interface LiveStreamOptions {
   readonly log: Logger;
   readonly pipeline: PipelineOptions;
-  readonly hub?: HubOptions;
+  readonly fanout?: FanoutOptions;
   readonly supervisor?: SupervisorOptions;
   /** The gst-launch program (tests may point it elsewhere). */
   readonly gstProgram?: string;
@@ -47,10 +46,8 @@ export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
 const WATCHDOG_INTERVAL_MS = 250;
 
 export class LiveStream {
-  /** Viewers of the frame protocol (/ws/). */
-  readonly hub: StreamHub;
-  /** Viewers of the WebM stream (/webm/), fed the same frames. */
-  readonly webm: WebmFanout;
+  /** Every viewer, of /ws/ and /webm/ alike. */
+  readonly fanout: StreamFanout;
   private readonly log: Logger;
   private readonly supervisor: Required<SupervisorOptions>;
   private process: GstProcess | null = null;
@@ -71,15 +68,11 @@ export class LiveStream {
   ) {
     const { width, height, framerate } = config.settings;
     this.log = options.log.child({ stream: config.name });
-    let viewerId = 1;
-    const nextViewerId = (): number => viewerId++;
-    this.webm = new WebmFanout(config.name, { width, height, framerate }, { nextViewerId });
-    this.hub = new StreamHub(config.name, { width, height, framerate }, {
-      ...options.hub,
-      nextViewerId,
+    this.fanout = new StreamFanout(config.name, { width, height, framerate }, {
+      ...options.fanout,
       onSlowViewerClosed: (viewer) => {
-        this.log.warn("viewer closed: too slow", { viewer: viewer.id, remote: viewer.remote });
-        options.hub?.onSlowViewerClosed?.(viewer);
+        this.log.warn("viewer closed: too slow", { viewer: viewer.id, mode: viewer.mode, remote: viewer.remote });
+        options.fanout?.onSlowViewerClosed?.(viewer);
       },
     });
     this.supervisor = { ...DEFAULT_SUPERVISOR, ...options.supervisor };
@@ -114,22 +107,20 @@ export class LiveStream {
     this.startedAt = wallClockMs();
     this.lastFrameAt = null;
     this.killReason = null;
-    if (this.hub.state !== "restarting" && this.hub.state !== "offline") this.setState("starting");
+    if (this.fanout.state !== "restarting" && this.fanout.state !== "offline") this.setState("starting");
     this.log.info("pipeline started", { pipelinePid: gst.pid, source: describeSource(this.config.source), restarts: this.restarts });
     gst.events.on("caps", (caps) => {
       const info = { width: caps.width, height: caps.height, framerate: caps.framerate || this.config.settings.framerate };
-      this.hub.setVideoInfo(info);
-      this.webm.setVideoInfo(info);
+      this.fanout.setVideoInfo(info);
     });
     gst.events.on("frame", (frame) => {
       if (gst !== this.process) return;
       this.lastFrameAt = frame.receivedAt;
-      if (this.hub.state !== "live") {
+      if (this.fanout.state !== "live") {
         this.setState("live");
         this.log.info("stream live", { pipelinePid: gst.pid });
       }
-      const message = this.hub.publish(frame);
-      this.webm.publish(frame, message.seq);
+      this.fanout.publish(frame);
     });
     gst.events.on("exit", (exit) => this.onExit(gst, exit));
   }
@@ -152,8 +143,7 @@ export class LiveStream {
   }
 
   private setState(state: StreamState, reason?: string, retryInMs?: number): void {
-    this.hub.setState(state, reason, retryInMs);
-    this.webm.setState(state, reason, retryInMs);
+    this.fanout.setState(state, reason, retryInMs);
   }
 
   private checkStall(): void {
@@ -171,13 +161,13 @@ export class LiveStream {
   }
 
   info(): StreamInfo {
-    const video = this.hub.videoInfo;
-    const { fps, kbps } = this.hub.rates();
-    const reason = this.hub.stateReason;
+    const video = this.fanout.videoInfo;
+    const { fps, kbps } = this.fanout.rates();
+    const reason = this.fanout.stateReason;
     const pid = this.pipelinePid;
     return {
       name: this.name,
-      state: this.hub.state,
+      state: this.fanout.state,
       ...(reason !== undefined ? { reason } : {}),
       source: describeSource(this.config.source),
       width: video.width,
@@ -188,18 +178,18 @@ export class LiveStream {
       fps: Math.round(fps * 10) / 10,
       kbps: Math.round(kbps),
       viewers: this.viewerCount,
-      framesIn: this.hub.framesIn,
-      gopFrames: this.hub.gopFrames,
-      skipped: { ...this.hub.skippedCounts, "buffer-full": this.hub.skippedCounts["buffer-full"] + this.webm.framesSkippedTotal },
+      framesIn: this.fanout.framesIn,
+      gopFrames: this.fanout.gopFrames,
+      skipped: sumSkips(this.fanout.skipped("ws"), this.fanout.skipped("webm")),
       restarts: this.restarts,
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
-      clients: [...this.hub.viewerInfos(), ...this.webm.viewerInfos()],
+      clients: this.fanout.viewerInfos(),
     };
   }
 
   /** Viewers of both modes. */
   get viewerCount(): number {
-    return this.hub.viewerCount + this.webm.viewerCount;
+    return this.fanout.viewerCount();
   }
 
   /** Closes viewers (1001) and stops the pipeline. Safe to call twice. */
@@ -208,8 +198,11 @@ export class LiveStream {
     this.closed = true;
     clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.hub.close();
-    this.webm.close();
+    this.fanout.close();
     await this.process?.close();
   }
+}
+
+function sumSkips(a: SkipCounts, b: SkipCounts): SkipCounts {
+  return { lagging: a.lagging + b.lagging, "buffer-full": a["buffer-full"] + b["buffer-full"] };
 }

@@ -1,8 +1,13 @@
-// JSON messages both fan-outs (/ws/ and /webm/?meta=1) send, and the slow-socket rule they share.
+// JSON messages both outputs (/ws/ and /webm/?meta=1) send, and the rule for a socket that does not read.
 
 import { CloseCode, PROTOCOL_VERSION, type HelloMessage, type StateMessage, type StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
-import type { VideoInfo } from "./hub.js";
+
+export interface VideoInfo {
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+}
 
 export function helloMessage(stream: string, video: VideoInfo): HelloMessage {
   return {

@@ -38,11 +38,31 @@ export class WireMessage {
     return new WireMessage(body && body.byteLength > 0 ? [first, body] : [first], payloadLength);
   }
 
+  /**
+   * A ping control frame (FIN + opcode 9) with `payload` (at most 125 bytes, RFC 6455 §5.5). The
+   * client answers with a pong carrying the same bytes.
+   */
+  static ping(payload: Uint8Array): WireMessage {
+    if (payload.byteLength > 125) throw new RangeError(`ping payload of ${payload.byteLength} bytes (at most 125)`);
+    const first = new Uint8Array(2 + payload.byteLength);
+    first[0] = 0x89;
+    first[1] = payload.byteLength;
+    first.set(payload, 2);
+    return new WireMessage([first], payload.byteLength);
+  }
+
+  /** Bytes on the wire: the WebSocket frame header and the payload. */
+  get wireLength(): number {
+    let n = 0;
+    for (const part of this.parts) n += part.byteLength;
+    return n;
+  }
+
   /** The message as the receiver gets it, in one new buffer: for tests and diagnostics, not the hot path. */
   payload(): Uint8Array {
     const out = new Uint8Array(this.payloadLength);
     const first = this.parts[0]!;
-    const headerSize = frameHeaderSize(this.payloadLength);
+    const headerSize = this.wireLength - this.payloadLength;
     out.set(first.subarray(headerSize), 0);
     if (this.parts.length > 1) out.set(this.parts[1]!, first.byteLength - headerSize);
     return out;

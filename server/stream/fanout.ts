@@ -1,0 +1,418 @@
+// Fan-out of one stream to all its viewers, of both outputs (/ws/ frames and /webm/ WebM): sequence
+// numbers and the stream timeline, the GOP cache and join replay, the flow-control policy for each
+// viewer (flow-control.ts) and the probes it feeds on. The rule it keeps for every viewer at every
+// moment: after any frame a viewer was not sent, the next frame it receives is a keyframe.
+
+import type { ViewerInfo } from "../../shared/api.js";
+import {
+  CloseCode,
+  FrameFlag,
+  nextSeq,
+  ProtocolError,
+  type ClientMessage,
+  type SkipCounts,
+  type SkipReason,
+  type StateMessage,
+  type StreamState,
+} from "../../shared/protocol.js";
+import { wallClockMs, type Micros, type Millis } from "../../shared/units.js";
+import type { EncodedFrame } from "../source/frames.js";
+import { DEFAULT_FLOW, type FlowOptions } from "./flow-control.js";
+import { FrameMessage } from "./frame-message.js";
+import { FrameOutput } from "./frame-output.js";
+import { GopCache, type GopCacheLimits } from "./gop-cache.js";
+import { closeIfStuck, helloMessage, stateMessage, type VideoInfo } from "./messages.js";
+import type { FrameRole, ViewerOutput } from "./output.js";
+import { probeMessage, readProbe } from "./probe.js";
+import { RateMeter } from "./rate-meter.js";
+import { StreamTimeline } from "./timeline.js";
+import { Viewer, zeroSkips, type ViewerMode, type ViewerSocket } from "./viewer.js";
+import { WebmMux, WebmOutput } from "./webm-output.js";
+import type { WireMessage } from "./wire-message.js";
+
+export interface FanoutOptions {
+  /** The flow-control policy's limits (flow-control.ts). */
+  readonly flow?: Partial<FlowOptions>;
+  /** A viewer whose queue stays above `flow.maxBufferedBytes` this long is closed with 4408. */
+  readonly slowViewerGraceMs?: number;
+  /** Resyncs closer together than this wait for the next live keyframe instead of replaying. */
+  readonly resyncMinIntervalMs?: number;
+  /** How often holds, probes behind the last frames and stuck sockets are looked at. */
+  readonly tickIntervalMs?: number;
+  /** How often each `/ws/` viewer gets a stats message. */
+  readonly statsIntervalMs?: number;
+  readonly gopLimits?: GopCacheLimits;
+  /** Called when a viewer is closed for being too slow. */
+  readonly onSlowViewerClosed?: (viewer: Viewer) => void;
+  /** Called with a viewer's measured delivery delay (ms) at each of its pongs (the metrics' lag histogram). */
+  readonly onViewerLag?: (lagMs: number) => void;
+  /** The wall clock (tests pass a fake one). */
+  readonly clock?: () => Millis;
+}
+
+export const DEFAULT_SLOW_VIEWER_GRACE_MS = 10_000;
+
+const round1 = (n: number): number => Math.round(n * 10) / 10;
+
+export class StreamFanout {
+  private readonly viewers = new Map<Viewer, ViewerOutput>();
+  private readonly gop: GopCache;
+  private readonly timeline = new StreamTimeline();
+  private readonly webmMux: WebmMux;
+  private readonly flow: FlowOptions;
+  private readonly slowGraceMs: number;
+  private readonly resyncMinIntervalMs: number;
+  private readonly onSlowViewerClosed: ((viewer: Viewer) => void) | undefined;
+  private readonly onViewerLag: ((lagMs: number) => void) | undefined;
+  private readonly clock: () => Millis;
+  private readonly statsIntervalMs: number;
+  private lastStatsAt = -Infinity;
+  private readonly rate = new RateMeter(2000);
+  private readonly timer: NodeJS.Timeout;
+  private seq = 0xffffffff; // so the first frame is 0
+  private nextViewerId = 1;
+  private video: VideoInfo;
+  private stateMessage: StateMessage = { type: "state", state: "starting" };
+  /** The next frame published carries the discontinuity flag (pipeline restart). */
+  private discontinuityNext = false;
+  /** Stream time of the current GOP's keyframe; null until a keyframe (after start or a restart). */
+  private gopStart: Micros | null = null;
+  /** The probe last made: viewers sent the same frame at the same moment share it. */
+  private lastProbe: { readonly seq: number; readonly at: Millis; readonly wire: WireMessage } | null = null;
+  private readonly skippedByMode: Record<ViewerMode, Record<SkipReason, number>> = { ws: zeroSkips(), webm: zeroSkips() };
+  framesIn = 0;
+  bytesIn = 0;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    initialVideo: VideoInfo,
+    options: FanoutOptions = {},
+  ) {
+    this.video = initialVideo;
+    this.webmMux = new WebmMux(initialVideo);
+    this.gop = options.gopLimits ? new GopCache(options.gopLimits) : new GopCache();
+    this.flow = { ...DEFAULT_FLOW, ...options.flow };
+    this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
+    this.resyncMinIntervalMs = options.resyncMinIntervalMs ?? 1000;
+    this.onSlowViewerClosed = options.onSlowViewerClosed;
+    this.onViewerLag = options.onViewerLag;
+    this.clock = options.clock ?? wallClockMs;
+    this.statsIntervalMs = options.statsIntervalMs ?? 1000;
+    this.timer = setInterval(() => this.tick(), options.tickIntervalMs ?? 250);
+    this.timer.unref();
+  }
+
+  get state(): StreamState {
+    return this.stateMessage.state;
+  }
+
+  get stateReason(): string | undefined {
+    return this.stateMessage.reason;
+  }
+
+  get videoInfo(): VideoInfo {
+    return this.video;
+  }
+
+  viewerCount(mode?: ViewerMode): number {
+    if (mode === undefined) return this.viewers.size;
+    let n = 0;
+    for (const viewer of this.viewers.keys()) if (viewer.mode === mode) n++;
+    return n;
+  }
+
+  get gopFrames(): number {
+    return this.gop.length;
+  }
+
+  get gopBytes(): number {
+    return this.gop.byteLength;
+  }
+
+  /** Frames not sent to viewers of `mode`, summed over every viewer the stream has had. */
+  skipped(mode: ViewerMode): SkipCounts {
+    return { ...this.skippedByMode[mode] };
+  }
+
+  /** Frames per second and kbit/s over the last two seconds. */
+  rates(now: Millis = this.clock()): { fps: number; kbps: number } {
+    return this.rate.rates(now);
+  }
+
+  /**
+   * Adds a viewer: `/ws/` gets hello, the state, then the cached GOP flagged replay; `/webm/` the
+   * init segment (after hello and state with `meta`), then the cached GOP as its first cluster.
+   */
+  addViewer(socket: ViewerSocket, mode: ViewerMode, remote = "", meta = false): Viewer {
+    const now = this.clock();
+    const viewer = new Viewer(this.nextViewerId++, mode, socket, remote, now, this.flow);
+    if (this.closed) {
+      socket.close(CloseCode.GOING_AWAY, "server shutting down");
+      return viewer;
+    }
+    const output = mode === "ws" ? new FrameOutput(viewer) : new WebmOutput(viewer, this.webmMux, meta);
+    this.viewers.set(viewer, output);
+    output.greet(helloMessage(this.name, this.video), this.stateMessage);
+    this.replayTo(viewer, output, "replay", now);
+    return viewer;
+  }
+
+  removeViewer(viewer: Viewer): void {
+    this.viewers.delete(viewer);
+  }
+
+  viewerList(): readonly Viewer[] {
+    return [...this.viewers.keys()];
+  }
+
+  viewerInfos(now: Millis = this.clock()): ViewerInfo[] {
+    const streamBytesPerSecond = (this.rate.rates(now).kbps * 1000) / 8;
+    return this.viewerList().map((v) => {
+      const readBps = v.flow.readBytesPerSecond;
+      return {
+        id: v.id,
+        mode: v.mode,
+        remote: v.remote,
+        connectedAt: v.connectedAt,
+        lagMs: round1(v.flow.lagMs(now)),
+        acks: v.acks,
+        readRate: readBps === null || streamBytesPerSecond <= 0 ? 1 : Math.round(Math.min(1.5, readBps / streamBytesPerSecond) * 100) / 100,
+        paused: v.paused,
+        framesSent: v.framesSent,
+        bytesSent: v.bytesSent,
+        bufferedBytes: v.socket.bufferedAmount,
+        skipped: { ...v.skipped },
+      };
+    });
+  }
+
+  /** Applies a validated client message (`/ws/` viewers). Throws ProtocolError for one that makes no sense here. */
+  onClientMessage(viewer: Viewer, message: ClientMessage): void {
+    const output = this.viewers.get(viewer);
+    if (output === undefined) return;
+    const now = this.clock();
+    switch (message.type) {
+      case "ack": {
+        const newest = viewer.newestSentSeq;
+        if (newest === null || ((newest - message.seq) >>> 0) >= 0x8000_0000) {
+          throw new ProtocolError("CC_ERR_BAD_MESSAGE", `ack for frame ${message.seq}, which was not sent`);
+        }
+        // Acks are optional: flow control runs on probes. An ack only says the client is ours.
+        viewer.acks = true;
+        break;
+      }
+      case "pause":
+        viewer.paused = true;
+        viewer.held = null;
+        viewer.flow.restartAtKeyframe();
+        break;
+      case "resume":
+        if (!viewer.paused) break;
+        viewer.paused = false;
+        this.resync(viewer, output, now);
+        break;
+      case "resync":
+        viewer.paused = false;
+        this.resync(viewer, output, now);
+        break;
+      case "clock":
+        viewer.sendText({ type: "clock", t: message.t, serverTime: wallClockMs() });
+        break;
+    }
+  }
+
+  /** A pong from the viewer's socket. Pongs that answer no probe (the heartbeat's) are ignored. */
+  onPong(viewer: Viewer, payload: Uint8Array): void {
+    const probe = readProbe(payload);
+    if (probe === null || !this.viewers.has(viewer)) return;
+    const now = this.clock();
+    if (!viewer.flow.pong(probe.seq, probe.sentAt, now)) return;
+    this.onViewerLag?.(Math.max(0, now - probe.sentAt));
+    if (viewer.held !== null) this.settleHold(viewer, now);
+  }
+
+  /** New caps from the pipeline. A changed size or rate re-announces hello and restarts at a keyframe. */
+  setVideoInfo(info: VideoInfo): void {
+    const v = this.video;
+    if (v.width === info.width && v.height === info.height && v.framerate === info.framerate) return;
+    this.video = info;
+    this.webmMux.setVideo(info);
+    this.gop.clear();
+    this.gopStart = null;
+    const hello = helloMessage(this.name, this.video);
+    for (const [viewer, output] of this.viewers) {
+      viewer.held = null; // frames of the old format must not follow the new hello
+      viewer.flow.restartAtKeyframe();
+      if (!output.formatChanged(hello)) this.viewers.delete(viewer);
+    }
+  }
+
+  setState(state: StreamState, reason?: string, retryInMs?: number): void {
+    const m = this.stateMessage;
+    const retry = retryInMs === undefined ? undefined : Math.round(retryInMs);
+    if (state === m.state && reason === m.reason && retry === m.retryInMs) return;
+    this.stateMessage = stateMessage(state, reason, retry);
+    if (state !== "live") {
+      // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
+      this.gop.clear();
+      this.gopStart = null;
+      this.discontinuityNext = true;
+      this.timeline.markRestart();
+    }
+    for (const [viewer, output] of this.viewers) {
+      if (state !== "live") {
+        viewer.held = null; // the old pipeline's frames must not follow
+        viewer.flow.restartAtKeyframe();
+      }
+      output.state(this.stateMessage);
+    }
+  }
+
+  /** Encodes a frame once, caches it and offers it to every viewer. */
+  publish(frame: EncodedFrame): FrameMessage {
+    this.seq = nextSeq(this.seq);
+    let flags = 0;
+    if (frame.key) flags |= FrameFlag.KEYFRAME;
+    if (frame.discont || this.discontinuityNext) flags |= FrameFlag.DISCONTINUITY;
+    this.discontinuityNext = false;
+    const frameUs = 1e6 / (this.video.framerate > 0 ? this.video.framerate : 30);
+    const pts = this.timeline.place(frame.pts, frameUs);
+    if (frame.key) this.gopStart = pts;
+    const header = { flags, seq: this.seq, pts, serverTime: frame.receivedAt };
+    const message = FrameMessage.encode(header, frame.data, this.gopStart ?? pts);
+    this.framesIn++;
+    this.bytesIn += frame.data.byteLength;
+    this.rate.add(frame.receivedAt, frame.data.byteLength);
+    // A delta with no keyframe before it (the pipeline's first frames) can be sent to no one.
+    if (!frame.key && this.gopStart === null) return message;
+    this.gop.push(message);
+    const now = this.clock();
+    for (const [viewer, output] of this.viewers) this.deliver(viewer, output, message, now);
+    return message;
+  }
+
+  /** Periodic work: stats, holds that timed out, probes behind the last frames, sockets that stay full. */
+  tick(now: Millis = this.clock()): void {
+    const stats = now - this.lastStatsAt >= this.statsIntervalMs;
+    if (stats) this.lastStatsAt = now;
+    for (const [viewer, output] of this.viewers) {
+      if (!viewer.open) continue;
+      if (closeIfStuck(viewer, now, this.flow.maxBufferedBytes, this.slowGraceMs)) {
+        this.viewers.delete(viewer);
+        this.onSlowViewerClosed?.(viewer);
+        continue;
+      }
+      if (viewer.held !== null) this.settleHold(viewer, now);
+      if (viewer.flow.unprobed && viewer.flow.probeDue(now)) this.sendTrailingProbe(viewer, now);
+      if (stats && !viewer.paused) {
+        output.stats({ type: "stats", lagMs: round1(viewer.flow.lagMs(now)), framesSent: viewer.framesSent, skipped: { ...viewer.skipped } });
+      }
+    }
+  }
+
+  /** Closes every viewer socket and stops the timer. Later viewers are refused. Safe to call twice. */
+  close(code: number = CloseCode.GOING_AWAY, reason = "server shutting down"): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const viewer of this.viewers.keys()) viewer.socket.close(code, reason);
+    this.viewers.clear();
+    this.gop.clear();
+  }
+
+  private resync(viewer: Viewer, output: ViewerOutput, now: Millis): void {
+    viewer.held = null;
+    if (now - viewer.lastResyncAt < this.resyncMinIntervalMs) {
+      // Replays are bursts: one a second at most. Otherwise wait for the next live keyframe.
+      viewer.flow.restartAtKeyframe();
+      return;
+    }
+    viewer.lastResyncAt = now;
+    this.replayTo(viewer, output, "resync", now);
+  }
+
+  /**
+   * Writes the cached GOP, a probe behind each frame (so the pongs measure how fast the viewer
+   * reads it), then holds live frames until it is read. With no cache the viewer waits for a keyframe.
+   */
+  private replayTo(viewer: Viewer, output: ViewerOutput, role: "replay" | "resync", now: Millis): void {
+    const frames = this.gop.snapshot();
+    viewer.held = null;
+    viewer.flow.restartAtKeyframe();
+    if (frames.length === 0 || !viewer.open) return;
+    for (const message of frames) {
+      if (!this.write(viewer, output, message, role, now, true)) return;
+    }
+    viewer.flow.replayed(now);
+    viewer.held = [];
+  }
+
+  private deliver(viewer: Viewer, output: ViewerOutput, message: FrameMessage, now: Millis): void {
+    if (viewer.paused || !viewer.open) return;
+    if (viewer.held !== null) {
+      viewer.held.push(message);
+      this.settleHold(viewer, now);
+      return;
+    }
+    const verdict = viewer.flow.admit(message.key, message.wire.wireLength, now, viewer.socket.bufferedAmount);
+    if (!verdict.send) {
+      if (verdict.skipped !== null) this.countSkips(viewer, verdict.skipped.reason, 1);
+      // So that a pong can prove the viewer has read everything, and it can resume.
+      if (viewer.flow.unprobed) this.sendTrailingProbe(viewer, now);
+      return;
+    }
+    if (verdict.resumed !== null) output.gapEnded(verdict.resumed);
+    this.write(viewer, output, message, verdict.resumed !== null ? "resume" : "live", now, false);
+  }
+
+  /** Ends a hold once its outcome is known (see ViewerFlow.settleHold). */
+  private settleHold(viewer: Viewer, now: Millis): void {
+    const held = viewer.held;
+    if (held === null) return;
+    const outcome = viewer.flow.settleHold(now, held.length);
+    if (outcome === "hold") return;
+    viewer.held = null;
+    if (outcome === "drop") {
+      this.countSkips(viewer, "lagging", held.length);
+      return;
+    }
+    const output = this.viewers.get(viewer);
+    if (output === undefined) return;
+    for (const message of held) this.deliver(viewer, output, message, now);
+  }
+
+  private write(viewer: Viewer, output: ViewerOutput, message: FrameMessage, role: FrameRole, now: Millis, probe: boolean): boolean {
+    const withProbe = probe || viewer.flow.probeDue(now);
+    const wire = withProbe ? this.probe(message.seq, now) : null;
+    if (!output.writeFrame(message, role, wire)) {
+      viewer.flow.restartAtKeyframe();
+      return false;
+    }
+    if (wire !== null) viewer.flow.probed(message.seq, now);
+    viewer.framesSent++;
+    viewer.lastSentSeq = message.seq;
+    const newest = viewer.newestSentSeq;
+    if (newest === null || ((message.seq - newest) >>> 0) < 0x8000_0000) viewer.newestSentSeq = message.seq;
+    return true;
+  }
+
+  private sendTrailingProbe(viewer: Viewer, now: Millis): void {
+    const seq = viewer.lastSentSeq ?? 0;
+    viewer.sendProbe(this.probe(seq, now));
+    viewer.flow.probed(seq, now);
+  }
+
+  private probe(seq: number, now: Millis): WireMessage {
+    const last = this.lastProbe;
+    if (last !== null && last.seq === seq && last.at === now) return last.wire;
+    const wire = probeMessage(seq, now);
+    this.lastProbe = { seq, at: now, wire };
+    return wire;
+  }
+
+  private countSkips(viewer: Viewer, reason: SkipReason, frames: number): void {
+    viewer.skipped[reason] += frames;
+    this.skippedByMode[viewer.mode][reason] += frames;
+  }
+}
