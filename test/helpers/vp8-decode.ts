@@ -1,5 +1,6 @@
-// Decodes VP8 frames with GStreamer's libvpx decoder (vp8dec): the frames are written to an IVF
-// file and played through `ivfparse ! vp8dec ! fakesink`, counting the pictures that come out.
+// Decodes VP8 with GStreamer's libvpx decoder (vp8dec): frames written to an IVF file and played
+// through `ivfparse ! vp8dec ! fakesink`, or a WebM stream through `matroskademux ! vp8dec`,
+// counting the pictures that come out.
 // vp8dec drops frames it cannot decode (anything before the first keyframe), so a stream that
 // breaks the keyframe rule at its start decodes to fewer pictures than it has frames.
 
@@ -33,13 +34,22 @@ export function ivf(frames: readonly Uint8Array[], width: number, height: number
 
 /** How many pictures vp8dec outputs for these frames; -1 when gst-launch fails. */
 export function decodedPictureCount(frames: readonly Uint8Array[], width: number, height: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), "canvascast-ivf-"));
-  const file = join(dir, "frames.ivf");
-  writeFileSync(file, ivf(frames, width, height));
+  return countPictures("frames.ivf", ivf(frames, width, height), "ivfparse");
+}
+
+/** How many pictures `matroskademux ! vp8dec` outputs for a WebM byte stream; -1 when gst-launch fails. */
+export function decodedWebmPictureCount(webm: Uint8Array): Promise<number> {
+  return countPictures("stream.webm", webm, "matroskademux");
+}
+
+function countPictures(name: string, bytes: Uint8Array, demuxer: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "canvascast-decode-"));
+  const file = join(dir, name);
+  writeFileSync(file, bytes);
   return new Promise((resolve) => {
     execFile(
       "gst-launch-1.0",
-      ["-v", "filesrc", `location=${file}`, "!", "ivfparse", "!", "vp8dec", "!", "fakesink", "silent=false"],
+      ["-v", "filesrc", `location=${file}`, "!", demuxer, "!", "vp8dec", "!", "fakesink", "silent=false"],
       { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout) => {
         rmSync(dir, { recursive: true, force: true });
