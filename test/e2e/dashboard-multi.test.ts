@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import type { Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
-import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { waitFor } from "../helpers/until.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
 const STREAMS = ["a", "b", "c"] as const;

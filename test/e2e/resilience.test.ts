@@ -13,7 +13,7 @@ import type { StreamInfo, StreamsResponse, ViewerInfo } from "../../shared/api.j
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
-import { until } from "../helpers/until.js";
+import { sleep, until } from "../helpers/until.js";
 import { connectViewer } from "../helpers/ws-viewer.js";
 
 const STREAM = "cam0";
@@ -41,8 +41,6 @@ interface PlayerFigures {
   readonly resyncs: number;
   readonly reconnects: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function streamInfo(server: ServerProcess): Promise<StreamInfo> {
   const response = await fetch(new URL("/api/streams", server.url));

@@ -4,10 +4,9 @@
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { sleep, waitFor } from "../helpers/until.js";
 import { connectViewer, startAcking, type TestViewer } from "../helpers/ws-viewer.js";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Scrape {
   readonly contentType: string | null;

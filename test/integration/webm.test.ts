@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { sleep } from "../helpers/until.js";
 import { expectValidLiveWebm, readWebm } from "../helpers/webm-reader.js";
 
 interface WebmCapture {
@@ -29,8 +30,6 @@ async function capture(url: string): Promise<WebmCapture> {
   });
   return { binary, text, ws, closed };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe("WS /webm/<stream>", () => {
   let server: ServerProcess;
