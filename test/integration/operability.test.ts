@@ -32,6 +32,12 @@ function sample(s: Scrape, name: string, labels: Record<string, string>): PromSa
   return found;
 }
 
+/** True if the sample's labels are these and no others. */
+function hasExactly(m: PromSample, labels: Record<string, string>): boolean {
+  const own = m.labels ?? {};
+  return Object.keys(own).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => own[k] === v);
+}
+
 const value = (s: Scrape, name: string, labels: Record<string, string> = {}): number => Number(sample(s, name, labels).value);
 
 /**
@@ -98,9 +104,17 @@ describe("operability", () => {
     expect(value(second, "canvascast_stream_state", { stream: "cam0", state: "offline" })).toBe(0);
     expect(value(second, "canvascast_gop_cache_frames", cam0)).toBeGreaterThan(0);
     expect(value(second, "canvascast_gop_cache_bytes", cam0)).toBeGreaterThan(0);
-    // Skips are counted per mode and reason, all present from the start.
-    for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "buffer-full"]] as const) {
-      expect(value(second, "canvascast_frames_skipped_total", { stream: "cam0", mode, reason })).toBeGreaterThanOrEqual(0);
+    // Skips are counted per mode and reason, all present from the start: each series is in the scrape
+    // exactly once, with exactly these labels, and its value is a number.
+    for (const [when, scraped] of [["first", first], ["second", second]] as const) {
+      const skipped = family(scraped, "canvascast_frames_skipped_total");
+      for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "buffer-full"]] as const) {
+        const labels = { stream: "cam0", mode, reason };
+        const series = skipped.metrics.filter((m) => hasExactly(m, labels));
+        const name = `${when} scrape: canvascast_frames_skipped_total${JSON.stringify(labels)}`;
+        expect(series, name).toHaveLength(1);
+        expect(Number.isFinite(Number(series[0]!.value)), `${name} = ${series[0]!.value}`).toBe(true);
+      }
     }
 
     // The acking viewer's lag is observed at each ack (every 100 ms): more observations 2 s later.
