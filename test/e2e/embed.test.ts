@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
-import { until } from "../helpers/until.js";
+import { sleep, until } from "../helpers/until.js";
 
 const STREAM = "cam0";
 const INSECURE_HOST = "cam.test";
@@ -130,8 +130,6 @@ async function litOnScreen(page: Page, selector: string): Promise<number> {
     return lit / (data.length / 4);
   }, png);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("canvascast.js embedded in a page from another origin", () => {
   let server: ServerProcess;

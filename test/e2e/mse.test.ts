@@ -11,13 +11,13 @@ import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
+import { sleep } from "../helpers/until.js";
 
 const STREAM = "cam0";
 const TILE = `.tile[data-stream="${STREAM}"]`;
 /** A name that is not localhost: an insecure origin, where VideoDecoder does not exist but MSE does. */
 const INSECURE_HOST = "cam.test";
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The classic MSE page: nothing canvascast-specific, and it never seeks. */

@@ -13,7 +13,7 @@ import type { StreamInfo, StreamsResponse, ViewerInfo } from "../../shared/api.j
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
-import { until } from "../helpers/until.js";
+import { sleep, until } from "../helpers/until.js";
 import { connectViewer } from "../helpers/ws-viewer.js";
 
 const STREAM = "cam0";
@@ -41,8 +41,6 @@ interface PlayerFigures {
   readonly resyncs: number;
   readonly reconnects: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function streamInfo(server: ServerProcess): Promise<StreamInfo> {
   const response = await fetch(new URL("/api/streams", server.url));
@@ -79,6 +77,28 @@ async function figures(page: Page): Promise<PlayerFigures> {
       reconnects: s.reconnects,
     };
   }, STREAM);
+}
+
+/** How many polls in a row (100 ms apart) must see nothing move before a pause counts as established. */
+const STILL_POLLS = 5;
+
+/**
+ * Waits until the server reports the viewer paused and nothing moves any more: the server's framesSent
+ * and the player's framesReceived and framesPainted the same over STILL_POLLS polls in a row (at 30 fps
+ * a playing viewer would gain a dozen frames meanwhile). Frames in flight when the pause was read have
+ * arrived by then. Returns the figures at that point.
+ */
+async function pausedAndStill(server: ServerProcess, page: Page): Promise<{ player: PlayerFigures; viewer: ViewerInfo }> {
+  let last = "";
+  let still = 0;
+  return until(`the viewer paused in /api/streams, its figures unchanged over ${STILL_POLLS} polls`, 15_000, async () => {
+    const viewer = await onlyViewer(server);
+    const player = await figures(page);
+    const now = JSON.stringify([viewer.framesSent, player.framesReceived, player.framesPainted]);
+    still = viewer.paused && now === last ? still + 1 : 0;
+    last = now;
+    return still >= STILL_POLLS ? { player, viewer } : undefined;
+  });
 }
 
 /**
@@ -229,10 +249,10 @@ describe("the player stays live", () => {
       STREAM,
     );
     await waitForTile(page, `d.state === "paused"`);
-    // The server has read the pause.
-    await until("the viewer paused in /api/streams", 10_000, async () => ((await onlyViewer(server)).paused ? true : undefined));
-    await sleep(300); // frames already in flight when the server read the pause
-    const hiddenStart = { player: await figures(page), viewer: await onlyViewer(server) };
+    // The server has read the pause, and the frames in flight when it did have arrived.
+    const hiddenStart = await pausedAndStill(server, page);
+    // That nothing is sent, received or painted while hidden has no event to wait for: watch an
+    // interval instead, begun only now that the pause is established (2 s: 60 frames at 30 fps).
     await sleep(2000);
     const hiddenEnd = { player: await figures(page), viewer: await onlyViewer(server) };
     expect(hiddenEnd.viewer.paused).toBe(true);
@@ -264,10 +284,13 @@ describe("the player stays live", () => {
     await page.goto(server.url, { waitUntil: "load" });
     expect(await page.evaluate(() => document.visibilityState)).toBe("hidden");
     await waitForTile(page, `d.state === "paused"`);
-    await until("the viewer paused in /api/streams", 10_000, async () => ((await onlyViewer(server)).paused ? true : undefined));
-    await sleep(300); // the join burst (hello, state, replayed GOP) may have left before the pause arrived
-    const sentBefore = (await onlyViewer(server)).framesSent;
-    const received = (await figures(page)).framesReceived;
+    // The server has read the pause, and the join burst (hello, state, replayed GOP), which may have
+    // left before the pause arrived, is over.
+    const before = await pausedAndStill(server, page);
+    const sentBefore = before.viewer.framesSent;
+    const received = before.player.framesReceived;
+    // Nothing more may come while hidden: no event marks that, so watch an interval, begun only now
+    // that the pause is established (1 s: 30 frames at 30 fps).
     await sleep(1000);
     expect((await onlyViewer(server)).framesSent).toBe(sentBefore);
     expect((await figures(page)).framesReceived).toBe(received);

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { afterAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
-import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { waitFor } from "../helpers/until.js";
 import { connectViewer, tryUpgrade } from "../helpers/ws-viewer.js";
 
 const ALL = "all-streams-4f1c2e9a7b3d5c60a1e2";

@@ -10,6 +10,7 @@ import { gapsEndAtKeyframes } from "../helpers/frame-checks.js";
 import { mulberry32 } from "../helpers/random.js";
 import { closeCodeOf, nextReply, openRaw, parseReply, rawGet, rawRequest, upgradeRequest, type RawReply } from "../helpers/raw-http.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { sleep } from "../helpers/until.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
 // Written out again rather than imported: the tests pin the documented values.
@@ -26,8 +27,6 @@ const KEEP_ALIVE_TIMEOUT_MS = 5000;
 /** Markers of files outside the web root that a traversal could reach. */
 const PACKAGE_JSON = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
 const OUTSIDE = ['"name": "canvascast"', "canvascast server CLI", "root:x:0:0", PACKAGE_JSON.slice(0, 60)];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until /api/streams reports these viewer counts, stream by stream (the server sees a close a moment later). */
 async function viewerCountsReach(server: ServerProcess, expected: number[]): Promise<void> {

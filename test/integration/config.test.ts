@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
-import { childPids, startServerProcess, stopAllServers, waitFor } from "../helpers/server-process.js";
+import { childPids, startServerProcess, stopAllServers } from "../helpers/server-process.js";
+import { waitFor } from "../helpers/until.js";
 import { connectViewer } from "../helpers/ws-viewer.js";
 
 const dir = mkdtempSync(join(tmpdir(), "canvascast-config-"));

@@ -4,10 +4,9 @@
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { sleep, until, waitFor } from "../helpers/until.js";
 import { connectViewer, startAcking, type TestViewer } from "../helpers/ws-viewer.js";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Scrape {
   readonly contentType: string | null;
@@ -31,6 +30,12 @@ function sample(s: Scrape, name: string, labels: Record<string, string>): PromSa
   const found = family(s, name).metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
   if (!found) throw new Error(`no ${name} sample with ${JSON.stringify(labels)}`);
   return found;
+}
+
+/** True if the sample's labels are these and no others. */
+function hasExactly(m: PromSample, labels: Record<string, string>): boolean {
+  const own = m.labels ?? {};
+  return Object.keys(own).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => own[k] === v);
 }
 
 const value = (s: Scrape, name: string, labels: Record<string, string> = {}): number => Number(sample(s, name, labels).value);
@@ -82,12 +87,18 @@ describe("operability", () => {
     await v.waitForFrames(15);
     await waitFor(() => v.ws.readyState === WebSocket.OPEN && v.frames().length > 20, 10_000, "acked frames");
 
+    const cam0 = { stream: "cam0" };
+    const lagCount = (s: Scrape): number => histogramBuckets(s, "canvascast_viewer_lag_seconds").find(([le]) => le === Infinity)?.[1] ?? NaN;
     const first = await scrape(server);
-    await sleep(2000);
-    const second = await scrape(server);
+    // Scrape again until the pipeline's counters and the lag histogram's count (one observation per
+    // ack, every 100 ms) have all moved past the first scrape; the checks below read that second scrape.
+    const second = await until("frames, bytes and lag observations to grow past the first scrape", 10_000, async () => {
+      const s = await scrape(server);
+      const grew = (name: string): boolean => value(s, name, cam0) > value(first, name, cam0);
+      return grew("canvascast_pipeline_frames_total") && grew("canvascast_pipeline_bytes_total") && lagCount(s) > lagCount(first) ? s : undefined;
+    });
 
     expect(first.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
-    const cam0 = { stream: "cam0" };
     for (const name of ["canvascast_pipeline_frames_total", "canvascast_pipeline_bytes_total"]) {
       expect(value(first, name, cam0), name).toBeGreaterThan(0);
       expect(value(second, name, cam0), name).toBeGreaterThan(value(first, name, cam0));
@@ -99,17 +110,23 @@ describe("operability", () => {
     expect(value(second, "canvascast_stream_state", { stream: "cam0", state: "offline" })).toBe(0);
     expect(value(second, "canvascast_gop_cache_frames", cam0)).toBeGreaterThan(0);
     expect(value(second, "canvascast_gop_cache_bytes", cam0)).toBeGreaterThan(0);
-    // Skips are counted per mode and reason, all present from the start.
-    for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "buffer-full"]] as const) {
-      expect(value(second, "canvascast_frames_skipped_total", { stream: "cam0", mode, reason })).toBeGreaterThanOrEqual(0);
+    // Skips are counted per mode and reason, all present from the start: each series is in the scrape
+    // exactly once, with exactly these labels, and its value is a number.
+    for (const [when, scraped] of [["first", first], ["second", second]] as const) {
+      const skipped = family(scraped, "canvascast_frames_skipped_total");
+      for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "buffer-full"]] as const) {
+        const labels = { stream: "cam0", mode, reason };
+        const series = skipped.metrics.filter((m) => hasExactly(m, labels));
+        const name = `${when} scrape: canvascast_frames_skipped_total${JSON.stringify(labels)}`;
+        expect(series, name).toHaveLength(1);
+        expect(Number.isFinite(Number(series[0]!.value)), `${name} = ${series[0]!.value}`).toBe(true);
+      }
     }
 
-    // The acking viewer's lag is observed at each ack (every 100 ms): more observations 2 s later.
-    const lagBefore = histogramBuckets(first, "canvascast_viewer_lag_seconds");
+    // The acking viewer's lag is observed at each ack (every 100 ms): more observations in the second scrape.
     const lagAfter = histogramBuckets(second, "canvascast_viewer_lag_seconds");
-    const total = (b: [number, number][]): number => b.find(([le]) => le === Infinity)![1];
-    expect(total(lagBefore)).toBeGreaterThan(0);
-    expect(total(lagAfter)).toBeGreaterThan(total(lagBefore));
+    expect(lagCount(first)).toBeGreaterThan(0);
+    expect(lagCount(second)).toBeGreaterThan(lagCount(first));
     expect(lagAfter.map(([le]) => le)).toEqual([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity]);
     const counts = lagAfter.map(([, n]) => n);
     expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative

@@ -5,7 +5,8 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import type { StateMessage } from "../../shared/protocol.js";
-import { childPids, isAlive, startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { waitFor } from "../helpers/until.js";
 import { connectViewer, startAcking, type TestViewer } from "../helpers/ws-viewer.js";
 
 const KEYFRAME = 0x01;

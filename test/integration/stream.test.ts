@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { StreamsResponse } from "../../shared/api.js";
 import { deafViewer, rawGet } from "../helpers/raw-http.js";
-import { childPids, isAlive, startServerProcess, stopAllServers, waitFor, type ServerProcess } from "../helpers/server-process.js";
+import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { waitFor } from "../helpers/until.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
 // Written out again rather than imported: the tests pin the documented values.

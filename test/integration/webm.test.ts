@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { until, waitFor } from "../helpers/until.js";
 import { expectValidLiveWebm, readWebm } from "../helpers/webm-reader.js";
 
 interface WebmCapture {
@@ -30,7 +31,7 @@ async function capture(url: string): Promise<WebmCapture> {
   return { binary, text, ws, closed };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const clusterCount = (viewer: WebmCapture): number => readWebm(Buffer.concat(viewer.binary)).clusters.length;
 
 describe("WS /webm/<stream>", () => {
   let server: ServerProcess;
@@ -41,9 +42,19 @@ describe("WS /webm/<stream>", () => {
 
   it("gives an early and a late viewer each a valid live WebM stream whose timeline starts at 0", async () => {
     const early = await capture(server.wsBase + "webm/cam0");
-    await sleep(2300);
+    // The late viewer joins once the early one has had three clusters (two keyframes live after the
+    // GOP it joined in) and is a few frames into the current GOP, so the late one joins mid-GOP.
+    await waitFor(
+      () => {
+        const { clusters } = readWebm(Buffer.concat(early.binary));
+        return clusters.length >= 3 && clusters.at(-1)!.blocks.length >= 5;
+      },
+      15_000,
+      "three clusters to the early viewer, the last with 5 frames",
+    );
     const late = await capture(server.wsBase + "webm/cam0");
-    await sleep(2500);
+    // Then both play on until the late viewer has had a cluster of its own after the replayed GOP.
+    await waitFor(() => clusterCount(late) >= 2, 15_000, "a second cluster to the late viewer");
     early.ws.close();
     late.ws.close();
     for (const viewer of [early, late]) {
@@ -64,7 +75,7 @@ describe("WS /webm/<stream>", () => {
 
   it("adds hello, state and per-frame timing for ?meta=1", async () => {
     const v = await capture(server.wsBase + "webm/cam0?meta=1");
-    await sleep(1500);
+    await waitFor(() => v.text.filter((t) => t.type === "frame").length >= 30, 15_000, "30 frame messages to the ?meta=1 viewer");
     v.ws.close();
     expect(v.text[0]).toMatchObject({ type: "hello", width: 320, height: 240 });
     expect(v.text[1]).toMatchObject({ type: "state", state: "live" });
@@ -82,9 +93,11 @@ describe("WS /webm/<stream>", () => {
 
   it("lists WebM viewers in /api/streams", async () => {
     const v = await capture(server.wsBase + "webm/cam0");
-    await sleep(300);
-    const body = (await (await fetch(server.url + "api/streams")).json()) as { streams: { clients: { mode: string; framesSent: number }[] }[] };
-    expect(body.streams[0]!.clients.some((c) => c.mode === "webm" && c.framesSent > 0)).toBe(true);
+    // Fails, naming what it waited for, if no WebM viewer with frames sent is listed within 10 s.
+    await until("a WebM viewer with frames sent in /api/streams", 10_000, async () => {
+      const body = (await (await fetch(server.url + "api/streams")).json()) as { streams: { clients: { mode: string; framesSent: number }[] }[] };
+      return body.streams[0]!.clients.find((c) => c.mode === "webm" && c.framesSent > 0);
+    });
     v.ws.close();
   });
 });
