@@ -114,7 +114,7 @@ describe("operability", () => {
     // exactly once, with exactly these labels, and its value is a number.
     for (const [when, scraped] of [["first", first], ["second", second]] as const) {
       const skipped = family(scraped, "canvascast_frames_skipped_total");
-      for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "buffer-full"]] as const) {
+      for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "lagging"], ["webm", "buffer-full"]] as const) {
         const labels = { stream: "cam0", mode, reason };
         const series = skipped.metrics.filter((m) => hasExactly(m, labels));
         const name = `${when} scrape: canvascast_frames_skipped_total${JSON.stringify(labels)}`;
