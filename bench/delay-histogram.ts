@@ -44,6 +44,10 @@ export class DelayHistogram {
   }
 }
 
+/** How the throttled viewers of a bench run read: acking /ws/, silent /ws/, silent /webm/?meta=1. */
+export const SLOW_KINDS = ["ws-acks", "ws-no-acks", "webm"] as const;
+export type SlowKind = (typeof SLOW_KINDS)[number];
+
 /** What one client process (bench/clients.ts) reports for its measurement window. */
 export interface ClientsReport {
   readonly viewers: number;
@@ -62,6 +66,8 @@ export interface ClientsReport {
     readonly viewers: number;
     readonly frames: number;
     readonly skippedNotices: number;
+    /** How old each frame was when read (live frames), over every throttled viewer. */
+    readonly lagP50Ms: number | null;
     readonly lagMaxMs: number | null;
   };
 }

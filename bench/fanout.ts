@@ -9,8 +9,7 @@ import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { childPids, startServerProcess } from "../test/helpers/server-process.js";
-import type { ClientsReport } from "./delay-histogram.js";
-import { DelayHistogram } from "./delay-histogram.js";
+import { DelayHistogram, type ClientsReport, type SlowKind } from "./delay-histogram.js";
 import { cpuSeconds, rssMiB } from "./proc.js";
 
 const CLIENTS = fileURLToPath(new URL("./clients.ts", import.meta.url));
@@ -23,7 +22,8 @@ export interface ViewersResult {
   readonly seconds: number;
   readonly clientProcesses: number;
   readonly healthy: { framesPerViewer: number; gaps: number; delayP50Ms: number | null; delayP99Ms: number | null; delayMaxMs: number | null };
-  readonly slow: { framesPerViewer: number; skippedNotices: number; lagMaxMs: number | null };
+  readonly slowKind: SlowKind;
+  readonly slow: { framesPerViewer: number; skippedNotices: number; lagP50Ms: number | null; lagMaxMs: number | null };
   readonly rssMiB: { start: number; max: number; end: number };
   /** % of one core over the window; `clients` is all client processes together. */
   readonly cpu: { server: number; gst: number; clients: number; clientsPerProcess: number[] };
@@ -38,8 +38,12 @@ interface ClientProcess {
   readonly lines: AsyncIterator<string>;
 }
 
-function startClients(wsUrl: string, viewers: number, throttled: number, seconds: number): ClientProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLIENTS, wsUrl, String(viewers), String(throttled), String(seconds)], {
+/** What a throttled viewer reads: half the 1.5 Mbit/s target. */
+const THROTTLED_BYTES_PER_SECOND = 1_500_000 / 8 / 2;
+
+function startClients(wsUrl: string, viewers: number, throttled: number, seconds: number, slowKind: SlowKind): ClientProcess {
+  const args = [CLIENTS, wsUrl, String(viewers), String(throttled), String(seconds), String(THROTTLED_BYTES_PER_SECOND), slowKind];
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   return { child, lines: createInterface({ input: child.stdout })[Symbol.asyncIterator]() };
@@ -72,7 +76,7 @@ const split = (n: number, parts: number): number[] => Array.from({ length: parts
  * N viewers of one 640×480@30 1.5 Mbit/s stream (K of them throttled to half its bitrate) for
  * `seconds`, in ⌈N / VIEWERS_PER_PROCESS⌉ client processes.
  */
-export async function measureViewers(viewers: number, throttled: number, seconds: number): Promise<ViewersResult> {
+export async function measureViewers(viewers: number, throttled: number, seconds: number, slowKind: SlowKind = "ws-acks"): Promise<ViewersResult> {
   // All viewers connect at once from one address: lift the per-address rate limit and the viewer caps.
   const limits = ["--max-connections-per-second", "0", "--max-viewers-per-stream", String(viewers), "--max-viewers", String(viewers)];
   const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", ...limits]);
@@ -83,7 +87,7 @@ export async function measureViewers(viewers: number, throttled: number, seconds
     const processes = Math.max(1, Math.ceil(viewers / VIEWERS_PER_PROCESS));
     const counts = split(viewers, processes);
     const slowCounts = split(throttled, processes);
-    for (let i = 0; i < processes; i++) clients.push(startClients(`${server.wsBase}ws/cam0`, counts[i]!, slowCounts[i]!, seconds));
+    for (let i = 0; i < processes; i++) clients.push(startClients(`${server.wsBase}ws/cam0`, counts[i]!, slowCounts[i]!, seconds, slowKind));
     await Promise.all(clients.map((c) => nextLine(c, 120_000, "ready")));
     // Every viewer is connected and past its replayed GOP: measure from here.
     await new Promise((r) => setTimeout(r, 1000));
@@ -110,12 +114,14 @@ export async function measureViewers(viewers: number, throttled: number, seconds
     const healthyViewers = reports.reduce((n, r) => n + r.healthy.viewers, 0);
     const slowViewers = reports.reduce((n, r) => n + r.slow.viewers, 0);
     const slowLags = reports.map((r) => r.slow.lagMaxMs).filter((x): x is number => x !== null);
+    const slowP50s = reports.map((r) => r.slow.lagP50Ms).filter((x): x is number => x !== null);
     const clientsPerProcess = end.clients.map((t, i) => pct(t - start.clients[i]!));
     return {
       viewers,
       throttled,
       seconds,
       clientProcesses: processes,
+      slowKind,
       healthy: {
         framesPerViewer: healthyViewers ? reports.reduce((n, r) => n + r.healthy.frames, 0) / healthyViewers : 0,
         gaps: reports.reduce((n, r) => n + r.healthy.gaps, 0),
@@ -126,6 +132,7 @@ export async function measureViewers(viewers: number, throttled: number, seconds
       slow: {
         framesPerViewer: slowViewers ? reports.reduce((n, r) => n + r.slow.frames, 0) / slowViewers : 0,
         skippedNotices: reports.reduce((n, r) => n + r.slow.skippedNotices, 0),
+        lagP50Ms: slowP50s.length ? Math.max(...slowP50s) : null,
         lagMaxMs: slowLags.length ? Math.max(...slowLags) : null,
       },
       rssMiB: { start: rss[0]!, max: Math.max(...rss), end: rss.at(-1)! },

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
+import type { SlowKind } from "./delay-histogram.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
 import { measureSendPath } from "./send-path.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
@@ -17,6 +18,8 @@ import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } fro
 import { fmt, pct } from "./stats.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+const SLOW_KIND_LABEL: Record<SlowKind, string> = { "ws-acks": "/ws/, acking", "ws-no-acks": "/ws/, never acking", webm: "/webm/, sending nothing" };
+
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
 const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "cost", "many", "slow", "fanout", "send"]);
@@ -191,11 +194,13 @@ async function main(): Promise<void> {
         `| send path: one ${r.frameBytes}-byte frame to ${n} sockets (${r.frames} frames each way, alternating) | ws.send() per socket p50 ${r.wsSendUs.p50} µs (min ${r.wsSendUs.min}) | one WireMessage for all p50 ${r.wireUs.p50} µs (min ${r.wireUs.min}) |`,
       );
     }
-    for (const [n, k] of ONLY.has("slow") ? [[20, 0], [20, 5], [100, 0], [100, 20]] : []) {
-      const r = await measureViewers(n!, k!, SLOW_SECONDS);
-      results[`slow_${n}_${k}`] = r; // r.loadavg: when its window ended
+    const slowRuns: [number, number, SlowKind][] = [[20, 0, "ws-acks"], [20, 5, "ws-acks"], [100, 0, "ws-acks"], [100, 20, "ws-acks"], [100, 20, "ws-no-acks"], [100, 20, "webm"]];
+    for (const [n, k, kind] of ONLY.has("slow") ? slowRuns : []) {
+      const r = await measureViewers(n, k, SLOW_SECONDS, kind);
+      results[`slow_${n}_${k}${kind === "ws-acks" ? "" : `_${kind}`}`] = r; // r.loadavg: when its window ended
+      const who = k === 0 ? "" : `, ${k} reading at half the bitrate (${SLOW_KIND_LABEL[kind]})`;
       rows.push(
-        `| ${n} viewers, ${k} reading at half the bitrate, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' max lag ${fmt(r.slow.lagMaxMs)} ms |`,
+        `| ${n} viewers${who}, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB, CPU ${fmt(r.cpu.server)} %; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' lag p50 ${fmt(r.slow.lagP50Ms)} / max ${fmt(r.slow.lagMaxMs)} ms, ${fmt(r.slow.framesPerViewer)} frames each |`,
       );
     }
   } finally {

@@ -5,17 +5,18 @@ import type { SkipCounts, StreamState } from "./protocol.js";
 /** One connected viewer, as the server sees it. */
 export interface ViewerInfo {
   readonly id: number;
-  /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/ (no acks: governed by bytes queued). */
+  /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/. Both get the same flow control. */
   readonly mode: "ws" | "webm";
   readonly remote: string;
   readonly connectedAt: number;
   /**
-   * How far behind the viewer is, ms: from the oldest frame sent to it and not yet acked to the
-   * newest frame sent (0 when it has acked everything); null before its first ack.
+   * How long the viewer will take to read what it was sent, ms, measured by flow-control pings:
+   * at least the age of its oldest unanswered probe (docs/protocol.md, Flow control).
    */
-  readonly lagMs: number | null;
+  readonly lagMs: number;
+  /** It has sent acks (optional in the protocol). */
   readonly acks: boolean;
-  /** Stream seconds the viewer reads per second, from its acks (1 = keeps up; below 1 it falls behind). */
+  /** What it reads, as a share of the stream's bitrate, when measured (1 = keeps up, or not measured). */
   readonly readRate: number;
   readonly paused: boolean;
   readonly framesSent: number;

@@ -1,5 +1,6 @@
 // A real `ws` viewer on a slow link: it reads its TCP socket at a fixed byte rate (token bucket
-// over socket.pause/resume) and, optionally, acks what it has read as the protocol asks.
+// over socket.pause/resume) and, optionally, acks what it has read (acks are optional). It can
+// read /webm/ too: binaries that are not frame-protocol frames are only timed.
 
 import { createConnection, type Socket } from "node:net";
 import WebSocket from "ws";
@@ -15,6 +16,10 @@ export interface ThrottledFrame {
 export interface ThrottledViewer {
   readonly frames: ThrottledFrame[];
   readonly texts: (ServerMessage | UnknownServerMessage)[];
+  /** When each text message was read, ms since the epoch (parallel to `texts`). */
+  readonly textsReadAt: number[];
+  /** When each binary message that is not a frame-protocol video frame (e.g. WebM) was read. */
+  readonly otherBinariesReadAt: number[];
   readonly closed: Promise<{ code: number; reason: string }>;
   bytesRead(): number;
   close(): void;
@@ -53,14 +58,18 @@ export async function connectThrottledViewer(url: string, options: ThrottleOptio
   const ws = new WebSocket(url, { createConnection: connect });
   const frames: ThrottledFrame[] = [];
   const texts: (ServerMessage | UnknownServerMessage)[] = [];
+  const textsReadAt: number[] = [];
+  const otherBinariesReadAt: number[] = [];
   let read = 0;
   ws.on("message", (data: Buffer, isBinary: boolean) => {
     if (!isBinary) {
       texts.push(parseServerMessage(data.toString("utf8")));
+      textsReadAt.push(Date.now());
       return;
     }
-    const msg = decodeBinaryMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if (msg.kind === "video") frames.push({ header: msg.header, data: msg.data, readAt: Date.now() });
+    const msg = data.byteLength >= 4 ? decodeBinaryMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) : null;
+    if (msg?.kind === "video") frames.push({ header: msg.header, data: msg.data, readAt: Date.now() });
+    else otherBinariesReadAt.push(Date.now());
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
@@ -99,6 +108,8 @@ export async function connectThrottledViewer(url: string, options: ThrottleOptio
   return {
     frames,
     texts,
+    textsReadAt,
+    otherBinariesReadAt,
     closed,
     bytesRead: () => read,
     close() {
