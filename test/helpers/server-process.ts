@@ -112,5 +112,3 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-// waitFor lives in until.ts with the other waits; re-exported for slow-viewers.test.ts, which imports it from here.
-export { waitFor } from "./until.js";
