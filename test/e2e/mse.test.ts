@@ -11,7 +11,9 @@ import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { recordTileStates } from "../helpers/tile-states.js";
-import { sleep } from "../helpers/until.js";
+import { startSlowLink } from "../helpers/slow-link.js";
+import { sleep, until } from "../helpers/until.js";
+import { connectViewer } from "../helpers/ws-viewer.js";
 
 const STREAM = "cam0";
 const TILE = `.tile[data-stream="${STREAM}"]`;
@@ -191,6 +193,65 @@ describe("the WebM stream in Chromium's Media Source Extensions", () => {
       await browser.close();
     }
   });
+
+  it("keeps a plain MSE page on a link at half the bitrate within about a second of live, never seeking", async () => {
+    // A stream of its own at the full 640x480 and 1.5 Mbit/s, read through a slow link (a proxy that
+    // forwards the server's bytes at half the stream's real bitrate).
+    const own = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1"]);
+    const kbps = await until("a settled bitrate", 20_000, async () => {
+      const info = await streamInfo(own);
+      return info.framesIn > 90 ? info.kbps : undefined;
+    });
+    const link = await startSlowLink(Number(new URL(own.url).port), (kbps * 1000) / 8 / 2);
+    // A healthy /ws/ viewer says when each frame left the pipeline: the WebM blocks carry the same VP8 bytes.
+    const reference = await connectViewer(`${own.wsBase}ws/${STREAM}`);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.browser.newPage({ type: "window" });
+      await page.goto(new URL("/api/streams", own.url).href); // the server's origin; the link is loopback too
+      await page.setContent(classicPage(`ws://127.0.0.1:${link.port}/webm/${STREAM}`));
+      const samples: (VideoSample & { at: number })[] = [];
+      for (let s = 1; s <= 20; s++) {
+        await sleep(1000);
+        samples.push({ ...(await page.evaluate(sampleVideo)), at: Date.now() });
+      }
+      const serverTimeOf = new Map<string, number>();
+      const tail = (data: Uint8Array): string => Buffer.from(data.subarray(Math.max(0, data.byteLength - 48))).toString("base64");
+      for (const f of reference.frames()) serverTimeOf.set(tail(f.data), f.header.serverTime);
+      const last = samples.slice(-10);
+      const from = last[0]!.at;
+      // How old each frame was when the link delivered it to the page (the init segment matches nothing).
+      const deliveryLags = link.delivered.flatMap((m) => {
+        const t = serverTimeOf.get(tail(m.payload));
+        return t !== undefined && m.at >= from ? [m.at - t] : [];
+      });
+      // How far the playhead is behind what the page has: the <video>'s own delay.
+      const playbackDelays = last.map((s) => s.bufferedEnd! - s.time).map((x) => x * 1000);
+      const behind = median(deliveryLags) + median(playbackDelays);
+      const me = (await streamInfo(own)).clients.find((c) => c.mode === "webm");
+      console.log(
+        `classic MSE page at half the bitrate: delivery lag p50 ${median(deliveryLags).toFixed(0)} ms / max ${Math.max(...deliveryLags).toFixed(0)} ms, ` +
+          `playhead behind its buffered end p50 ${median(playbackDelays).toFixed(0)} ms / max ${Math.max(...playbackDelays).toFixed(0)} ms, ` +
+          `played ${(last.at(-1)!.time - last[0]!.time).toFixed(1)} s of the last ${((last.at(-1)!.at - from) / 1000).toFixed(1)} s, skipped ${JSON.stringify(me?.skipped)}`,
+      );
+      for (const s of samples) {
+        expect(s.error, "video.error").toBeNull();
+        expect(s.errors, "page errors").toEqual([]);
+      }
+      // It was slow: the server skipped frames for it...
+      expect(me!.skipped.lagging).toBeGreaterThan(0);
+      // ...and it plays on without ever seeking, near live. Its timeline has no holes, so the playhead
+      // advances by the frames it gets (about half of them here), and waits while it gets none.
+      expect(last.at(-1)!.time - last[0]!.time).toBeGreaterThan(1);
+      expect(deliveryLags.length).toBeGreaterThan(30);
+      expect(behind).toBeLessThan(1500);
+    } finally {
+      reference.close();
+      await browser.close();
+      await link.close();
+      await own.stop();
+    }
+  }, 90_000);
 
   describe("the library's MSE player", () => {
     let browser: TestBrowser;
