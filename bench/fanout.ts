@@ -76,10 +76,17 @@ const split = (n: number, parts: number): number[] => Array.from({ length: parts
  * N viewers of one 640×480@30 1.5 Mbit/s stream (K of them throttled to half its bitrate) for
  * `seconds`, in ⌈N / VIEWERS_PER_PROCESS⌉ client processes.
  */
-export async function measureViewers(viewers: number, throttled: number, seconds: number, slowKind: SlowKind = "ws-acks"): Promise<ViewersResult> {
+export async function measureViewers(
+  viewers: number,
+  throttled: number,
+  seconds: number,
+  slowKind: SlowKind = "ws-acks",
+  /** Another build's server entry (dist/server/main.js of an older checkout), for before/after figures. */
+  serverMain?: string,
+): Promise<ViewersResult> {
   // All viewers connect at once from one address: lift the per-address rate limit and the viewer caps.
   const limits = ["--max-connections-per-second", "0", "--max-viewers-per-stream", String(viewers), "--max-viewers", String(viewers)];
-  const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", ...limits]);
+  const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", ...limits], 20_000, serverMain);
   const clients: ClientProcess[] = [];
   try {
     await new Promise((r) => setTimeout(r, 1000));

@@ -4,6 +4,7 @@
 // server and real gst test-pattern pipelines, all on loopback. Writes bench/results/latest.json and
 // prints markdown tables.
 
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,18 @@ import { fmt, pct } from "./stats.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const SLOW_KIND_LABEL: Record<SlowKind, string> = { "ws-acks": "/ws/, acking", "ws-no-acks": "/ws/, never acking", webm: "/webm/, sending nothing" };
+
+/**
+ * `--baseline DIR`: a checkout of another commit, built (`npm ci && npm run build` there), whose
+ * server the fan-out is compared with in the same run.
+ */
+const baselineArg = process.argv.indexOf("--baseline");
+const baselineDir = baselineArg >= 0 ? process.argv[baselineArg + 1] : undefined;
+const BASELINE: { main: string; label: string } | null =
+  baselineDir === undefined
+    ? null
+    : { main: `${baselineDir}/dist/server/main.js`, label: `commit ${execFileSync("git", ["-C", baselineDir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}` };
+const BASELINE_VIEWERS = [500, 800];
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
@@ -185,6 +198,28 @@ async function main(): Promise<void> {
         break;
       }
       results.fanout = steps;
+    }
+    if (BASELINE !== null) {
+      // The same fan-out steps against an older build (`--baseline DIR`), alternating, in this run.
+      const rounds: unknown[] = [];
+      fanoutTable.push(
+        "",
+        `Fan-out, this build against the baseline (${BASELINE.label}), alternating, ${FANOUT_SECONDS} s each:`,
+        "",
+        "| viewers | build | delivery p50 / p99, ms | skipped, gaps | server CPU | server RSS max, MiB |",
+        "|---|---|---|---|---|---|",
+      );
+      for (const n of BASELINE_VIEWERS) {
+        for (let round = 1; round <= 2; round++) {
+          for (const [build, main] of [["baseline", BASELINE.main], ["this", undefined]] as const) {
+            const r = await measureViewers(n, 0, FANOUT_SECONDS, "ws-acks", main);
+            rounds.push({ ...r, build, round });
+            const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
+            fanoutTable.push(`| ${n} | ${build} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.max)} |`);
+          }
+        }
+      }
+      results.fanoutAgainstBaseline = { baseline: BASELINE.label, rounds };
     }
     for (const n of ONLY.has("send") ? [500, 1000] : []) {
       // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
