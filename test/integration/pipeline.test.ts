@@ -49,6 +49,14 @@ describe("pipeline supervision", () => {
     expect(firstAfter?.type === "frame" && firstAfter.header.flags & (KEYFRAME | DISCONTINUITY)).toBe(KEYFRAME | DISCONTINUITY);
     // Sequence numbers continue across the restart: one stream, one numbering.
     for (let i = 1; i < frames.length; i++) expect(frames[i]!.header.seq).toBe((frames[i - 1]!.header.seq + 1) >>> 0);
+    // So does the stream's time: the new pipeline counts from 0, the viewer sees it go on from the
+    // last frame of the old one, one frame (33 ms at 30 fps) later.
+    for (let i = 1; i < frames.length; i++) expect(frames[i]!.header.pts, `PTS of frame ${i}`).toBeGreaterThan(frames[i - 1]!.header.pts);
+    const restartIndex = frames.findIndex((f) => f === firstAfter);
+    expect(restartIndex).toBeGreaterThan(0);
+    const step = frames[restartIndex]!.header.pts - frames[restartIndex - 1]!.header.pts;
+    expect(step).toBeGreaterThan(30_000);
+    expect(step).toBeLessThan(36_000);
     expect(v.ws.readyState).toBe(WebSocket.OPEN);
 
     const info = await cam0(server);
