@@ -31,7 +31,7 @@ const BASELINE: { main: string; label: string } | null =
   baselineDir === undefined
     ? null
     : { main: `${baselineDir}/dist/server/main.js`, label: `commit ${execFileSync("git", ["-C", baselineDir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim()}` };
-const BASELINE_VIEWERS = [500, 800];
+const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split(",").map(Number);
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
