@@ -3,7 +3,8 @@
 // Plain JavaScript with no dependencies: it runs before `npm ci` has.
 //
 //   node scripts/setup.mjs serve   GStreamer tools and plugins, npm dependencies
-//   node scripts/setup.mjs test    the same, plus Chromium for the browser tests
+//   node scripts/setup.mjs test    the same, plus Chromium for the browser tests and Debian's
+//                                  Python 3 (/usr/bin/python3) for the spec-only test client
 //   node scripts/setup.mjs bench   the same, plus ffmpeg (MPEG-1 for the jsmpeg comparison)
 //
 // Missing system packages are installed with apt-get when running as root or with passwordless
@@ -31,6 +32,8 @@ if (major < 20 || (major === 20 && minor < 19)) {
 
 // --- System packages -------------------------------------------------------------------------------
 const CHROMIUM = "/usr/bin/chromium";
+/** Debian's own Python: test/helpers/spec_client.py runs on it (another python3 may be first on the PATH). */
+const PYTHON = "/usr/bin/python3";
 /** GStreamer elements the pipelines use, and the Debian package that ships each. */
 const GST_ELEMENTS = [
   ["fdsink", "gstreamer1.0-tools"], // core elements come with the tools' libgstreamer
@@ -56,6 +59,7 @@ function missingPackages() {
     }
   }
   if (mode !== "serve" && !existsSync(CHROMIUM)) missing.add("chromium");
+  if (mode !== "serve" && !existsSync(PYTHON)) missing.add("python3");
   if (mode === "bench" && !onPath("ffmpeg")) missing.add("ffmpeg");
   return [...missing].sort();
 }
