@@ -89,6 +89,10 @@ export class WsRoutes {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = this.options.log.child({ stream: name, mode, remote: req.socket.remoteAddress });
       if (!stream) {
+        // Until the close handshake ends, ws still reads this socket and reports what it sends that
+        // breaks the protocol (over 4096 bytes, not UTF-8) as an 'error': without a listener that
+        // would end the process.
+        ws.on("error", (err) => log.warn("viewer socket error", { error: err.message }));
         log.info("viewer refused: unknown stream");
         ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
         return;
