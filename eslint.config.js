@@ -17,4 +17,9 @@ export default tseslint.config(
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true, allowBoolean: true, allowNullish: true }],
     },
   },
+  {
+    // The server reports through its logger (server/log.ts: JSON lines on stderr); console output would bypass it.
+    files: ["server/**/*.ts"],
+    rules: { "no-console": "error" },
+  },
 );

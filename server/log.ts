@@ -88,6 +88,16 @@ function wrap(logger: pino.Logger): Logger {
   };
 }
 
+/** A caught error as log fields: its message and, for an Error, its stack. Never throws, whatever was thrown. */
+export function errorFields(err: unknown): { error: string; stack?: string } {
+  if (err instanceof Error) return typeof err.stack === "string" ? { error: String(err.message), stack: err.stack } : { error: String(err.message) };
+  try {
+    return { error: String(err) };
+  } catch {
+    return { error: "a thrown value that cannot be printed" }; // e.g. Object.create(null)
+  }
+}
+
 export function isLogLevel(v: string): v is LogLevel {
   return (LEVELS as readonly string[]).includes(v);
 }

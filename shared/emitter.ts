@@ -1,5 +1,6 @@
 // A small typed event emitter for both sides. A listener that throws does not stop the others:
-// the error is handed to `onListenerError` (console.error by default).
+// the error is handed to `onListenerError` with the event's name (console.error by default, for the
+// browser; the server passes one that logs through its logger).
 
 /** Any object type whose keys are event names: interfaces and type aliases both fit. */
 export type EventMap<T> = { [K in keyof T]: unknown };
@@ -8,7 +9,7 @@ export type Listener<T> = (payload: T) => void;
 export class Emitter<Events extends EventMap<Events>> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
 
-  constructor(private readonly onListenerError: (err: unknown) => void = (err) => console.error(err)) {}
+  constructor(private readonly onListenerError: (err: unknown, event: keyof Events) => void = (err) => console.error(err)) {}
 
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
@@ -29,7 +30,7 @@ export class Emitter<Events extends EventMap<Events>> {
       try {
         (listener as Listener<Events[K]>)(payload);
       } catch (err) {
-        this.onListenerError(err);
+        this.onListenerError(err, event);
       }
     }
   }

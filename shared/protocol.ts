@@ -37,6 +37,8 @@ export const CloseCode = {
   UNSUPPORTED_DATA: 1003,
   /** A client message above the size limit (sent by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
+  /** The server failed handling this socket's message (a server bug); only this socket is closed. Reason: `CC_ERR_INTERNAL: …`. */
+  INTERNAL_ERROR: 1011,
   /** Malformed client message: not JSON, not an object, unknown type, bad field. */
   BAD_MESSAGE: 4400,
   /** No stream of that name. */

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
 import { STREAM_NAME } from "../config-file.js";
-import type { Logger } from "../log.js";
+import { errorFields, type Logger } from "../log.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import type { ViewerMode } from "../stream/viewer.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
@@ -90,6 +90,10 @@ export class WsRoutes {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = this.options.log.child({ stream: name, mode, remote: req.socket.remoteAddress });
       if (!stream) {
+        // Until the close handshake ends, ws still reads this socket and reports what it sends that
+        // breaks the protocol (over 4096 bytes, not UTF-8) as an 'error': without a listener that
+        // would end the process.
+        ws.on("error", (err) => log.warn("viewer socket error", { error: err.message }));
         log.info("viewer refused: unknown stream");
         ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
         return;
@@ -118,13 +122,7 @@ export class WsRoutes {
           ws.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not accepted");
           return;
         }
-        try {
-          fanout.onClientMessage(viewer, parseClientMessage(rawToString(data)));
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          log.warn("bad client message; closing", { viewer: viewer.id, code: err.code });
-          ws.close(CloseCode.BAD_MESSAGE, reason(`${err.code}: ${err.message}`));
-        }
+        handleClientMessage(ws, log, viewer.id, () => fanout.onClientMessage(viewer, parseClientMessage(rawToString(data))));
       });
     }
     ws.on("error", (err) => {
@@ -168,6 +166,26 @@ export class WsRoutes {
     while (this.wss.clients.size > 0 && Date.now() < deadline) await sleep(20);
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
+  }
+}
+
+/**
+ * Handles one client message on its socket. A ProtocolError (the client's fault) closes the socket
+ * with 4400. Any other error is a bug of ours: it closes this socket only, with 1011, and is logged
+ * with its stack. Nothing is rethrown: an error thrown out of ws's event listener would end the
+ * process and every other viewer with it.
+ */
+export function handleClientMessage(ws: Pick<WebSocket, "close">, log: Logger, viewer: number, handle: () => void): void {
+  try {
+    handle();
+  } catch (err) {
+    if (err instanceof ProtocolError) {
+      log.warn("bad client message; closing", { viewer, code: err.code });
+      ws.close(CloseCode.BAD_MESSAGE, reason(`${err.code}: ${err.message}`));
+      return;
+    }
+    log.error("internal error handling a client message; closing the socket", { viewer, ...errorFields(err) });
+    ws.close(CloseCode.INTERNAL_ERROR, "CC_ERR_INTERNAL: internal server error");
   }
 }
 

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Emitter } from "../../shared/emitter.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
-import type { Logger } from "../log.js";
+import { errorFields, type Logger } from "../log.js";
 import type { VideoCaps } from "./caps.js";
 import { FrameAssembler, type EncodedFrame, type FrameWarningCode } from "./frames.js";
 import { GdpError, GdpParser, type GdpPacket } from "./gdp.js";
@@ -46,7 +46,10 @@ function installExitHook(): void {
 const STDERR_TAIL_LINES = 20;
 
 export class GstProcess {
-  readonly events = new Emitter<GstProcessEvents>();
+  /** A listener that throws is logged (with its stack), and the other listeners still run. */
+  readonly events = new Emitter<GstProcessEvents>((err, event) =>
+    this.log.error("pipeline event listener threw", { event, pipelinePid: this.child.pid, ...errorFields(err) }),
+  );
   private readonly child: ChildProcess;
   private readonly parser = new GdpParser();
   private readonly assembler = new FrameAssembler();

@@ -194,8 +194,9 @@ export class StreamFanout {
     const now = this.clock();
     switch (message.type) {
       case "ack": {
-        const newest = viewer.newestSentSeq;
-        if (newest === null || ((newest - message.seq) >>> 0) >= 0x8000_0000) {
+        const { firstSentSeq: first, newestSentSeq: newest } = viewer;
+        // Sent to it: from the first frame it got to the newest (u32 order, wrapping).
+        if (first === null || newest === null || ((message.seq - first) >>> 0) > ((newest - first) >>> 0)) {
           throw new ProtocolError("CC_ERR_BAD_MESSAGE", `ack for frame ${message.seq}, which was not sent`);
         }
         // Acks are optional: flow control runs on probes. An ack only says the client is ours.
@@ -392,6 +393,7 @@ export class StreamFanout {
     if (wire !== null) viewer.flow.probed(message.seq, now);
     viewer.framesSent++;
     viewer.lastSentSeq = message.seq;
+    viewer.firstSentSeq ??= message.seq;
     const newest = viewer.newestSentSeq;
     if (newest === null || ((message.seq - newest) >>> 0) < 0x8000_0000) viewer.newestSentSeq = message.seq;
     return true;

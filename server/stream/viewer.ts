@@ -32,6 +32,8 @@ export class Viewer {
   framesSent = 0;
   bytesSent = 0;
   readonly skipped: Record<SkipReason, number> = zeroSkips();
+  /** The first sequence number sent: acks may not name an earlier one. */
+  firstSentSeq: number | null = null;
   /** Highest sequence number sent (a replay sends older ones again): acks may not go past it. */
   newestSentSeq: number | null = null;
   /** Sequence number of the last frame sent: a frame that follows it continues the viewer's run. */

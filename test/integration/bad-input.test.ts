@@ -9,7 +9,7 @@ import type { StreamsResponse } from "../../shared/api.js";
 import { gapsEndAtKeyframes } from "../helpers/frame-checks.js";
 import { mulberry32 } from "../helpers/random.js";
 import { closeCodeOf, nextReply, openRaw, parseReply, rawGet, rawRequest, upgradeRequest, type RawReply } from "../helpers/raw-http.js";
-import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { sleep } from "../helpers/until.js";
 import { connectViewer, type TestViewer } from "../helpers/ws-viewer.js";
 
@@ -151,6 +151,26 @@ describe("bad input while a viewer watches", () => {
       // A well-formed name that is not a stream opens and is closed with 4404.
       const unknown = await viewer("ws/nosuch");
       expect((await unknown.closed).code).toBe(CLOSE_UNKNOWN_STREAM);
+    });
+  });
+
+  it("survives a message over 4096 bytes or not UTF-8 on an unknown stream's socket before its 4404 close completes", async () => {
+    await underAttack(async () => {
+      for (const path of ["ws/nosuch", "webm/nosuch"]) {
+        for (const [what, data] of [
+          ["5000 bytes", Buffer.alloc(5000, 0x78)],
+          ["not UTF-8", Buffer.from([0xff])],
+        ] as const) {
+          const ws = new WebSocket(server.wsBase + path);
+          ws.on("error", () => undefined);
+          const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+          // Sent at once, so it reaches the server before the client's answer to the close frame.
+          ws.once("open", () => ws.send(data, { binary: false }));
+          expect(await closed, `${path}: ${what}`).toBe(CLOSE_UNKNOWN_STREAM);
+          await sleep(100);
+          expect(isAlive(server.pid), `the server survived ${what} on ${path}`).toBe(true);
+        }
+      }
     });
   });
 

@@ -35,6 +35,18 @@ describe("Emitter", () => {
     expect(errors).toEqual([boom, boom]);
   });
 
+  test("onListenerError is told which event's listener threw", () => {
+    const seen: [unknown, keyof Events][] = [];
+    const e = new Emitter<Events>((err, event) => seen.push([err, event]));
+    e.on("name", () => {
+      throw new TypeError("bad name");
+    });
+    e.emit("name", "x");
+    expect(seen).toHaveLength(1);
+    expect(seen[0]![1]).toBe("name");
+    expect(seen[0]![0]).toBeInstanceOf(TypeError);
+  });
+
   test("the function returned by on() removes that listener only", () => {
     const e = new Emitter<Events>(() => undefined);
     const got: string[] = [];

@@ -2,7 +2,7 @@
 // and readable lines for a terminal. Written to an in-memory destination instead of stderr.
 
 import { describe, expect, test } from "vitest";
-import { createLogger, isLogLevel, type LoggerOptions } from "../../server/log.js";
+import { createLogger, errorFields, isLogLevel, type LoggerOptions } from "../../server/log.js";
 
 function collect(options: Omit<LoggerOptions, "destination"> = {}): { lines: string[]; options: LoggerOptions } {
   const lines: string[] = [];
@@ -71,6 +71,22 @@ describe("createLogger", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(\d+\): viewer closed: too slow \{.*"stream":"cam0".*"viewer":2.*\}\n$/);
     expect(lines[0]).not.toContain("s3cret");
+  });
+
+  test("errorFields: an Error's message and stack, anything else as text, and never throws", () => {
+    const err = new RangeError("out of range");
+    expect(errorFields(err)).toEqual({ error: "out of range", stack: err.stack });
+    expect(errorFields(err).stack).toMatch(/^RangeError: out of range\n\s+at /);
+    expect(errorFields("plain string")).toEqual({ error: "plain string" });
+    expect(errorFields(42)).toEqual({ error: "42" });
+    expect(errorFields(undefined)).toEqual({ error: "undefined" });
+    // String() throws on these: still a field.
+    expect(typeof errorFields(Object.create(null)).error).toBe("string");
+    expect(typeof errorFields(Symbol("s")).error).toBe("string");
+    // The stack survives the logger as one JSON line.
+    const { lines, options } = collect();
+    createLogger("info", options).error("boom", { viewer: 1, ...errorFields(err) });
+    expect(parse(lines)[0]).toMatchObject({ level: "error", viewer: 1, error: "out of range", stack: err.stack });
   });
 
   test("isLogLevel accepts the four levels only", () => {
