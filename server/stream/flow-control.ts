@@ -87,6 +87,15 @@ export class ViewerFlow {
   /** Bytes written when the last probe was sent. */
   private probedBytes = 0;
   private lastProbeAt = -Infinity;
+  /**
+   * The estimate of what the viewer has left to read: `backlog` bytes at `backlogAt` (its last
+   * proof or the last decision), plus `fresh` bytes written since, which earn no credit for
+   * reading done before they were written: time the viewer spent with nothing to read is not time
+   * it spent reading what came after.
+   */
+  private backlog = 0;
+  private backlogAt: Millis;
+  private fresh = 0;
   /** Bytes per ms the viewer reads when it has bytes waiting; null until measured, or after it kept up. */
   private rate: number | null = null;
   /** No reference frame yet (joined, a new hello, a restart): only a keyframe may be sent. Not a skip. */
@@ -100,6 +109,7 @@ export class ViewerFlow {
     now: Millis,
   ) {
     this.provenAt = now;
+    this.backlogAt = now;
   }
 
   // ---- what was written and what pongs prove
@@ -107,6 +117,7 @@ export class ViewerFlow {
   /** `bytes` were written to the socket. */
   wrote(bytes: number): void {
     this.sent += bytes;
+    this.fresh += bytes;
   }
 
   /** A probe may follow the next write: one per interval at most. */
@@ -122,6 +133,7 @@ export class ViewerFlow {
 
   /** A probe naming `seq` was written now, behind everything written so far. */
   probed(seq: number, now: Millis): Probe {
+    this.settle(now);
     const probe: Probe = { seq, sentAt: now, bytes: this.sent };
     this.outstanding.push(probe);
     this.probedBytes = this.sent;
@@ -147,6 +159,10 @@ export class ViewerFlow {
     }
     this.proven = Math.max(this.proven, probe.bytes);
     this.provenAt = now;
+    // What is not proven read is, at most, what it has left.
+    this.backlog = this.sent - this.proven;
+    this.backlogAt = now;
+    this.fresh = 0;
     return true;
   }
 
@@ -173,14 +189,29 @@ export class ViewerFlow {
   /** Time to read what is in flight plus `extra` bytes, from the read rate; null when it is not known. */
   private drainMs(now: Millis, extra: number): number | null {
     if (this.rate === null) return null;
-    const left = Math.max(0, this.sent - this.proven - this.rate * (now - this.provenAt));
+    const left = Math.max(0, this.backlog - this.rate * Math.max(0, now - this.backlogAt)) + this.fresh;
     return (left + extra) / this.rate;
+  }
+
+  /**
+   * Moves the backlog estimate to `now`: what was left at `backlogAt` less what the viewer read
+   * since, plus what was written since (counted as written now: never credited with reading done
+   * before it was there). Without a rate nothing is credited; a rate comes only with a pong, which
+   * starts the estimate again.
+   */
+  private settle(now: Millis): void {
+    if (now < this.backlogAt) return;
+    const rate = this.rate ?? 0;
+    this.backlog = Math.max(0, this.backlog - rate * (now - this.backlogAt)) + this.fresh;
+    this.backlogAt = now;
+    this.fresh = 0;
   }
 
   // ---- decisions
 
   /** A frame of `bytes` bytes, `key` or not, is ready for this viewer now. */
   admit(key: boolean, bytes: number, now: Millis, bufferedBytes: number): Verdict {
+    this.settle(now);
     const gap = this.gap;
     if (gap !== null) {
       if (key && this.canResume(bytes, now, bufferedBytes)) {
