@@ -273,6 +273,8 @@ export class ViewerFlow {
   /**
    * While holding: "release" once the replay is proven read, "drop" once it has not been within
    * `maxLagMs` (the viewer then skips to a keyframe, the held frames counted as skipped), else "hold".
+   * A hold that times out with no frame held is released: nothing was kept from the viewer, and
+   * the next frame is judged like any other (skipped if the replay is still not read).
    */
   settleHold(now: Millis, heldFrames: number): "hold" | "release" | "drop" {
     const hold = this.hold;
@@ -283,6 +285,7 @@ export class ViewerFlow {
     }
     if (now - hold.at <= this.options.maxLagMs) return "hold";
     this.hold = null;
+    if (heldFrames === 0) return "release";
     this.gap = { reason: "lagging", frames: heldFrames, lagMs: Math.round((now - hold.at) * 10) / 10 };
     return "drop";
   }
