@@ -80,9 +80,13 @@ const WAIT: Verdict = { send: false, skipped: null };
 export class ViewerFlow {
   /** Bytes written to the viewer, text and binary. */
   private sent = 0;
-  /** Bytes proven read, and when the proof came. */
+  /**
+   * Bytes proven read, and when the proof (a pong) came. Before the first pong there is no proof
+   * to time a read from: the interval from the connection to the first pong includes the round
+   * trip, and would measure the link's latency as a slow read rate.
+   */
   private proven = 0;
-  private provenAt: Millis;
+  private provenAt = -Infinity as Millis;
   private readonly outstanding: Probe[] = [];
   /** Bytes written when the last probe was sent. */
   private probedBytes = 0;
@@ -108,7 +112,6 @@ export class ViewerFlow {
     private readonly options: FlowOptions,
     now: Millis,
   ) {
-    this.provenAt = now;
     this.backlogAt = now;
   }
 
