@@ -89,7 +89,7 @@ export function runSpecClient(options: SpecClientOptions): Promise<SpecRun> {
         if (code !== 0) throw new Error(`spec client exited with ${code}: ${err.slice(-2000)}`);
         resolve(parseRun(out, readFileSync(dataFile)));
       } catch (e) {
-        reject(e as Error);
+        reject(e instanceof Error ? e : new Error(String(e)));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
