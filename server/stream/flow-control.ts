@@ -80,13 +80,26 @@ const WAIT: Verdict = { send: false, skipped: null };
 export class ViewerFlow {
   /** Bytes written to the viewer, text and binary. */
   private sent = 0;
-  /** Bytes proven read, and when the proof came. */
+  /**
+   * Bytes proven read, and when the proof (a pong) came. Before the first pong there is no proof
+   * to time a read from: the interval from the connection to the first pong includes the round
+   * trip, and would measure the link's latency as a slow read rate.
+   */
   private proven = 0;
-  private provenAt: Millis;
+  private provenAt = -Infinity as Millis;
   private readonly outstanding: Probe[] = [];
   /** Bytes written when the last probe was sent. */
   private probedBytes = 0;
   private lastProbeAt = -Infinity;
+  /**
+   * The estimate of what the viewer has left to read: `backlog` bytes at `backlogAt` (its last
+   * proof or the last decision), plus `fresh` bytes written since, which earn no credit for
+   * reading done before they were written: time the viewer spent with nothing to read is not time
+   * it spent reading what came after.
+   */
+  private backlog = 0;
+  private backlogAt: Millis;
+  private fresh = 0;
   /** Bytes per ms the viewer reads when it has bytes waiting; null until measured, or after it kept up. */
   private rate: number | null = null;
   /** No reference frame yet (joined, a new hello, a restart): only a keyframe may be sent. Not a skip. */
@@ -99,7 +112,7 @@ export class ViewerFlow {
     private readonly options: FlowOptions,
     now: Millis,
   ) {
-    this.provenAt = now;
+    this.backlogAt = now;
   }
 
   // ---- what was written and what pongs prove
@@ -107,6 +120,7 @@ export class ViewerFlow {
   /** `bytes` were written to the socket. */
   wrote(bytes: number): void {
     this.sent += bytes;
+    this.fresh += bytes;
   }
 
   /** A probe may follow the next write: one per interval at most. */
@@ -122,6 +136,7 @@ export class ViewerFlow {
 
   /** A probe naming `seq` was written now, behind everything written so far. */
   probed(seq: number, now: Millis): Probe {
+    this.settle(now);
     const probe: Probe = { seq, sentAt: now, bytes: this.sent };
     this.outstanding.push(probe);
     this.probedBytes = this.sent;
@@ -147,6 +162,10 @@ export class ViewerFlow {
     }
     this.proven = Math.max(this.proven, probe.bytes);
     this.provenAt = now;
+    // What is not proven read is, at most, what it has left.
+    this.backlog = this.sent - this.proven;
+    this.backlogAt = now;
+    this.fresh = 0;
     return true;
   }
 
@@ -173,14 +192,29 @@ export class ViewerFlow {
   /** Time to read what is in flight plus `extra` bytes, from the read rate; null when it is not known. */
   private drainMs(now: Millis, extra: number): number | null {
     if (this.rate === null) return null;
-    const left = Math.max(0, this.sent - this.proven - this.rate * (now - this.provenAt));
+    const left = Math.max(0, this.backlog - this.rate * Math.max(0, now - this.backlogAt)) + this.fresh;
     return (left + extra) / this.rate;
+  }
+
+  /**
+   * Moves the backlog estimate to `now`: what was left at `backlogAt` less what the viewer read
+   * since, plus what was written since (counted as written now: never credited with reading done
+   * before it was there). Without a rate nothing is credited; a rate comes only with a pong, which
+   * starts the estimate again.
+   */
+  private settle(now: Millis): void {
+    if (now < this.backlogAt) return;
+    const rate = this.rate ?? 0;
+    this.backlog = Math.max(0, this.backlog - rate * (now - this.backlogAt)) + this.fresh;
+    this.backlogAt = now;
+    this.fresh = 0;
   }
 
   // ---- decisions
 
   /** A frame of `bytes` bytes, `key` or not, is ready for this viewer now. */
   admit(key: boolean, bytes: number, now: Millis, bufferedBytes: number): Verdict {
+    this.settle(now);
     const gap = this.gap;
     if (gap !== null) {
       if (key && this.canResume(bytes, now, bufferedBytes)) {
@@ -242,6 +276,8 @@ export class ViewerFlow {
   /**
    * While holding: "release" once the replay is proven read, "drop" once it has not been within
    * `maxLagMs` (the viewer then skips to a keyframe, the held frames counted as skipped), else "hold".
+   * A hold that times out with no frame held is released: nothing was kept from the viewer, and
+   * the next frame is judged like any other (skipped if the replay is still not read).
    */
   settleHold(now: Millis, heldFrames: number): "hold" | "release" | "drop" {
     const hold = this.hold;
@@ -252,6 +288,7 @@ export class ViewerFlow {
     }
     if (now - hold.at <= this.options.maxLagMs) return "hold";
     this.hold = null;
+    if (heldFrames === 0) return "release";
     this.gap = { reason: "lagging", frames: heldFrames, lagMs: Math.round((now - hold.at) * 10) / 10 };
     return "drop";
   }
