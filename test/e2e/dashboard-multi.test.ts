@@ -114,11 +114,15 @@ describe("the dashboard with three streams", () => {
     const first = await Promise.all(STREAMS.map((s) => page.evaluate(samplePicture, s)));
     const paintedBefore = await Promise.all(STREAMS.map(async (s) => Number((await tileData(page, s)).framesPainted)));
     // The clock overlay ticks once a second, so every picture changes, even the still bars: sample each
-    // tile until its picture differs from its first sample; the wait fails if one has not within 10 s.
+    // tile until its picture differs from its first sample and its figures (updated a few times a
+    // second) count more frames painted; the wait fails if one has not within 10 s.
     await Promise.all(
       STREAMS.map((s, i) =>
-        until(`tile ${s}'s picture to change`, 10_000, async () =>
-          (await page.evaluate(samplePicture, s)).checksum !== first[i]!.checksum ? true : undefined,
+        until(`tile ${s}'s picture to change and its painted count to rise`, 10_000, async () =>
+          (await page.evaluate(samplePicture, s)).checksum !== first[i]!.checksum &&
+          Number((await tileData(page, s)).framesPainted) > paintedBefore[i]!
+            ? true
+            : undefined,
         ),
       ),
     );
