@@ -205,7 +205,6 @@ export class StreamFanout {
       }
       case "pause":
         viewer.paused = true;
-        viewer.held = null;
         viewer.flow.restartAtKeyframe();
         break;
       case "resume":
@@ -230,7 +229,7 @@ export class StreamFanout {
     const now = this.clock();
     if (!viewer.flow.pong(probe.seq, probe.sentAt, now)) return;
     this.onViewerLag?.(Math.max(0, now - probe.sentAt));
-    if (viewer.held !== null) this.settleHold(viewer, now);
+    if (viewer.flow.holding) this.settleHold(viewer, now);
   }
 
   /** New caps from the pipeline. A changed size or rate re-announces hello and restarts at a keyframe. */
@@ -243,8 +242,7 @@ export class StreamFanout {
     this.gopStart = null;
     const hello = helloMessage(this.name, this.video);
     for (const [viewer, output] of this.viewers) {
-      viewer.held = null; // frames of the old format must not follow the new hello
-      viewer.flow.restartAtKeyframe();
+      viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
       if (!output.formatChanged(hello)) this.viewers.delete(viewer);
     }
   }
@@ -263,8 +261,7 @@ export class StreamFanout {
     }
     for (const [viewer, output] of this.viewers) {
       if (state !== "live") {
-        viewer.held = null; // the old pipeline's frames must not follow
-        viewer.flow.restartAtKeyframe();
+        viewer.flow.restartAtKeyframe(); // the old pipeline's frames (held ones too) must not follow
       }
       output.state(this.stateMessage);
     }
@@ -304,7 +301,7 @@ export class StreamFanout {
         this.onSlowViewerClosed?.(viewer);
         continue;
       }
-      if (viewer.held !== null) this.settleHold(viewer, now);
+      if (viewer.flow.holding) this.settleHold(viewer, now);
       if (viewer.flow.unprobed && viewer.flow.probeDue(now)) this.sendTrailingProbe(viewer, now);
       if (stats && !viewer.paused) {
         output.stats({ type: "stats", lagMs: round1(viewer.flow.lagMs(now)), framesSent: viewer.framesSent, skipped: { ...viewer.skipped } });
@@ -323,7 +320,6 @@ export class StreamFanout {
   }
 
   private resync(viewer: Viewer, output: ViewerOutput, now: Millis): void {
-    viewer.held = null;
     if (now - viewer.lastResyncAt < this.resyncMinIntervalMs) {
       // Replays are bursts: one a second at most. Otherwise wait for the next live keyframe.
       viewer.flow.restartAtKeyframe();
@@ -339,20 +335,17 @@ export class StreamFanout {
    */
   private replayTo(viewer: Viewer, output: ViewerOutput, role: "replay" | "resync", now: Millis): void {
     const frames = this.gop.snapshot();
-    viewer.held = null;
     viewer.flow.restartAtKeyframe();
     if (frames.length === 0 || !viewer.open) return;
     for (const message of frames) {
       if (!this.write(viewer, output, message, role, now, true)) return;
     }
     viewer.flow.replayed(now);
-    viewer.held = [];
   }
 
   private deliver(viewer: Viewer, output: ViewerOutput, message: FrameMessage, now: Millis): void {
     if (viewer.paused || !viewer.open) return;
-    if (viewer.held !== null) {
-      viewer.held.push(message);
+    if (viewer.flow.holdBack(message)) {
       this.settleHold(viewer, now);
       return;
     }
@@ -369,18 +362,15 @@ export class StreamFanout {
 
   /** Ends a hold once its outcome is known (see ViewerFlow.settleHold). */
   private settleHold(viewer: Viewer, now: Millis): void {
-    const held = viewer.held;
-    if (held === null) return;
-    const outcome = viewer.flow.settleHold(now, held.length);
-    if (outcome === "hold") return;
-    viewer.held = null;
-    if (outcome === "drop") {
-      this.countSkips(viewer, "lagging", held.length);
+    const settled = viewer.flow.settleHold(now);
+    if (settled.outcome === "hold") return;
+    if (settled.outcome === "drop") {
+      this.countSkips(viewer, "lagging", settled.held.length);
       return;
     }
     const output = this.viewers.get(viewer);
     if (output === undefined) return;
-    for (const message of held) this.deliver(viewer, output, message, now);
+    for (const message of settled.held) this.deliver(viewer, output, message, now);
   }
 
   private write(viewer: Viewer, output: ViewerOutput, message: FrameMessage, role: FrameRole, now: Millis, probe: boolean): boolean {

@@ -77,7 +77,19 @@ export type Verdict =
 const SEND: Verdict = { send: true, resumed: null };
 const WAIT: Verdict = { send: false, skipped: null };
 
-export class ViewerFlow {
+/** What settleHold() decided: keep holding, or end the hold with the frames it kept back. */
+export type HoldOutcome<Held> =
+  | { readonly outcome: "hold" }
+  /** Send them, in order. */
+  | { readonly outcome: "release"; readonly held: readonly Held[] }
+  /** They were counted into a lagging gap: the viewer skips to a keyframe. */
+  | { readonly outcome: "drop"; readonly held: readonly Held[] };
+
+const HOLD: HoldOutcome<never> = { outcome: "hold" };
+const NOTHING_HELD: HoldOutcome<never> = { outcome: "release", held: [] };
+
+/** `Held`: what the fan-out keeps back during a hold (its frames); the policy only counts them. */
+export class ViewerFlow<Held = unknown> {
   /** Bytes written to the viewer, text and binary. */
   private sent = 0;
   /**
@@ -105,8 +117,8 @@ export class ViewerFlow {
   /** No reference frame yet (joined, a new hello, a restart): only a keyframe may be sent. Not a skip. */
   private needsKeyframe = true;
   private gap: Gap | null = null;
-  /** Holding live frames until the replay written at `at` (up to the probe `last`) is proven read. */
-  private hold: { readonly at: Millis; readonly bytes: number } | null = null;
+  /** Holding live frames back until the replay written at `at` (its first `bytes`) is proven read. */
+  private hold: { readonly at: Millis; readonly bytes: number; readonly held: Held[] } | null = null;
 
   constructor(
     private readonly options: FlowOptions,
@@ -266,11 +278,18 @@ export class ViewerFlow {
   replayed(now: Millis): void {
     this.needsKeyframe = false;
     this.gap = null;
-    this.hold = { at: now, bytes: this.sent };
+    this.hold = { at: now, bytes: this.sent, held: [] };
   }
 
   get holding(): boolean {
     return this.hold !== null;
+  }
+
+  /** Keeps a live frame back while holding; returns false when not holding (the caller admits it instead). */
+  holdBack(frame: Held): boolean {
+    if (this.hold === null) return false;
+    this.hold.held.push(frame);
+    return true;
   }
 
   /**
@@ -279,18 +298,18 @@ export class ViewerFlow {
    * A hold that times out with no frame held is released: nothing was kept from the viewer, and
    * the next frame is judged like any other (skipped if the replay is still not read).
    */
-  settleHold(now: Millis, heldFrames: number): "hold" | "release" | "drop" {
+  settleHold(now: Millis): HoldOutcome<Held> {
     const hold = this.hold;
-    if (hold === null) return "release";
+    if (hold === null) return NOTHING_HELD;
     if (this.proven >= hold.bytes) {
       this.hold = null;
-      return "release";
+      return { outcome: "release", held: hold.held };
     }
-    if (now - hold.at <= this.options.maxLagMs) return "hold";
+    if (now - hold.at <= this.options.maxLagMs) return HOLD;
     this.hold = null;
-    if (heldFrames === 0) return "release";
-    this.gap = { reason: "lagging", frames: heldFrames, lagMs: Math.round((now - hold.at) * 10) / 10 };
-    return "drop";
+    if (hold.held.length === 0) return NOTHING_HELD;
+    this.gap = { reason: "lagging", frames: hold.held.length, lagMs: Math.round((now - hold.at) * 10) / 10 };
+    return { outcome: "drop", held: hold.held };
   }
 
   /** A skip of frames that were never offered to admit() (held frames dropped). */

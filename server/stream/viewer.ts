@@ -27,7 +27,8 @@ export type ViewerMode = (typeof VIEWER_MODES)[number];
 export const zeroSkips = (): Record<SkipReason, number> => ({ lagging: 0, "buffer-full": 0 });
 
 export class Viewer {
-  readonly flow: ViewerFlow;
+  /** Its flow-control state; frames kept back during a hold are the policy's too. */
+  readonly flow: ViewerFlow<FrameMessage>;
   paused = false;
   framesSent = 0;
   bytesSent = 0;
@@ -38,8 +39,6 @@ export class Viewer {
   newestSentSeq: number | null = null;
   /** Sequence number of the last frame sent: a frame that follows it continues the viewer's run. */
   lastSentSeq: number | null = null;
-  /** Live frames held back while a replay is read (see ViewerFlow.settleHold); null when not holding. */
-  held: FrameMessage[] | null = null;
   lastResyncAt = -Infinity;
   /** Since when `bufferedAmount` has been above the limit; null when below. */
   overLimitSince: Millis | null = null;
@@ -54,7 +53,7 @@ export class Viewer {
     readonly connectedAt: Millis,
     flow: FlowOptions,
   ) {
-    this.flow = new ViewerFlow(flow, connectedAt);
+    this.flow = new ViewerFlow<FrameMessage>(flow, connectedAt);
   }
 
   get open(): boolean {

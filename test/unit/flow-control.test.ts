@@ -351,11 +351,28 @@ describe("ViewerFlow admit", () => {
   });
 });
 
+/** Frames held back so far in each flow's current hold. */
+const heldSoFar = new WeakMap<ViewerFlow, number>();
+
+/** While holding, holds frames back until `heldFrames` are held; then settles. Returns the outcome's name. */
+function settleWith(flow: ViewerFlow, now: Millis, heldFrames: number): string {
+  if (flow.holding) {
+    for (let n = heldSoFar.get(flow) ?? 0; n < heldFrames; n++) flow.holdBack(n);
+    heldSoFar.set(flow, Math.max(heldFrames, heldSoFar.get(flow) ?? 0));
+  }
+  const settled = flow.settleHold(now);
+  if (settled.outcome !== "hold") {
+    heldSoFar.delete(flow);
+    if (settled.held.length !== 0) expect(settled.held.length).toBe(heldFrames);
+  }
+  return settled.outcome;
+}
+
 describe("ViewerFlow hold after a replay", () => {
   test("no replay, no hold: settleHold releases", () => {
     const flow = startedFlow(0);
     expect(flow.holding).toBe(false);
-    expect(flow.settleHold(t(10_000), 5)).toBe("release");
+    expect(settleWith(flow, t(10_000), 5)).toBe("release");
   });
 
   test("released once the replay is proven read: the pong of the probe behind its last frame, not an earlier one", () => {
@@ -363,11 +380,11 @@ describe("ViewerFlow hold after a replay", () => {
     const probes = [0, 1, 2].map((seq) => writeProbed(flow, seq, 1000, 100));
     flow.replayed(t(100));
     expect(flow.holding).toBe(true);
-    expect(flow.settleHold(t(150), 1)).toBe("hold");
+    expect(settleWith(flow, t(150), 1)).toBe("hold");
     pong(flow, probes[1]!, 300);
-    expect(flow.settleHold(t(300), 2)).toBe("hold");
+    expect(settleWith(flow, t(300), 2)).toBe("hold");
     pong(flow, probes[2]!, 400);
-    expect(flow.settleHold(t(400), 3)).toBe("release");
+    expect(settleWith(flow, t(400), 3)).toBe("release");
     expect(flow.holding).toBe(false);
     // The replay was decodable: what follows it needs no keyframe.
     expect(flow.admit(false, 100, t(410), 0)).toEqual({ send: true, resumed: null });
@@ -377,8 +394,8 @@ describe("ViewerFlow hold after a replay", () => {
     const flow = flowAt(0);
     const last = writeProbed(flow, 4, 30_000, 100);
     flow.replayed(t(100));
-    expect(flow.settleHold(t(600), 15)).toBe("hold"); // exactly maxLagMs
-    expect(flow.settleHold(t(600.04), 15)).toBe("drop");
+    expect(settleWith(flow, t(600), 15)).toBe("hold"); // exactly maxLagMs
+    expect(settleWith(flow, t(600.04), 15)).toBe("drop");
     expect(flow.holding).toBe(false);
     expect(flow.currentGap).toEqual({ reason: "lagging", frames: 15, lagMs: 500 });
     expect(flow.admit(false, 100, t(633), 0)).toMatchObject({ send: false, skipped: { frames: 16 } });
@@ -391,7 +408,7 @@ describe("ViewerFlow hold after a replay", () => {
     const flow = flowAt(0);
     writeProbed(flow, 2, 30_000, 0);
     flow.replayed(t(0));
-    expect(flow.settleHold(t(600), 0)).toBe("release");
+    expect(settleWith(flow, t(600), 0)).toBe("release");
     expect(flow.holding).toBe(false);
     expect(flow.currentGap).toBeNull();
     // The next frame is judged like any other: the replay's probe is 633 ms old, so it is skipped.
@@ -407,13 +424,27 @@ describe("ViewerFlow hold after a replay", () => {
     expect(flow.holding).toBe(true);
   });
 
+  test("frames held back come out of a release in order; without a hold nothing is kept", () => {
+    const flow = new ViewerFlow<string>({ ...OPTIONS }, t(0));
+    expect(flow.holdBack("early")).toBe(false);
+    flow.wrote(100);
+    const probe = flow.probed(0, t(0));
+    flow.replayed(t(0));
+    expect(flow.holdBack("a")).toBe(true);
+    expect(flow.holdBack("b")).toBe(true);
+    expect(flow.settleHold(t(100))).toEqual({ outcome: "hold" });
+    flow.pong(probe.seq, probe.sentAt, t(120));
+    expect(flow.settleHold(t(120))).toEqual({ outcome: "release", held: ["a", "b"] });
+    expect(flow.holdBack("late")).toBe(false);
+  });
+
   test("restartAtKeyframe ends a hold", () => {
     const flow = flowAt(0);
     writeProbed(flow, 0, 100, 0);
     flow.replayed(t(0));
     flow.restartAtKeyframe();
     expect(flow.holding).toBe(false);
-    expect(flow.settleHold(t(10_000), 3)).toBe("release");
+    expect(settleWith(flow, t(10_000), 3)).toBe("release");
     expect(flow.currentGap).toBeNull();
   });
 });
