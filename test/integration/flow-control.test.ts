@@ -82,13 +82,27 @@ async function checkWsRun(name: string, run: SpecRun, stall?: { from: number; to
   // Time on the wire only goes forward.
   for (let i = 1; i < frames.length; i++) if (!frames[i]!.replay) expect(frames[i]!.pts).toBeGreaterThan(frames[i - 1]!.pts);
   const decoded = await decodedPictureCount(frames.map((f) => f.data), WIDTH, HEIGHT);
-  const endLags = frames.filter((f) => !f.replay && f.at >= run.endedAt - END_WINDOW_MS).map((f) => f.at - f.serverTime).sort((a, b) => a - b);
+  const lags = frames.flatMap((f) => (f.replay ? [] : [{ at: f.at, lag: f.at - f.serverTime }]));
+  return figures(name, run, frames.map((f) => f.at), lags, decoded, gaps, stall);
+}
+
+/** One run's figures, from when each frame was read and how old each live one was then. */
+function figures(
+  name: string,
+  run: SpecRun,
+  readTimes: readonly number[],
+  lags: readonly { at: number; lag: number }[],
+  decoded: number,
+  gaps: number,
+  stall?: { from: number; to: number },
+): Figures {
+  const endLags = lags.filter((l) => l.at >= run.endedAt - END_WINDOW_MS).map((l) => l.lag).sort((a, b) => a - b);
   return {
     client: name,
-    frames: frames.length,
+    frames: readTimes.length,
     decoded,
     gaps,
-    maxPictureIntervalMs: Math.round(maxPictureInterval(run.openedAt!, frames.map((f) => f.at), stall)),
+    maxPictureIntervalMs: Math.round(maxPictureInterval(run.openedAt!, readTimes, stall)),
     lagAtEndMs: Math.round(endLags.at(-1) ?? NaN),
     lagAtEndP50Ms: Math.round(percentile(endLags, 0.5)),
   };
@@ -120,16 +134,8 @@ async function checkWebmRun(name: string, run: SpecRun, stall?: { from: number; 
     if (metas[i]!.seq !== ((metas[i - 1]!.seq + 1) >>> 0)) gaps++;
   }
   const decoded = await decodedWebmPictureCount(bytes);
-  const endLags = frames.flatMap((f, i) => (f.at >= run.endedAt - END_WINDOW_MS ? [f.at - metas[i]!.serverTime] : [])).sort((a, b) => a - b);
-  return {
-    client: name,
-    frames: frames.length,
-    decoded,
-    gaps,
-    maxPictureIntervalMs: Math.round(maxPictureInterval(run.openedAt!, frames.map((f) => f.at), stall)),
-    lagAtEndMs: Math.round(endLags.at(-1) ?? NaN),
-    lagAtEndP50Ms: Math.round(percentile(endLags, 0.5)),
-  };
+  const lags = frames.map((f, i) => ({ at: f.at, lag: f.at - metas[i]!.serverTime }));
+  return figures(name, run, frames.map((f) => f.at), lags, decoded, gaps, stall);
 }
 
 function expectLive(kind: Kind, f: Figures): void {
