@@ -199,7 +199,7 @@ export class StreamFanout {
         if (first === null || newest === null || ((message.seq - first) >>> 0) > ((newest - first) >>> 0)) {
           throw new ProtocolError("CC_ERR_BAD_MESSAGE", `ack for frame ${message.seq}, which was not sent`);
         }
-        // Acks are optional: flow control runs on probes. An ack only says the client is ours.
+        // Acks are optional: flow control runs on probes. A valid ack only marks the client as acking.
         viewer.acks = true;
         break;
       }

@@ -90,7 +90,7 @@ const NOTHING_HELD: HoldOutcome<never> = { outcome: "release", held: [] };
 
 /** `Held`: what the fan-out keeps back during a hold (its frames); the policy only counts them. */
 export class ViewerFlow<Held = unknown> {
-  /** Bytes written to the viewer, text and binary. */
+  /** Bytes of binary messages written to the viewer (its few small text messages are not counted). */
   private sent = 0;
   /**
    * Bytes proven read, and when the proof (a pong) came. Before the first pong there is no proof
@@ -312,7 +312,7 @@ export class ViewerFlow<Held = unknown> {
     return { outcome: "drop", held: hold.held };
   }
 
-  /** A skip of frames that were never offered to admit() (held frames dropped). */
+  /** The gap the viewer is in, if any (for diagnostics and tests). */
   get currentGap(): Gap | null {
     return this.gap;
   }
