@@ -132,9 +132,11 @@ describe("a stream from a real pipeline", () => {
     const before = bystander.frames().length;
     await bystander.waitForFrames(before + 10);
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
+    // A valid ack (of a frame this viewer was sent) keeps the socket open.
     const ok = await viewer();
-    ok.ws.send(JSON.stringify({ type: "ack", seq: 1 }));
-    await ok.waitForFrames(5);
+    await ok.waitForFrames(1);
+    ok.ws.send(JSON.stringify({ type: "ack", seq: ok.frames()[0]!.header.seq }));
+    await ok.waitForFrames(ok.frames().length + 5);
     expect(ok.ws.readyState).toBe(WebSocket.OPEN);
   });
 
