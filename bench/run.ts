@@ -19,6 +19,20 @@ import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } fro
 import { fmt, pct } from "./stats.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+const benchStart = performance.now();
+
+/** A line as soon as it is measured, on stderr with the minutes since the start: the run takes ~25 minutes. */
+function progress(text: string): void {
+  const minutes = ((performance.now() - benchStart) / 60_000).toFixed(1).padStart(4);
+  for (const line of text.split("\n")) process.stderr.write(`[bench ${minutes} min] ${line}\n`);
+}
+
+/** Adds lines to a table of the final summary, and shows them now. */
+function report(table: string[], ...lines: string[]): void {
+  table.push(...lines);
+  for (const line of lines) progress(line);
+}
+
 const SLOW_KIND_LABEL: Record<SlowKind, string> = { "ws-acks": "/ws/, acking", "ws-no-acks": "/ws/, never acking", webm: "/webm/, sending nothing" };
 
 /**
@@ -86,10 +100,10 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 1500)); // let the first GOP fill the cache
       const joins = (await measureJoins(browser, server.url, JOINS)).sort((a, b) => a - b);
       results[`join_gop${interval}s`] = { samples: joins, p50: pct(joins, 50), max: joins.at(-1), loadavg: load() };
-      rows.push(`| join: page load → first paint, ${interval} s keyframe interval (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
+      report(rows, `| join: page load → first paint, ${interval} s keyframe interval (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
       const mseJoins = (await measureJoins(browser, `${server.url}?mode=mse`, JOINS)).sort((a, b) => a - b);
       results[`join_mse_gop${interval}s`] = { samples: mseJoins, p50: pct(mseJoins, 50), max: mseJoins.at(-1), loadavg: load() };
-      rows.push(
+      report(rows, 
         `| MSE join: page load → first frame presented, ${interval} s keyframe interval (${mseJoins.length} joins) | p50 ${fmt(pct(mseJoins, 50))} ms | max ${fmt(mseJoins.at(-1))} ms |`,
       );
       await server.stop();
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
           }
           joins.sort((a, b) => a - b);
           results[`jsmpeg_join_gop${seconds}s`] = { samples: joins, p50: pct(joins, 50), max: joins.at(-1), loadavg: load() };
-          rows.push(`| jsmpeg join: page load → first picture drawn, ${seconds} s GOP (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
+          report(rows, `| jsmpeg join: page load → first picture drawn, ${seconds} s GOP (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
         } finally {
           await relay.close();
         }
@@ -130,6 +144,7 @@ async function main(): Promise<void> {
         const r = await measureLatency(browser, { serverUrl: server.url, jsmpegUrl: relay.url }, LATENCY_PATH_LIST, LATENCY_RUNS, LATENCY_SECONDS);
         results.latency = { ...r, loadavg: { before: loadBefore, after: load() } };
         latencyTable = latencyRows(r.paths, r.runs, r.tickIntervalMs, r.compositingMinMs);
+        progress(latencyTable.join("\n"));
       } finally {
         await relay.close();
         await server.stop();
@@ -150,13 +165,13 @@ async function main(): Promise<void> {
             for (const [what, url] of paths) {
               const r = await browserCpuPercent(url, COST_SECONDS);
               results[`cost_${what}`] = { ...r, loadavg: load() };
-              rows.push(`| browser CPU, one 640×480@30 player: ${what} | ${fmt(r.cost)} % of a core above an idle page | (${fmt(r.playing)} % playing, ${fmt(r.idle)} % idle; all Chromium processes) |`);
+              report(rows, `| browser CPU, one 640×480@30 player: ${what} | ${fmt(r.cost)} % of a core above an idle page | (${fmt(r.playing)} % playing, ${fmt(r.idle)} % idle; all Chromium processes) |`);
             }
             // The player alone on a bare page, like jsmpeg's (the dashboard also draws figures and a sparkline).
             for (const worker of [true, false]) {
               const r = await manyPlayers(costServer.url, "cam0", 1, worker, COST_SECONDS);
               results[`cost_bare_${r.thread}`] = { ...r, loadavg: load() };
-              rows.push(`| browser CPU, one 640×480@30 player: /canvascast.js on a bare page, ${r.thread} thread | ${fmt(r.chromiumCpu)} % of a core | (all Chromium processes; an idle page is ~0.3 %) |`);
+              report(rows, `| browser CPU, one 640×480@30 player: /canvascast.js on a bare page, ${r.thread} thread | ${fmt(r.chromiumCpu)} % of a core | (all Chromium processes; an idle page is ~0.3 %) |`);
             }
           } finally {
             await relay.close();
@@ -166,7 +181,7 @@ async function main(): Promise<void> {
           const r = await manyPlayers(costServer.url, "cam0", MANY_PLAYERS, worker, COST_SECONDS);
           results[`many_${worker ? "worker" : "main"}`] = { ...r, loadavg: load() };
           const fps = [...r.fps].sort((a, b) => a - b);
-          rows.push(
+          report(rows, 
             `| one page, ${r.players} players of one 640×480@30 stream (/canvascast.js, ${r.thread} thread) | painted fps per player: min ${fmt(fps[0])}, median ${fmt(pct(fps, 50))} | main-thread long tasks: ${r.longTasks} (${fmt(r.longTaskMs)} ms in ${COST_SECONDS} s); Chromium ${fmt(r.chromiumCpu)} % of a core |`,
           );
         }
@@ -177,7 +192,7 @@ async function main(): Promise<void> {
     if (ONLY.has("fanout")) {
       // Step the viewer count up until a step breaks (or the last step).
       const steps: unknown[] = [];
-      fanoutTable.push(
+      report(fanoutTable, 
         `Fan-out: one 640×480@30 1.5 Mbit/s stream, ${FANOUT_SECONDS} s per step, viewers in ⌈N / ${VIEWERS_PER_PROCESS}⌉ client processes (CPU in % of one core; the machine has ${cpus().length}):`,
         "",
         "| viewers | client processes | delivery p50 / p99, ms | skipped, gaps | server CPU | server RSS start → max, MiB | gst CPU | clients CPU, all | total | load (1 min) | |",
@@ -190,7 +205,7 @@ async function main(): Promise<void> {
           const breaks = fanoutBreaks(r);
           steps.push({ ...r, attempt, breaks });
           const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
-          fanoutTable.push(
+          report(fanoutTable, 
             `| ${n}${attempt > 1 ? " (again)" : ""} | ${r.clientProcesses} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.start)} → ${fmt(r.rssMiB.max)} | ${fmt(r.cpu.gst)} % | ${fmt(r.cpu.clients)} % | ${fmt(r.cpu.server + r.cpu.gst + r.cpu.clients)} % | ${r.loadavg[0]?.toFixed(2)} | ${breaks.length ? `**breaks**: ${breaks.join("; ")}` : "holds"} |`,
           );
           if (breaks.length === 0) continue steps;
@@ -202,7 +217,7 @@ async function main(): Promise<void> {
     if (BASELINE !== null) {
       // The same fan-out steps against an older build (`--baseline DIR`), alternating, in this run.
       const rounds: unknown[] = [];
-      fanoutTable.push(
+      report(fanoutTable, 
         "",
         `Fan-out, this build against the baseline (${BASELINE.label}), alternating, ${FANOUT_SECONDS} s each:`,
         "",
@@ -215,7 +230,7 @@ async function main(): Promise<void> {
             const r = await measureViewers(n, 0, FANOUT_SECONDS, "ws-acks", main);
             rounds.push({ ...r, build, round });
             const skipped = Object.values(r.skipped).reduce((x, y) => x + y, 0);
-            fanoutTable.push(`| ${n} | ${build} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.max)} |`);
+            report(fanoutTable, `| ${n} | ${build} | ${fmt(r.healthy.delayP50Ms)} / ${fmt(r.healthy.delayP99Ms)} | ${skipped}, ${r.healthy.gaps} | ${fmt(r.cpu.server)} % | ${fmt(r.rssMiB.max)} |`);
           }
         }
       }
@@ -225,7 +240,7 @@ async function main(): Promise<void> {
       // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
       const r = await measureSendPath(n, 300);
       results[`send_${n}`] = { ...r, loadavg: load() };
-      rows.push(
+      report(rows, 
         `| send path: one ${r.frameBytes}-byte frame to ${n} sockets (${r.frames} frames each way, alternating) | ws.send() per socket p50 ${r.wsSendUs.p50} µs (min ${r.wsSendUs.min}) | one WireMessage for all p50 ${r.wireUs.p50} µs (min ${r.wireUs.min}) |`,
       );
     }
@@ -234,7 +249,7 @@ async function main(): Promise<void> {
       const r = await measureViewers(n, k, SLOW_SECONDS, kind);
       results[`slow_${n}_${k}${kind === "ws-acks" ? "" : `_${kind}`}`] = r; // r.loadavg: when its window ended
       const who = k === 0 ? "" : `, ${k} reading at half the bitrate (${SLOW_KIND_LABEL[kind]})`;
-      rows.push(
+      report(rows, 
         `| ${n} viewers${who}, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB, CPU ${fmt(r.cpu.server)} %; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' lag p50 ${fmt(r.slow.lagP50Ms)} / max ${fmt(r.slow.lagMaxMs)} ms, ${fmt(r.slow.framesPerViewer)} frames each |`,
       );
     }
