@@ -10,12 +10,19 @@ function frameHeaderSize(payloadLength: number): number {
 }
 
 export class WireMessage {
+  /** Bytes on the wire: the WebSocket frame header and the payload (read per viewer per frame: computed once). */
+  readonly wireLength: number;
+
   private constructor(
     /** What goes on the wire, in order: the frame header with `head` after it, then the body. */
     readonly parts: readonly Uint8Array[],
     /** The message's length as the receiver sees it (without the WebSocket frame header). */
     readonly payloadLength: number,
-  ) {}
+  ) {
+    let n = 0;
+    for (const part of parts) n += part.byteLength;
+    this.wireLength = n;
+  }
 
   /** A binary message `head ‖ body`; `head` (small) is copied behind the frame header, `body` is not copied. */
   static binary(head: Uint8Array, body?: Uint8Array): WireMessage {
@@ -51,12 +58,6 @@ export class WireMessage {
     return new WireMessage([first], payload.byteLength);
   }
 
-  /** Bytes on the wire: the WebSocket frame header and the payload. */
-  get wireLength(): number {
-    let n = 0;
-    for (const part of this.parts) n += part.byteLength;
-    return n;
-  }
 
   /** The message as the receiver gets it, in one new buffer: for tests and diagnostics, not the hot path. */
   payload(): Uint8Array {
