@@ -84,8 +84,6 @@ export class ProtocolError extends Error {
 
 export const isKeyframe = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.KEYFRAME) !== 0;
 export const isReplay = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.REPLAY) !== 0;
-export const isDiscontinuity = (h: VideoFrameHeader): boolean =>
-  (h.flags & FrameFlag.DISCONTINUITY) !== 0;
 
 /** Next sequence number: u32 arithmetic, wraps to 0. */
 export const nextSeq = (seq: number): number => (seq + 1) >>> 0;

@@ -10,8 +10,6 @@ export const micros = (n: number): Micros => n as Micros;
 export const millis = (n: number): Millis => n as Millis;
 
 export const nanosToMicros = (n: Nanos): Micros => (n / 1000) as Micros;
-export const microsToMillis = (n: Micros): Millis => (n / 1000) as Millis;
-export const millisToMicros = (n: Millis): Micros => (n * 1000) as Micros;
 
 /** Wall clock, ms since the Unix epoch, with sub-millisecond resolution. */
 export function wallClockMs(): Millis {

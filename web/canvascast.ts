@@ -4,7 +4,7 @@
 
 import type { CanvasCastElementConstructor, PlayFunction } from "./player/api.js";
 import { CanvasCastElementImpl } from "./player/element.js";
-import { playCanvas } from "./player/embed.js";
+import { play as playCanvas } from "./player/play.js";
 
 export type * from "./player/api.js";
 

@@ -16,10 +16,8 @@
 // presented.
 
 import type { ServerWarning, StreamInfo, StreamsResponse } from "../../shared/api.js";
-import type { PlayerMode, StreamPlayer } from "../player/mode.js";
-import { isPlayerMode, playStream } from "../player/mode.js";
-import type { PlayerState, PlayerStateChange } from "../player/player.js";
-import type { PlayerStatsSnapshot } from "../player/stats.js";
+import type { Player, PlayerMode, PlayerState, PlayerStateChange, PlayerStatsSnapshot } from "../player/api.js";
+import { isPlayerMode, playStream } from "../player/play.js";
 import type { SkippedMessage } from "../../shared/protocol.js";
 import type { ServerClock } from "../player/clock.js";
 import { serverClock } from "../player/clock.js";
@@ -29,7 +27,7 @@ import { saveBlob, snapshotFileName } from "./snapshot.js";
 declare global {
   interface Window {
     canvascast: {
-      players: Map<string, StreamPlayer>;
+      players: Map<string, Player>;
       /** The picture of a stream's tile as a PNG (what the snapshot button saves). */
       snapshot(stream: string): Promise<Blob>;
     };
@@ -65,7 +63,7 @@ const PLAYER_MODE: PlayerMode = ((): PlayerMode => {
 const TOKEN = QUERY.get("token") ?? undefined;
 const API_HEADERS: HeadersInit = TOKEN === undefined ? {} : { Authorization: `Bearer ${TOKEN}` };
 
-const players = new Map<string, StreamPlayer>();
+const players = new Map<string, Player>();
 window.canvascast = {
   players,
   snapshot(stream: string): Promise<Blob> {
@@ -112,7 +110,7 @@ function toggleFullscreen(el: HTMLElement): void {
 class Tile {
   readonly name: string;
   readonly el: HTMLElement;
-  readonly player: StreamPlayer;
+  readonly player: Player;
   readonly #screen: HTMLElement;
   readonly #overlayState: HTMLElement;
   readonly #overlayReason: HTMLElement;
@@ -167,6 +165,8 @@ class Tile {
 
     this.player = playStream(this.#screen, info.name, {
       mode: PLAYER_MODE,
+      // On this thread: the tile reads the server clock estimate (clock.ts), which lives with the socket.
+      worker: false,
       statsIntervalMs: STATS_INTERVAL_MS,
       paintMode: PAINT_MODE,
       ...(TOKEN === undefined ? {} : { token: TOKEN }),

@@ -6,7 +6,7 @@
 import type { HelloMessage, ProtocolErrorCode, SkippedMessage, SkipCounts } from "../../shared/protocol.js";
 import type * as Api from "./api.js";
 import type { PlayerError } from "./errors.js";
-import type { PlayerMode } from "./mode.js";
+import type { PLAYER_MODES } from "./play.js";
 
 /** Mutual assignability, plus the same keys (so an optional field added on one side is caught). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? ([keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false) : false) : false;
@@ -18,5 +18,5 @@ export type ApiChecks = [
   Assert<Same<Api.SkipCounts, SkipCounts>>,
   Assert<[ProtocolErrorCode] extends [Api.PlayerErrorCode] ? true : false>,
   Assert<PlayerError extends Api.PlayerError ? true : false>,
-  Assert<Same<Api.PlayerMode, PlayerMode>>,
+  Assert<Same<Api.PlayerMode, (typeof PLAYER_MODES)[number]>>,
 ];

@@ -170,14 +170,14 @@ export type PlayerEvents = {
 export type PaintMode = "raf" | "decode";
 
 export interface PlayerOptions {
-  /** Reconnect with backoff and jitter when the socket closes. Default true. */
+  /** Reconnect with backoff and jitter when the socket closes (MSE: also when the media fails). Default true. */
   readonly reconnect?: boolean;
   /** How often `stats` is emitted, ms. Default 500. */
   readonly statsIntervalMs?: number;
   /**
    * Nominal first reconnect delay, ms; doubles per failed attempt up to `maxReconnectDelayMs`, and
    * each actual delay is drawn at random between half the nominal delay and all of it. A connection
-   * that gets a hello resets it. Default 500.
+   * that shows a picture resets it. Default 500.
    */
   readonly reconnectDelayMs?: number;
   /** Default 10000. */
@@ -188,9 +188,30 @@ export interface PlayerOptions {
    * Default true; ignored where there is no `document`.
    */
   readonly pauseWhenHidden?: boolean;
+  /**
+   * Pause while the player's element is scrolled out of view (IntersectionObserver), like a hidden
+   * page: nothing is sent or decoded for a picture no one sees. Default true.
+   */
+  readonly pauseWhenOffscreen?: boolean;
   /** `decode` (default): paint on decoder output; `raf`: paint the newest frame in requestAnimationFrame. */
   readonly paintMode?: PaintMode;
+  /**
+   * Which of the stream's encodings to play: `full` (default) or `tile`, a smaller one for grids
+   * (when the server has one for the stream: docs/protocol.md, Encodings). `Player.setEncoding()`
+   * switches later without a blank frame.
+   */
+  readonly encoding?: Encoding;
+  /**
+   * MSE: ask the server for its JSON messages too (`?meta=1`): stream state, hello, and per-frame
+   * times for the pipe → presented latency. Default true. Without it the socket carries WebM only.
+   */
+  readonly meta?: boolean;
+  /** MSE: keep the playhead near the newest media (rate nudges and seeks). Default true. */
+  readonly liveSync?: boolean;
 }
+
+/** A stream's encodings: `full` (its configured size and bitrate) and `tile` (a small one for grids). */
+export type Encoding = "full" | "tile";
 
 export interface PlayOptions extends PlayerOptions {
   /**
@@ -205,23 +226,41 @@ export interface PlayOptions extends PlayerOptions {
 export type PlayerThread = "main" | "worker";
 export type PlayerMode = "auto" | "webcodecs" | "mse";
 export type FitMode = "contain" | "cover";
+/** `<canvas-cast quality>`: `auto` plays the tile encoding while the element is displayed small, else full. */
+export type Quality = "auto" | Encoding;
+
+/** Why a player is paused: the page is hidden, its element is out of view, or `pause()` was called. */
+export type PauseReason = "hidden" | "offscreen" | "user";
 
 export interface Player {
-  /** The socket URL played. */
+  /** The socket URL played (of the current encoding). */
   readonly url: string;
-  /** Where decoding and painting run. */
+  /** Where the socket, decoding and painting run. */
   readonly thread: PlayerThread;
-  /** The playback path: WebCodecs into a canvas, or MSE into a <video> (only `<canvas-cast mode=…>`). */
+  /** The playback path: WebCodecs into a canvas, or MSE into a <video>. */
   readonly mode: "webcodecs" | "mse";
   readonly state: PlayerState;
   readonly reason: string | undefined;
   readonly retryAt: number | undefined;
   /** The latest hello, once received. */
   readonly hello: HelloMessage | undefined;
+  /** The encoding asked for (the one on screen until a switch has painted its first picture). */
+  readonly encoding: Encoding;
+  /** Why the player is paused; empty while it plays. */
+  readonly pausedFor: readonly PauseReason[];
   /** The latest statistics (in a worker: as of the last `stats` event, at most `statsIntervalMs` old). */
   stats(): PlayerStatsSnapshot;
   /** The current picture as a PNG at the video's size; rejects while no picture is shown. */
   snapshot(): Promise<Blob>;
+  /**
+   * Plays another of the stream's encodings. WebCodecs: the current picture stays on screen until
+   * the new encoding's first picture replaces it (no blank frame). MSE: the <video> starts over.
+   */
+  setEncoding(encoding: Encoding): void;
+  /** Stops the stream (the server sends nothing) until `resume()`; the last picture stays. */
+  pause(): void;
+  /** Undoes `pause()`: plays live again at once, from the replayed GOP. */
+  resume(): void;
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): () => void;
   off<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): void;
@@ -232,17 +271,19 @@ export interface Player {
 /** Plays the frame protocol socket `url` (`ws://host:8080/ws/cam0`; http(s) URLs work too) into `canvas`. */
 export type PlayFunction = (canvas: HTMLCanvasElement, url: string, options?: PlayOptions) => Player;
 
-/** `<canvas-cast src="ws://host:8080/ws/cam0" mode="auto" fit="contain" stats>`. */
+/** `<canvas-cast src="ws://host:8080/ws/cam0" mode="auto" quality="auto" fit="contain" stats>`. */
 export interface CanvasCastElement extends HTMLElement {
   /** The `src` attribute ("" when absent). */
   src: string;
   /** The `mode` attribute; an invalid value reads as the default, `auto`. */
   mode: PlayerMode;
+  /** The `quality` attribute; an invalid value reads as the default, `auto`. */
+  quality: Quality;
   /** The `fit` attribute; default `contain`. */
   fit: FitMode;
   /** The boolean `stats` attribute: show the fps/latency/state overlay. */
   stats: boolean;
-  /** The player now running, if any (a new one after `src` or `mode` changes). */
+  /** The player now running, if any (a new one after `src` or `mode` changes; `quality` switches encodings in place). */
   readonly player: Player | undefined;
   /** The current picture as a PNG at the video's size. */
   snapshot(): Promise<Blob>;

@@ -1,13 +1,12 @@
-// The socket-and-server half of the state of a player that owns its socket (player.ts, mse-player.ts):
-// whether the socket is open, what the server last said about the stream, and the reconnect with
-// backoff and jitter. Each player keeps what it adds: pausing, what "live" means (a painted or a
-// presented frame) and when a connection counts as a success that resets the backoff.
+// The socket-and-server half of a player's state, kept by its transport (transport.ts): whether the
+// socket is open, what the server last said about the stream, and the reconnect with backoff and
+// jitter. The player adds the rest: pausing, and whether a picture is shown ("live").
 
 import type { StateMessage, StreamState } from "../../shared/protocol.js";
 import { CloseCode } from "../../shared/protocol.js";
 import type { BackoffOptions } from "./backoff.js";
 import { backoffDelay } from "./backoff.js";
-import type { PlayerStateChange } from "./player.js";
+import type { PlayerStateChange } from "./api.js";
 import type { PlayerStats } from "./stats.js";
 
 /** Close codes after which retrying soon will not help: retry at the slowest rate. */
@@ -30,6 +29,8 @@ export class ConnectionStatus {
   #serverRetryAt: number | undefined;
   /** Why the last connection ended: the reason while reconnecting. */
   lastClose: string | undefined;
+  /** No new socket will be opened (reconnect is off, or the URL is malformed): why. */
+  #stoppedFor: string | undefined;
 
   constructor(backoff: BackoffOptions, stats: PlayerStats) {
     this.#backoff = backoff;
@@ -51,6 +52,7 @@ export class ConnectionStatus {
   /** A new socket is being opened: what the server said on the last one no longer holds. */
   connecting(): void {
     this.#reconnectTimer = undefined;
+    this.#stoppedFor = undefined;
     this.#socketOpen = false;
     this.#serverState = undefined;
     this.#serverReason = undefined;
@@ -92,11 +94,22 @@ export class ConnectionStatus {
    * code in SLOW_RETRY_CODES), or after `delayMs` if given.
    */
   scheduleReconnect(connect: () => void, { closeCode, delayMs }: { closeCode?: number; delayMs?: number } = {}): void {
+    this.cancelReconnect();
     const slow = closeCode !== undefined && SLOW_RETRY_CODES.has(closeCode);
     const delay = delayMs ?? backoffDelay(slow ? Infinity : this.#failedAttempts, this.#backoff);
     this.#failedAttempts++;
     this.#reconnectAt = performance.now() + delay;
     this.#reconnectTimer = setTimeout(connect, delay);
+  }
+
+  /** A reconnect is scheduled. */
+  get reconnectPending(): boolean {
+    return this.#reconnectTimer !== undefined;
+  }
+
+  /** No socket will be opened again: the state is `offline` with this reason. */
+  stopped(reason: string): void {
+    this.#stoppedFor = reason;
   }
 
   cancelReconnect(): void {
@@ -110,6 +123,7 @@ export class ConnectionStatus {
    */
   state(live: boolean, waitingFor: string): PlayerStateChange {
     if (!this.#socketOpen) {
+      if (this.#stoppedFor !== undefined) return { state: "offline", reason: this.#stoppedFor, retryAt: undefined };
       return this.#reconnectTimer !== undefined
         ? { state: "reconnecting", reason: this.lastClose ?? "connection closed", retryAt: this.#reconnectAt }
         : { state: "connecting", reason: "opening connection", retryAt: undefined };

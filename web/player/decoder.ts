@@ -100,11 +100,6 @@ export class FrameDecoder {
     return this.#waitingForKeyframe;
   }
 
-  /** Chunks submitted and not yet output. */
-  get queueSize(): number {
-    return this.#decoder?.decodeQueueSize ?? 0;
-  }
-
   /**
    * Configures for a stream of this size. A different size (or a first call) resets and
    * reconfigures the decoder; the same size only waits for the next keyframe.

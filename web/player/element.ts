@@ -1,25 +1,32 @@
-// <canvas-cast src="ws://host:8080/ws/cam0" mode="auto" fit="contain" stats>: a player in a custom
-// element. It draws into its own canvas (or, for MSE, a <video>) in its shadow root, sized to the
-// element's box (640×360 CSS unless the page sizes it), with the state over the picture when not
-// live and an optional fps/latency overlay. Removing it from the page closes the socket and decoder
-// after TEARDOWN_DELAY_MS, so moving it in the DOM does not reconnect.
+// <canvas-cast src="ws://host:8080/ws/cam0" mode="auto" quality="auto" fit="contain" stats>: a
+// player in a custom element. It draws into its own canvas (or, for MSE, a <video>) in its shadow
+// root, sized to the element's box (640×360 CSS unless the page sizes it), with the state over the
+// picture when not live and an optional fps/latency overlay. `quality="auto"` plays the stream's
+// tile encoding while the element is displayed small and the full one when it is large, switching
+// without a blank frame. Scrolled out of view it pauses (nothing is sent). Removing it from the
+// page closes the socket and decoder after TEARDOWN_DELAY_MS, so moving it in the DOM does not
+// reconnect.
 //
 // Hooks for subclasses: `createPlayer()` (another player, other options), `renderState()` and
 // `renderStats()` (other overlays).
 
 import type * as Api from "./api.js";
-import { webCodecsAvailable } from "./decoder.js";
-import type { EmbedPlayer, PlayOptions } from "./embed.js";
-import { playCanvas, playVideo } from "./embed.js";
-import type { PlayerMode, ResolvedPlayerMode } from "./mode.js";
-import { isPlayerMode } from "./mode.js";
-import type { PlayerStateChange } from "./player.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
+import type { Encoding, Player, PlayerMode, PlayerStateChange, PlayerStatsSnapshot, PlayOptions, Quality } from "./api.js";
+import type { ResolvedPlayerMode } from "./play.js";
+import { isPlayerMode, play, playVideo, resolvePlayerMode } from "./play.js";
+import { socketUrl } from "./stream-url.js";
 
-export const OBSERVED_ATTRIBUTES = ["src", "mode", "fit", "stats"] as const;
+export const OBSERVED_ATTRIBUTES = ["src", "mode", "quality", "fit", "stats"] as const;
 type ObservedAttribute = (typeof OBSERVED_ATTRIBUTES)[number];
 const FITS = ["contain", "cover"] as const;
 type Fit = (typeof FITS)[number];
+const QUALITIES = ["auto", "full", "tile"] as const satisfies readonly Quality[];
+
+/**
+ * `quality="auto"`: the tile encoding while the element's picture is at most this many device
+ * pixels wide (a 320-pixel tile scaled up by at most 1.5), else the full one.
+ */
+export const TILE_MAX_DEVICE_WIDTH = 480;
 
 /** Removed from the page for this long, the element stops its player. */
 export const TEARDOWN_DELAY_MS = 1000;
@@ -37,19 +44,7 @@ const ElementBase: typeof HTMLElement = typeof HTMLElement === "function" ? HTML
 
 const isObserved = (name: string): name is ObservedAttribute => (OBSERVED_ATTRIBUTES as readonly string[]).includes(name);
 const isFit = (value: string): value is Fit => (FITS as readonly string[]).includes(value);
-
-/**
- * The socket URL for a mode: `src` names a stream as `…/ws/<name>` (or `…/webm/<name>`); the
- * other path is the same stream's other endpoint. Any other path is used as it is.
- */
-export function socketUrlFor(src: string, mode: ResolvedPlayerMode, base: string = globalThis.location?.href ?? "http://localhost/"): string {
-  const url = new URL(src, base);
-  if (url.protocol === "http:") url.protocol = "ws:";
-  else if (url.protocol === "https:") url.protocol = "wss:";
-  const match = /^(.*\/)(?:ws|webm)\/([^/]+)\/?$/.exec(url.pathname);
-  if (match !== null) url.pathname = `${match[1]}${mode === "mse" ? "webm" : "ws"}/${match[2]}`;
-  return url.href;
-}
+const isQuality = (value: string): value is Quality => (QUALITIES as readonly string[]).includes(value);
 
 export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCastElement {
   static readonly observedAttributes: readonly string[] = OBSERVED_ATTRIBUTES;
@@ -57,9 +52,13 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   readonly #stage: HTMLDivElement;
   readonly #stateBox: HTMLDivElement;
   readonly #statsBox: HTMLDivElement;
-  #player: EmbedPlayer | undefined;
+  #player: Player | undefined;
   #media: HTMLCanvasElement | HTMLVideoElement | undefined;
   #mode: PlayerMode = "auto";
+  #quality: Quality = "auto";
+  /** The media element's width in device pixels, as last laid out (for quality="auto"). */
+  #deviceWidth: number | undefined;
+  #resizeObserver: ResizeObserver | undefined;
   #fit: Fit = "contain";
   #startQueued = false;
   #teardownTimer: ReturnType<typeof setTimeout> | undefined;
@@ -99,6 +98,13 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     this.setAttribute("mode", value);
   }
 
+  get quality(): Quality {
+    return this.#quality;
+  }
+  set quality(value: Quality) {
+    this.setAttribute("quality", value);
+  }
+
   get fit(): Fit {
     return this.#fit;
   }
@@ -114,7 +120,7 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   }
 
   /** The player now running, if any. */
-  get player(): EmbedPlayer | undefined {
+  get player(): Player | undefined {
     return this.#player;
   }
 
@@ -139,6 +145,13 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
           this.#mode = next;
           this.#startSoon();
         }
+        break;
+      }
+      case "quality": {
+        const quality = value ?? "auto";
+        if (!isQuality(quality)) console.warn(`<canvas-cast>: quality="${value}" is not auto, full or tile; using auto`);
+        this.#quality = isQuality(quality) ? quality : "auto";
+        this.#player?.setEncoding(this.#encoding());
         break;
       }
       case "fit": {
@@ -179,9 +192,9 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   // --- hooks -------------------------------------------------------------------------------
 
   /** Starts the player for a mode into the element the element made for it. Override for other options. */
-  protected createPlayer(media: HTMLCanvasElement | HTMLVideoElement, url: string, mode: ResolvedPlayerMode): EmbedPlayer {
-    const options: PlayOptions = {};
-    return mode === "mse" && media instanceof HTMLVideoElement ? playVideo(media, url, options) : playCanvas(media as HTMLCanvasElement, url, options);
+  protected createPlayer(media: HTMLCanvasElement | HTMLVideoElement, url: string, mode: ResolvedPlayerMode, encoding: Encoding): Player {
+    const options: PlayOptions = { encoding };
+    return mode === "mse" && media instanceof HTMLVideoElement ? playVideo(media, url, options) : play(media as HTMLCanvasElement, url, options);
   }
 
   /** Shows the state over the picture when not live; `change` is undefined when there is no player. */
@@ -201,7 +214,7 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   }
 
   /** Fills the stats overlay (shown with the `stats` attribute). */
-  protected renderStats(stats: PlayerStatsSnapshot, player: EmbedPlayer): void {
+  protected renderStats(stats: PlayerStatsSnapshot, player: Player): void {
     if (this.#statsBox.hidden) return;
     const latency = stats.latencyP50Ms === null ? "–" : `${Math.round(stats.latencyP50Ms)}`;
     this.#statsBox.textContent = `${stats.fps.toFixed(0)} fps · ${latency} ms · ${Math.round(stats.kbps)} kbit/s · ${player.state}${player.thread === "worker" ? " · worker" : ""}`;
@@ -226,15 +239,16 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
       this.renderState(undefined);
       return;
     }
-    const mode = this.#mode === "auto" ? (webCodecsAvailable() ? "webcodecs" : "mse") : this.#mode;
+    const mode = resolvePlayerMode(this.#mode);
     const media = document.createElement(mode === "mse" ? "video" : "canvas");
     media.style.objectFit = this.#fit;
     media.part.add(mode === "mse" ? "video" : "canvas");
     this.#stage.append(media);
     this.#media = media;
-    let player: EmbedPlayer;
+    this.#watchSize(media);
+    let player: Player;
     try {
-      player = this.createPlayer(media, socketUrlFor(src, mode), mode);
+      player = this.createPlayer(media, socketUrl(src, { endpoint: mode === "mse" ? "webm" : "ws" }), mode, this.#encoding());
     } catch (err) {
       media.remove();
       this.#media = undefined;
@@ -256,7 +270,37 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     this.dispatchEvent(new CustomEvent("cc-player", { detail: player }));
   }
 
+  /** The encoding for the `quality` attribute and, for `auto`, the displayed size. */
+  #encoding(): Encoding {
+    if (this.#quality !== "auto") return this.#quality;
+    // Before the first layout: the element's box, as CSS sizes it.
+    const width = this.#deviceWidth ?? this.getBoundingClientRect().width * (globalThis.devicePixelRatio || 1);
+    return width > 0 && width <= TILE_MAX_DEVICE_WIDTH ? "tile" : "full";
+  }
+
+  /** Follows the picture's displayed size, for `quality="auto"`. */
+  #watchSize(media: HTMLElement): void {
+    if (typeof ResizeObserver !== "function") return;
+    this.#resizeObserver = new ResizeObserver((entries) => {
+      const entry = entries.at(-1);
+      if (entry === undefined) return;
+      const box = entry.devicePixelContentBoxSize?.[0] ?? entry.contentBoxSize[0];
+      const width = entry.devicePixelContentBoxSize?.[0] !== undefined ? (box?.inlineSize ?? 0) : (box?.inlineSize ?? 0) * (globalThis.devicePixelRatio || 1);
+      if (width === 0) return; // not displayed (e.g. being moved in the DOM): keep the last choice
+      this.#deviceWidth = width;
+      if (this.#quality === "auto") this.#player?.setEncoding(this.#encoding());
+    });
+    try {
+      this.#resizeObserver.observe(media, { box: "device-pixel-content-box" });
+    } catch {
+      this.#resizeObserver.observe(media); // browsers without device-pixel-content-box
+    }
+  }
+
   #stop(): void {
+    this.#resizeObserver?.disconnect();
+    this.#resizeObserver = undefined;
+    this.#deviceWidth = undefined;
     this.#player?.close();
     this.#player = undefined;
     this.#media?.remove();

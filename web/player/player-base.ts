@@ -1,25 +1,35 @@
-// What every Player has, whatever plays the video: the state/reason/retryAt/hello it reports, the
-// typed events, and close() that runs once. The WebCodecs player (player.ts), the MSE player
-// (mse-player.ts) and the page's side of the worker player (worker-player.ts) extend PlayerBase and
-// keep their own logic; the wrappers that hand a Player on with a few extras use forwardPlayer().
+// What every player has, wherever it runs: the state/reason/retryAt/hello it reports, the typed
+// events, and close() that runs once. The player (player.ts) and the page's side of a player in a
+// worker (worker-player.ts) extend it.
 
-import type { HelloMessage } from "../../shared/protocol.js";
 import { Emitter } from "../../shared/emitter.js";
 import type { Listener } from "../../shared/emitter.js";
-import type { Player, PlayerEvents, PlayerState } from "./player.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
+import type {
+  Encoding,
+  HelloMessage,
+  PauseReason,
+  Player,
+  PlayerEvents,
+  PlayerState,
+  PlayerStatsSnapshot,
+  PlayerThread,
+} from "./api.js";
 
 export abstract class PlayerBase implements Player {
-  readonly url: string;
+  abstract readonly url: string;
+  abstract readonly thread: PlayerThread;
+  abstract readonly mode: "webcodecs" | "mse";
+  abstract readonly encoding: Encoding;
+  abstract readonly pausedFor: readonly PauseReason[];
   readonly #events = new Emitter<PlayerEvents>((err) => reportError(err));
   #state: PlayerState = "connecting";
   #reason: string | undefined;
   #retryAt: number | undefined;
   #hello: HelloMessage | undefined;
+  readonly #closeHooks: (() => void)[] = [];
 
   /** Starts `connecting`, with `reason` if given. */
-  protected constructor(url: string, reason?: string) {
-    this.url = url;
+  protected constructor(reason?: string) {
     this.#reason = reason;
   }
 
@@ -41,6 +51,10 @@ export abstract class PlayerBase implements Player {
   }
 
   abstract stats(): PlayerStatsSnapshot;
+  abstract snapshot(): Promise<Blob>;
+  abstract setEncoding(encoding: Encoding): void;
+  abstract pause(): void;
+  abstract resume(): void;
 
   on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void {
     return this.#events.on(type, listener);
@@ -50,12 +64,19 @@ export abstract class PlayerBase implements Player {
     this.#events.off(type, listener);
   }
 
-  /** Runs teardown() once, then reports `closed` and drops every listener. */
+  /** Runs teardown() once, then the close hooks, then reports `closed` and drops every listener. */
   close(): void {
     if (this.#state === "closed") return;
     this.teardown();
+    for (const hook of this.#closeHooks.splice(0)) hook();
     this.setState("closed", undefined, undefined);
     this.#events.removeAllListeners();
+  }
+
+  /** Runs `hook` when the player closes (e.g. to remove the element made for it). */
+  whenClosed(hook: () => void): void {
+    if (this.#state === "closed") hook();
+    else this.#closeHooks.push(hook);
   }
 
   /** Stops timers and releases what the player holds; called once, by close(). */
@@ -80,30 +101,6 @@ export abstract class PlayerBase implements Player {
   }
 }
 
-/**
- * An object with `player`'s surface plus `extras`. The getters stay live (they read the player on
- * every access), and `extras` may replace any member (e.g. a `close` that also removes an element).
- */
-export function forwardPlayer<const E extends object>(player: Player, extras: E): Player & NoInfer<E> {
-  const forwarded: Player = {
-    url: player.url,
-    get state() {
-      return player.state;
-    },
-    get reason() {
-      return player.reason;
-    },
-    get retryAt() {
-      return player.retryAt;
-    },
-    get hello() {
-      return player.hello;
-    },
-    stats: () => player.stats(),
-    on: (type, listener) => player.on(type, listener),
-    off: (type, listener) => player.off(type, listener),
-    close: () => player.close(),
-  };
-  // Descriptors, not a spread: a getter in `extras` stays a getter.
-  return Object.defineProperties(forwarded, Object.getOwnPropertyDescriptors(extras)) as Player & E;
-}
+/** A rejected snapshot while there is no picture. */
+export const noPicture = (state: PlayerState): Promise<Blob> =>
+  Promise.reject(new DOMException(`no picture to snapshot (${state})`, "InvalidStateError"));

@@ -1,115 +1,126 @@
-// play(canvas, url) → Player: ties the connection, decoder, renderer and stats together, and keeps
-// the picture live through everything a deployment throws at it: dropped sockets (reconnect with
-// backoff and jitter), pipeline restarts (state over the canvas, then the new keyframe), decoder
-// errors (reset and ask the server to resync) and hidden tabs (pause, release the codec, resume
-// from the replayed GOP).
+// The player: a transport (the socket and everything about it, transport.ts) and a backend that
+// shows its media (WebCodecs into a canvas or MSE into a <video>, backend.ts), with the statistics
+// and the state a page sees. It keeps the picture live through what a deployment throws at it:
+// dropped sockets (the transport reconnects), pipeline restarts (the state over the canvas, then
+// the new keyframe), decoder errors (the backend resets and asks for a replay), a hidden page or an
+// element scrolled out of view (pause: nothing sent, the codec released; resume from the replayed
+// GOP), and encoding switches (the old picture stays until the new encoding's first one).
 //
 // States: connecting (socket opening, or open and waiting for the first picture) · starting (the
-// server's pipeline is starting) · live (pictures are being painted) · restarting (the server is
+// server's pipeline is starting) · live (pictures are shown) · restarting (the server is
 // restarting the pipeline; `retryAt` says when it tries next) · offline (the server says the stream
 // is down, or the socket closed and `reconnect` is off) · reconnecting (the socket closed; the
-// player retries at `retryAt`) · paused (the page is hidden: the server sends nothing, the decoder
-// is released) · unsupported (no WebCodecs here; nothing will play) · closed (close() was called).
+// player retries at `retryAt`) · paused (hidden page, out of view, or pause()) · unsupported (this
+// browser cannot play the path; nothing will) · closed (close() was called).
 
-import type * as Api from "./api.js";
-import type { PlayerOptions } from "./api.js";
-import { isKeyframe, isReplay } from "../../shared/protocol.js";
-import type { ConnectionClose, ReceivedFrame } from "./connection.js";
-import { Connection } from "./connection.js";
-import { ConnectionStatus } from "./connection-status.js";
-import type { FrameMeta } from "./decoder.js";
-import { FrameDecoder, webCodecsAvailable } from "./decoder.js";
+import type { Encoding, PauseReason, PlayerOptions, PlayerStatsSnapshot, PlayerThread } from "./api.js";
+import type { Backend, BackendHost, Feed } from "./backend.js";
+import { webCodecsAvailable } from "./decoder.js";
 import { PlayerError } from "./errors.js";
-import { PlayerBase } from "./player-base.js";
-import type { PaintInfo, RenderCanvas } from "./renderer.js";
-import { CanvasRenderer } from "./renderer.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
+import { observeOffscreen } from "./offscreen.js";
+import { MseBackend } from "./mse-backend.js";
+import { mseSupported } from "./mse-sink.js";
+import type { ResolvedPlayerOptions } from "./options.js";
+import { resolvePlayerOptions } from "./options.js";
+import { noPicture, PlayerBase } from "./player-base.js";
+import type { RenderCanvas } from "./renderer.js";
 import { PlayerStats } from "./stats.js";
+import { encodingOf, socketUrl } from "./stream-url.js";
+import type { SocketLike } from "./transport.js";
+import { Transport } from "./transport.js";
+import { WebCodecsBackend } from "./webcodecs-backend.js";
 
-export type { PlayerEvents, PlayerOptions, PlayerState, PlayerStateChange } from "./api.js";
+/** What the player shows its stream on. */
+export type PlayerTarget =
+  | { readonly kind: "canvas"; readonly canvas: RenderCanvas }
+  | { readonly kind: "video"; readonly video: HTMLVideoElement };
 
-/** A player's surface. The embeddable module's players (api.ts's Player) add `thread`, `mode` and `snapshot()`. */
-export type Player = Omit<Api.Player, "thread" | "mode" | "snapshot">;
-
-export function play(canvas: HTMLCanvasElement, url: string, options: PlayerOptions = {}): Player {
-  return new CanvasCastPlayer(canvas, url, options);
-}
-
-/** How a player is hosted, beyond the public options: the embeddable module's worker path sets these. */
+/** How a player is hosted, beyond the public options. */
 export interface PlayerHost {
-  /** A desynchronized 2D context (default true); off in a worker (see RendererOptions). */
-  readonly desynchronized?: boolean;
+  readonly thread: PlayerThread;
+  /**
+   * The element watched for `pauseWhenOffscreen` (the canvas or video on the page). A player in a
+   * worker has none: the page watches and tells it (`setPausedFor`).
+   */
+  readonly observe?: Element;
+  /** Watch `document` for `pauseWhenHidden` (the main thread); a worker is told by the page. */
+  readonly watchDocument?: boolean;
+  /** Tests: make sockets some other way. */
+  readonly openSocket?: (url: string) => SocketLike;
 }
 
-/** At most one resync request per this interval; errors in between wait for the replay already asked for. */
-const RESYNC_MIN_INTERVAL_MS = 1000;
+const PAUSE_TEXT: Record<PauseReason, string> = { hidden: "page hidden", offscreen: "out of view", user: "paused" };
 
-/**
- * The WebCodecs player. `play()` returns it as a `Player`; the embeddable module also uses
- * `snapshot()` and, in a worker (no `document` there), `setPageHidden()`.
- */
-/** Benchmarks set `globalThis.canvascastMarkPaints = true` to get a performance mark per painted frame. */
-const markPaints = (): boolean => (globalThis as { canvascastMarkPaints?: unknown }).canvascastMarkPaints === true;
+/** One encoding's transport and what the backend does with it. */
+interface Subscription {
+  readonly encoding: Encoding;
+  readonly transport: Transport;
+  readonly feed: Feed;
+}
 
 export class CanvasCastPlayer extends PlayerBase {
-  readonly #options: Required<PlayerOptions>;
+  readonly thread: PlayerThread;
+  readonly mode: "webcodecs" | "mse";
+  readonly #baseUrl: string;
+  readonly #options: ResolvedPlayerOptions;
+  readonly #host: PlayerHost;
   readonly #stats = new PlayerStats();
-  readonly #renderer: CanvasRenderer | undefined;
-  readonly #decoder: FrameDecoder | undefined;
-  #connection: Connection | undefined;
-  /** Socket, server state and reconnects; a connection that gets a hello resets the backoff. */
-  readonly #status: ConnectionStatus;
-  #paintedOnConnection = false;
-  #reportedFrameBeforeHello = false;
+  readonly #backend: Backend | undefined;
+  /** The encoding on screen (or being waited for, before the first picture). */
+  #current: Subscription | undefined;
+  /** An encoding switch under way: it replaces `#current` when it shows its first picture. */
+  #next: Subscription | undefined;
+  /** A picture of `#current` is on screen. */
+  #showing = false;
+  readonly #pausedFor = new Set<PauseReason>();
+  readonly #cleanups: (() => void)[] = [];
   #statsTimer: ReturnType<typeof setInterval> | undefined;
-  /** The page is hidden: the server was (or will be, on open) told to pause, and the decoder is released. */
-  #paused = false;
-  #removeVisibilityListener: (() => void) | undefined;
-  #lastResyncAt = -Infinity;
-  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Decoder counters already added to the stats. */
-  #seenDropped = 0;
-  #seenStale = 0;
-  #seenErrors = 0;
 
-  constructor(canvas: RenderCanvas, url: string, options: PlayerOptions, host: PlayerHost = {}) {
-    super(url);
-    this.#options = {
-      reconnect: options.reconnect ?? true,
-      statsIntervalMs: options.statsIntervalMs ?? 500,
-      reconnectDelayMs: options.reconnectDelayMs ?? 500,
-      maxReconnectDelayMs: options.maxReconnectDelayMs ?? 10_000,
-      paintMode: options.paintMode ?? "decode",
-      pauseWhenHidden: options.pauseWhenHidden ?? true,
-    };
-    this.#status = new ConnectionStatus({ baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs }, this.#stats);
-    if (!webCodecsAvailable()) {
-      const reason = globalThis.isSecureContext
-        ? "This browser has no WebCodecs VideoDecoder."
-        : "WebCodecs needs a secure context: open this page over https or on localhost.";
-      this.setState("unsupported", reason, undefined);
+  constructor(target: PlayerTarget, url: string, options: PlayerOptions = {}, host: PlayerHost = { thread: "main" }) {
+    super();
+    this.thread = host.thread;
+    this.mode = target.kind === "canvas" ? "webcodecs" : "mse";
+    this.#baseUrl = url;
+    this.#options = resolvePlayerOptions({ ...options, encoding: options.encoding ?? encodingOf(url) });
+    this.#host = host;
+    const unsupported = this.#unsupported();
+    if (unsupported !== undefined) {
+      this.setState("unsupported", unsupported.message, undefined);
       // Let the caller subscribe before the error is emitted.
-      queueMicrotask(() => this.emit("error", new PlayerError("CC_ERR_NO_WEBCODECS", reason, true)));
+      queueMicrotask(() => this.emit("error", unsupported));
       return;
     }
-    this.#renderer = new CanvasRenderer(canvas, {
-      paintMode: this.#options.paintMode,
-      ...(host.desynchronized === undefined ? {} : { desynchronized: host.desynchronized }),
-      onPaint: (info) => this.#onPaint(info),
-      onSkip: (meta) => (meta.replay ? this.#stats.replaySkipped() : this.#stats.dropped()),
-    });
-    this.#decoder = new FrameDecoder({
-      onFrame: (frame, meta) => this.#onDecoded(frame, meta),
-      onError: (err) => this.#onDecoderError(err),
-    });
-    this.#statsTimer = setInterval(() => this.#emitStats(), this.#options.statsIntervalMs);
-    if (this.#options.pauseWhenHidden && typeof document !== "undefined") {
-      const onVisibility = (): void => this.setPageHidden(document.visibilityState === "hidden");
-      document.addEventListener("visibilitychange", onVisibility);
-      this.#removeVisibilityListener = () => document.removeEventListener("visibilitychange", onVisibility);
-      this.#paused = document.visibilityState === "hidden";
-    }
-    this.#connect();
+    const backendHost: BackendHost = {
+      stats: this.#stats,
+      showing: (feed) => this.#onShowing(feed),
+      blank: (feed) => this.#onBlank(feed),
+      error: (err) => this.emit("error", err),
+    };
+    this.#backend =
+      target.kind === "canvas"
+        ? new WebCodecsBackend(target.canvas, backendHost, { paintMode: this.#options.paintMode, desynchronized: host.thread === "main" })
+        : new MseBackend(target.video, backendHost, { liveSync: this.#options.liveSync });
+    this.#statsTimer = setInterval(() => this.emit("stats", this.stats()), this.#options.statsIntervalMs);
+    this.#watchVisibility();
+    this.#current = this.#subscribe(this.#options.encoding);
+    this.#update();
+  }
+
+  get url(): string {
+    return (this.#next ?? this.#current)?.transport.url ?? this.#baseUrl;
+  }
+
+  get encoding(): Encoding {
+    return (this.#next ?? this.#current)?.encoding ?? this.#options.encoding;
+  }
+
+  get pausedFor(): readonly PauseReason[] {
+    return [...this.#pausedFor];
+  }
+
+  stats(): PlayerStatsSnapshot {
+    this.#backend?.syncStats();
+    return this.#stats.snapshot();
   }
 
   /**
@@ -117,236 +128,194 @@ export class CanvasCastPlayer extends PlayerBase {
    * shown (before the first paint, while the stream restarts, or after close).
    */
   snapshot(): Promise<Blob> {
-    if (this.#renderer === undefined || this.state === "closed") {
-      return Promise.reject(new DOMException(`no picture to snapshot (${this.state})`, "InvalidStateError"));
-    }
-    return this.#renderer.snapshot();
+    if (this.#backend === undefined || this.state === "closed") return noPicture(this.state);
+    return this.#backend.snapshot();
   }
 
-  stats(): PlayerStatsSnapshot {
-    this.#syncDecoderCounters();
-    return this.#stats.snapshot();
+  setEncoding(encoding: Encoding): void {
+    if (this.#backend === undefined || this.state === "closed" || encoding === this.encoding) return;
+    this.#unsubscribe(this.#next);
+    this.#next = undefined;
+    if (encoding === this.#current?.encoding) {
+      this.#update(); // switched back before the other encoding showed a picture
+      return;
+    }
+    if (this.#pausedFor.size > 0 || !this.#showing || this.mode === "mse") {
+      // Nothing on screen to keep (or MSE, which plays one MediaSource at a time): replace now.
+      this.#unsubscribe(this.#current);
+      this.#showing = false;
+      this.#current = this.#subscribe(encoding);
+    } else {
+      this.#next = this.#subscribe(encoding);
+    }
+    this.#update();
+  }
+
+  pause(): void {
+    this.setPausedFor("user", true);
+  }
+
+  resume(): void {
+    this.setPausedFor("user", false);
+  }
+
+  /**
+   * Pauses for a reason, or stops pausing for it. The page calls it for a player in a worker
+   * (which sees no document and no layout); options say which reasons apply.
+   */
+  setPausedFor(reason: PauseReason, paused: boolean): void {
+    if (this.#backend === undefined || this.state === "closed") return;
+    if (reason === "hidden" && !this.#options.pauseWhenHidden) return;
+    if (reason === "offscreen" && !this.#options.pauseWhenOffscreen) return;
+    const wasPaused = this.#pausedFor.size > 0;
+    if (paused) this.#pausedFor.add(reason);
+    else this.#pausedFor.delete(reason);
+    const isPaused = this.#pausedFor.size > 0;
+    if (isPaused !== wasPaused) {
+      if (isPaused) {
+        this.#showing = false;
+        if (this.#next !== undefined) {
+          // Nothing is shown while paused, so there is no old picture to keep: finish the switch now.
+          this.#unsubscribe(this.#current);
+          this.#current = this.#next;
+          this.#next = undefined;
+        }
+        this.#backend.pause();
+        for (const s of this.#subscriptions()) s.transport.pause();
+      } else {
+        this.#backend.resume();
+        for (const s of this.#subscriptions()) s.transport.resume();
+      }
+    }
+    this.#update();
   }
 
   protected override teardown(): void {
-    this.#status.cancelReconnect();
-    if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
-    this.#resyncTimer = undefined;
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     this.#statsTimer = undefined;
-    this.#removeVisibilityListener?.();
-    this.#removeVisibilityListener = undefined;
-    this.#connection?.close();
-    this.#connection = undefined;
-    this.#decoder?.close();
-    this.#renderer?.close();
+    for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    this.#unsubscribe(this.#next);
+    this.#unsubscribe(this.#current);
+    this.#next = this.#current = undefined;
+    this.#backend?.close();
   }
 
-  // --- connection --------------------------------------------------------------------------
-
-  #connect(): void {
-    this.#status.connecting();
-    this.#paintedOnConnection = false;
-    this.#reportedFrameBeforeHello = false;
-    // Every connection starts with the cached GOP (or the next keyframe): nothing before it decodes.
-    this.#decoder?.waitForKeyframe();
-    this.#update();
-
-    let connection: Connection;
-    try {
-      connection = new Connection(this.url);
-    } catch (err) {
-      // A malformed URL: retrying will not fix it.
-      const error = PlayerError.from(err, "CC_ERR_SOCKET");
-      this.setState("offline", error.message, undefined);
-      this.emit("error", new PlayerError(error.code, error.message, true, { cause: err }));
-      return;
+  #unsupported(): PlayerError | undefined {
+    if (this.mode === "webcodecs" && !webCodecsAvailable()) {
+      const reason = globalThis.isSecureContext
+        ? "This browser has no WebCodecs VideoDecoder."
+        : "WebCodecs needs a secure context: open this page over https or on localhost.";
+      return new PlayerError("CC_ERR_NO_WEBCODECS", reason, true);
     }
-    this.#connection = connection;
-    connection.on("open", () => {
-      this.#status.opened();
-      // A page hidden when the socket opens pauses at once; hello and the replay may already be on their way.
-      if (this.#paused) connection.send({ type: "pause" });
-      this.#update();
+    if (this.mode === "mse" && !mseSupported()) {
+      return new PlayerError("CC_ERR_NO_MSE", 'This browser cannot play video/webm; codecs="vp8" through Media Source Extensions.', true);
+    }
+    return undefined;
+  }
+
+  #subscriptions(): Subscription[] {
+    return [this.#current, this.#next].filter((s): s is Subscription => s !== undefined);
+  }
+
+  /** A transport for `encoding`, fed into the backend, started. */
+  #subscribe(encoding: Encoding): Subscription {
+    const backend = this.#backend;
+    if (backend === undefined) throw new Error("no backend");
+    const endpoint = this.mode === "mse" ? "webm" : "ws";
+    let url: string;
+    try {
+      url = socketUrl(this.#baseUrl, { endpoint, encoding, meta: this.#options.meta });
+    } catch {
+      url = this.#baseUrl; // malformed: opening the socket reports it
+    }
+    const transport = new Transport(url, this.#stats, {
+      endpoint,
+      reconnect: this.#options.reconnect,
+      backoff: { baseMs: this.#options.reconnectDelayMs, maxMs: this.#options.maxReconnectDelayMs },
+      ...(this.#host.openSocket === undefined ? {} : { openSocket: this.#host.openSocket }),
     });
-    connection.on("hello", (hello) => {
+    const feed = backend.attach(transport);
+    const subscription: Subscription = { encoding, transport, feed };
+    const isCurrent = (): boolean => this.#current === subscription;
+    transport.on("status", () => {
+      if (isCurrent()) this.#update();
+    });
+    transport.on("hello", (hello) => {
+      if (!isCurrent()) return; // a switch's hello is announced when its picture replaces the old one
       this.setHello(hello);
-      this.#status.succeeded(); // the server serves this stream: the next drop starts the backoff afresh
-      // While paused the codec stays released; resuming configures from the latest hello.
-      if (!this.#paused) this.#decoder?.configure({ width: hello.width, height: hello.height });
       this.emit("hello", hello);
       this.#update();
     });
-    connection.on("state", (message) => {
-      this.#status.serverSaid(message);
-      if (message.state !== "live") {
-        // Show the state, not a frozen picture; the server's next frame is a keyframe.
-        this.#paintedOnConnection = false;
-        this.#renderer?.clear();
-        this.#decoder?.waitForKeyframe();
+    transport.on("skipped", (message) => this.emit("skipped", message));
+    transport.on("error", (err) => this.emit("error", err));
+    if (this.#pausedFor.size > 0) transport.pause();
+    transport.start();
+    return subscription;
+  }
+
+  #unsubscribe(subscription: Subscription | undefined): void {
+    if (subscription === undefined) return;
+    subscription.feed.close();
+    subscription.transport.close();
+  }
+
+  #onShowing(feed: Feed): void {
+    const next = this.#next;
+    if (next !== undefined && feed === next.feed) {
+      // The new encoding's first picture replaced the old one's: the switch is done.
+      this.#unsubscribe(this.#current);
+      this.#current = next;
+      this.#next = undefined;
+      this.#showing = false;
+      const hello = next.transport.hello;
+      if (hello !== undefined) {
+        this.setHello(hello);
+        this.emit("hello", hello);
       }
-      this.#update();
-    });
-    connection.on("skipped", (message) => {
-      this.#stats.serverSkipped(message.reason, message.frames);
-      this.emit("skipped", message);
-    });
-    connection.on("stats", (message) => this.#stats.serverStats(message));
-    connection.on("frame", (frame) => this.#onFrame(frame));
-    connection.on("error", (err) => this.emit("error", err));
-    connection.on("close", (info) => this.#onClose(info));
-  }
-
-  #onClose(info: ConnectionClose): void {
-    this.#connection = undefined;
-    this.#status.socketClosed();
-    this.#stats.lagUnknown();
-    if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
-    this.#resyncTimer = undefined;
-    this.#renderer?.clear();
-    const lastClose = this.#status.closedWith(info.code, info.reason);
-    if (!this.#options.reconnect) {
-      this.setState("offline", lastClose, undefined);
-      return;
     }
-    this.#status.scheduleReconnect(() => this.#connect(), { closeCode: info.code });
+    const current = this.#current;
+    if (current === undefined || feed !== current.feed || this.#showing || this.#pausedFor.size > 0) return;
+    this.#showing = true;
+    current.transport.succeeded(); // this socket plays: the next drop starts the backoff afresh
     this.#update();
   }
 
-  // --- hidden page -------------------------------------------------------------------------
-
-  /**
-   * The page was hidden or shown. Called from the document's `visibilitychange` on the main thread;
-   * a player in a worker (which sees no document) is told by the page. Ignored unless
-   * `pauseWhenHidden` is on.
-   */
-  setPageHidden(hidden: boolean): void {
-    if (this.state === "closed" || this.state === "unsupported" || !this.#options.pauseWhenHidden) return;
-    if (hidden === this.#paused) return;
-    this.#paused = hidden;
-    if (hidden) {
-      // Nothing to decode or paint while hidden (rAF stops too): the server sends nothing, and the
-      // codec is released because Chrome may reclaim it in a background tab anyway.
-      this.#connection?.send({ type: "pause" });
-      this.#decoder?.suspend();
-      this.#renderer?.drop();
-      this.#stats.lagUnknown();
-      this.#paintedOnConnection = false;
-      if (this.#resyncTimer !== undefined) clearTimeout(this.#resyncTimer);
-      this.#resyncTimer = undefined;
-    } else {
-      // Reconfigure from the latest hello; the server replays the cached GOP, whose newest frame is painted.
-      const hello = this.hello;
-      if (hello !== undefined) this.#decoder?.configure({ width: hello.width, height: hello.height });
-      this.#decoder?.waitForKeyframe();
-      this.#connection?.send({ type: "resume" });
-    }
+  #onBlank(feed: Feed): void {
+    if (feed !== this.#current?.feed || !this.#showing) return;
+    this.#showing = false;
     this.#update();
   }
 
-  // --- media path --------------------------------------------------------------------------
-
-  #onFrame(frame: ReceivedFrame): void {
-    this.#stats.received(frame.messageBytes, frame.receivedAt);
-    if (this.#paused) {
-      // In flight before the server read our pause, or sent at join before it: not decoded.
-      this.#stats.dropped();
-      return;
+  /** Pauses while the page is hidden and while the element is out of view, as the options say. */
+  #watchVisibility(): void {
+    if (this.#host.watchDocument !== false && this.#options.pauseWhenHidden && typeof document !== "undefined") {
+      const onVisibility = (): void => this.setPausedFor("hidden", document.visibilityState === "hidden");
+      document.addEventListener("visibilitychange", onVisibility);
+      this.#cleanups.push(() => document.removeEventListener("visibilitychange", onVisibility));
+      if (document.visibilityState === "hidden") {
+        this.#pausedFor.add("hidden");
+        this.#backend?.pause();
+      }
     }
-    if (this.hello === undefined && !this.#reportedFrameBeforeHello) {
-      this.#reportedFrameBeforeHello = true; // once per connection; the decoder drops them
-      this.emit("error", new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "video frame before hello"));
-    }
-    if (isKeyframe(frame.header)) this.#stats.keyframeSubmitted(isReplay(frame.header));
-    this.#decoder?.decode(frame.header, frame.data, frame.receivedAt);
-  }
-
-  #onDecoded(frame: VideoFrame, meta: FrameMeta): void {
-    this.#stats.decoded();
-    const renderer = this.#renderer;
-    // Replayed frames (the cached GOP at join) are decoded for their references; only the newest is painted.
-    if (renderer === undefined || this.#paused) {
-      frame.close();
-      return;
-    }
-    if (meta.replay && !meta.newest) {
-      frame.close();
-      this.#stats.replaySkipped();
-      return;
-    }
-    renderer.push(frame, meta);
-  }
-
-  #onPaint(info: PaintInfo): void {
-    this.#stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay);
-    if (markPaints() && !info.meta.replay) {
-      // For the benchmark's DevTools trace: the mark's time is the paint; its name the pipe → painted ms
-      // and the frame's server time minus its PTS (ms), from which capture time can be estimated.
-      const pipeToPaint = performance.timeOrigin + info.paintedAt - info.meta.serverTime;
-      performance.mark(`cc-paint ${pipeToPaint.toFixed(3)} ${(info.meta.serverTime - info.meta.pts / 1000).toFixed(3)}`);
-    }
-    if (!this.#paintedOnConnection) {
-      this.#paintedOnConnection = true;
-      this.#update();
+    const element = this.#host.observe;
+    if (element !== undefined && this.#options.pauseWhenOffscreen) {
+      const stop = observeOffscreen(element, (offscreen) => this.setPausedFor("offscreen", offscreen));
+      if (stop !== undefined) this.#cleanups.push(stop);
     }
   }
 
-  /**
-   * The decoder has reset itself and waits for a keyframe. Rather than wait up to a GOP for the
-   * next live one, ask the server to replay its cached GOP to this viewer now.
-   */
-  #onDecoderError(err: PlayerError): void {
-    this.emit("error", err);
-    if (err.code === "CC_ERR_DECODE") this.#requestResync();
-  }
-
-  #requestResync(): void {
-    const connection = this.#connection;
-    // Paused: resume replays anyway. No socket: the next connection starts with a replay.
-    if (this.#paused || connection === undefined || !connection.open) return;
-    const wait = this.#lastResyncAt + RESYNC_MIN_INTERVAL_MS - performance.now();
-    if (wait > 0) {
-      // A resync was just asked for and its replay may still be coming; ask again later only if no keyframe came.
-      this.#resyncTimer ??= setTimeout(() => {
-        this.#resyncTimer = undefined;
-        if (this.#decoder?.waitingForKeyframe === true) this.#requestResync();
-      }, wait);
-      return;
-    }
-    if (connection.send({ type: "resync" })) {
-      this.#lastResyncAt = performance.now();
-      this.#stats.resynced();
-    }
-  }
-
-  // --- state and stats ---------------------------------------------------------------------
-
-  /** Derives the state from what the socket, the server and the page have said. */
+  /** Derives the state from what the transport, the backend and the page have said. */
   #update(): void {
     if (this.state === "closed" || this.state === "unsupported") return;
-    if (this.#paused) {
-      this.setState("paused", "page hidden", undefined);
+    const reasons = [...this.#pausedFor];
+    if (reasons.length > 0) {
+      this.setState("paused", reasons.map((r) => PAUSE_TEXT[r]).join(", "), undefined);
       return;
     }
-    const { state, reason, retryAt } = this.#status.state(
-      this.#paintedOnConnection,
-      this.hello === undefined ? "waiting for hello" : "waiting for a keyframe",
-    );
+    const transport = this.#current?.transport;
+    if (transport === undefined) return;
+    const waitingFor = this.hello === undefined && transport.hello === undefined ? "waiting for hello" : this.mode === "mse" ? "waiting for video" : "waiting for a keyframe";
+    const { state, reason, retryAt } = transport.status(this.#showing, waitingFor);
     this.setState(state, reason, retryAt);
-  }
-
-  #syncDecoderCounters(): void {
-    const decoder = this.#decoder;
-    if (decoder === undefined) return;
-    const { dropped, stale, errors } = decoder.counters;
-    this.#stats.dropped(dropped - this.#seenDropped + (stale - this.#seenStale));
-    for (let i = this.#seenErrors; i < errors; i++) this.#stats.decoderError();
-    this.#seenDropped = dropped;
-    this.#seenStale = stale;
-    this.#seenErrors = errors;
-  }
-
-  #emitStats(): void {
-    this.emit("stats", this.stats());
   }
 }

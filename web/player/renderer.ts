@@ -1,13 +1,17 @@
-// Paints the newest decoded frame on a canvas in requestAnimationFrame with a desynchronized 2D
-// context. The backing store is sized to the video; CSS `object-fit: contain` letterboxes it.
-// The canvas may be an OffscreenCanvas in a worker (transferControlToOffscreen): there the worker's
-// own requestAnimationFrame paints (setTimeout where a worker has none), and CSS is the page's job.
+// Paints decoded frames on a canvas with a 2D context (desynchronized on the main thread): by
+// default as soon as a frame leaves the decoder, unless a newer one is still being decoded;
+// whatever is left pending is painted in the next animation frame. The backing store is sized to
+// the video; CSS `object-fit: contain` letterboxes it. The canvas may be an OffscreenCanvas in a
+// worker (transferControlToOffscreen): there the worker's own requestAnimationFrame runs (setTimeout
+// where a worker has none), and CSS is the page's job.
 
 import type { PaintMode } from "./api.js";
 import type { FrameMeta } from "./decoder.js";
 
 export interface PaintInfo {
   readonly meta: FrameMeta;
+  /** Whoever pushed the frame (the feed of one encoding, while an encoding switch is under way). */
+  readonly source: object;
   /** `performance.now()` right after drawImage. */
   readonly paintedAt: number;
 }
@@ -21,7 +25,7 @@ export interface RendererOptions {
    * the page keeps producing main-thread frames, and it paints what `decode` left pending.
    */
   paintMode?: PaintMode;
-  /** Called after each paint, in the rAF callback. */
+  /** Called after each paint. */
   onPaint?: (info: PaintInfo) => void;
   /** Called when a frame is replaced before it was painted. */
   onSkip?: (meta: FrameMeta) => void;
@@ -52,7 +56,7 @@ export class CanvasRenderer {
   readonly canvas: RenderCanvas;
   readonly #ctx: Context2D;
   readonly #options: RendererOptions;
-  #pending: { frame: VideoFrame; meta: FrameMeta } | undefined;
+  #pending: { frame: VideoFrame; meta: FrameMeta; source: object } | undefined;
   #clearPending = false;
   /** The canvas shows a video frame (not the black fill). */
   #painted = false;
@@ -73,11 +77,6 @@ export class CanvasRenderer {
     this.#cancelFrame = nextFrame(this.#tick);
   }
 
-  /** Width and height of the last painted frame, or undefined before the first paint. */
-  get videoSize(): { width: number; height: number } | undefined {
-    return this.#painted ? { width: this.canvas.width, height: this.canvas.height } : undefined;
-  }
-
   /**
    * The picture on the canvas as a PNG at the video's size. Rejects (InvalidStateError) while no
    * video frame is shown: before the first paint, or after `clear()` until the next one.
@@ -93,14 +92,14 @@ export class CanvasRenderer {
     });
   }
 
-  /** Takes ownership of `frame`: it is painted at the next animation frame or closed when replaced. */
-  push(frame: VideoFrame, meta: FrameMeta): void {
+  /** Takes ownership of `frame`: it is painted (now, or at the next animation frame) or closed when replaced. */
+  push(frame: VideoFrame, meta: FrameMeta, source: object): void {
     if (this.#closed) {
       frame.close();
       return;
     }
     const old = this.#pending;
-    this.#pending = { frame, meta };
+    this.#pending = { frame, meta, source };
     this.#clearPending = false;
     if (old !== undefined) {
       old.frame.close();
@@ -111,9 +110,9 @@ export class CanvasRenderer {
     if (this.#options.paintMode === "decode" && meta.newest) this.#paintPending();
   }
 
-  /** Drops (closes) a frame waiting to be painted; the canvas keeps what it shows. */
-  drop(): void {
-    if (this.#closed) return;
+  /** Drops (closes) a frame waiting to be painted — `source`'s only, if given; the canvas keeps what it shows. */
+  drop(source?: object): void {
+    if (this.#closed || (source !== undefined && this.#pending?.source !== source)) return;
     this.#dropPending();
   }
 
@@ -148,7 +147,7 @@ export class CanvasRenderer {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
-    const { frame, meta } = pending;
+    const { frame, meta, source } = pending;
     try {
       const width = frame.displayWidth;
       const height = frame.displayHeight;
@@ -161,7 +160,7 @@ export class CanvasRenderer {
     } finally {
       frame.close();
     }
-    this.#options.onPaint?.({ meta, paintedAt: performance.now() });
+    this.#options.onPaint?.({ meta, source, paintedAt: performance.now() });
   }
 
   #dropPending(): void {

@@ -1,11 +1,9 @@
-// Messages between the page and the player worker (worker.ts). One worker hosts several players,
-// each known by an id; canvases have their own ids, so a canvas handed to the worker once can be
-// played into again after its first player closed (a canvas can be transferred only once).
+// Messages between the page and the player worker (worker.ts), and how a player's events cross
+// between them. One worker hosts several players, each known by an id; canvases have their own
+// ids, so a canvas handed to the worker once can be played into again after its first player
+// closed (a canvas can be transferred only once).
 
-import type { HelloMessage, SkippedMessage } from "../../shared/protocol.js";
-import type { PlayerErrorCode } from "./errors.js";
-import type { PlayerOptions, PlayerStateChange } from "./player.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
+import type { Encoding, PauseReason, PlayerErrorCode, PlayerEvents, PlayerOptions } from "./api.js";
 
 export type ToWorker =
   | {
@@ -16,8 +14,8 @@ export type ToWorker =
       readonly canvas: OffscreenCanvas | undefined;
       readonly url: string;
       readonly options: PlayerOptions;
-      /** `document.visibilityState === "hidden"` when the player started. */
-      readonly hidden: boolean;
+      /** Why the player starts paused (the page is hidden, the canvas out of view, pause() was called). */
+      readonly pausedFor: readonly PauseReason[];
       /** The page's `performance.timeOrigin`: times sent back are translated to the page's clock. */
       readonly timeOrigin: number;
       /** The page set `canvascastMarkPaints` (benchmarks): mark paints in the worker too. */
@@ -25,6 +23,9 @@ export type ToWorker =
     }
   /** The page was hidden or shown (workers see no document): for every player in the worker. */
   | { readonly type: "hidden"; readonly hidden: boolean }
+  /** One player is paused for a reason, or no longer (out of view: the page sees the layout). */
+  | { readonly type: "paused"; readonly id: number; readonly reason: PauseReason; readonly paused: boolean }
+  | { readonly type: "encoding"; readonly id: number; readonly encoding: Encoding }
   | { readonly type: "snapshot"; readonly id: number; readonly request: number }
   | { readonly type: "close"; readonly id: number }
   /** The page's canvas was garbage-collected: drop its OffscreenCanvas. */
@@ -38,15 +39,46 @@ export interface WireError {
   readonly fatal: boolean;
 }
 
-export type WorkerPlayerEvent =
-  | { readonly type: "state"; readonly payload: PlayerStateChange }
-  | { readonly type: "stats"; readonly payload: PlayerStatsSnapshot }
-  | { readonly type: "error"; readonly payload: WireError }
-  | { readonly type: "hello"; readonly payload: HelloMessage }
-  | { readonly type: "skipped"; readonly payload: SkippedMessage };
+/** A player event as it crosses: errors flattened; times already on the page's clock. */
+type WirePayload<K extends keyof PlayerEvents> = K extends "error" ? WireError : PlayerEvents[K];
+export type WorkerPlayerEvent = { [K in keyof PlayerEvents]: { readonly type: K; readonly payload: WirePayload<K> } }[keyof PlayerEvents];
+
+/** Every player event, relayed from the worker's player to the page's. */
+export const PLAYER_EVENT_TYPES = ["state", "stats", "error", "hello", "skipped"] as const;
+type Missing = Exclude<keyof PlayerEvents, (typeof PLAYER_EVENT_TYPES)[number]>;
+/** Fails the typecheck when PlayerEvents gains an event the relay does not carry. */
+export const ALL_EVENTS_RELAYED: [Missing] extends [never] ? true : Missing = true;
 
 export type FromWorker =
   /** The worker's script ran: the page may hand it canvases (a CSP can refuse a worker only after `new Worker`). */
   | { readonly type: "ready" }
   | { readonly type: "event"; readonly id: number; readonly event: WorkerPlayerEvent }
   | { readonly type: "snapshot"; readonly id: number; readonly request: number; readonly blob: Blob | undefined; readonly error: WireError | undefined };
+
+export function wireError(err: unknown, fatal = false): WireError {
+  if (err instanceof Error) {
+    const code = "code" in err && typeof err.code === "string" ? (err.code as PlayerErrorCode) : undefined;
+    const isFatal = "fatal" in err && typeof err.fatal === "boolean" ? err.fatal : fatal;
+    return { name: err.name, code, message: err.message, fatal: isFatal };
+  }
+  return { name: "Error", code: undefined, message: String(err), fatal };
+}
+
+/** `event` for postMessage, with its times moved by `shift` ms (worker clock + shift = page clock). */
+export function toWire<K extends keyof PlayerEvents>(type: K, payload: PlayerEvents[K], shift: number): WorkerPlayerEvent {
+  const event = { type, payload } as WorkerPlayerEvent | { type: "error"; payload: PlayerEvents["error"] };
+  switch (event.type) {
+    case "error":
+      return { type: "error", payload: wireError(event.payload) };
+    case "state": {
+      const { retryAt } = event.payload;
+      return { type: "state", payload: { ...event.payload, retryAt: retryAt === undefined ? undefined : retryAt + shift } };
+    }
+    case "stats": {
+      const { firstPaintAtMs } = event.payload;
+      return { type: "stats", payload: firstPaintAtMs === null ? event.payload : { ...event.payload, firstPaintAtMs: firstPaintAtMs + shift } };
+    }
+    default:
+      return event;
+  }
+}

@@ -1,25 +1,24 @@
-// The page's side of the worker path: a Player whose decoding and painting (and socket) run in a
-// worker on the canvas's OffscreenCanvas. It mirrors the worker player's state, stats and hello
-// from its events, forwards the page's visibility (only the main thread sees `document`), and asks
-// the worker for snapshots. Workers are pooled: a page with many players uses at most a few threads.
+// The page's side of the worker path: a Player whose socket, decoding and painting run in a worker
+// on the canvas's OffscreenCanvas. It mirrors the worker player's state, stats and hello from its
+// relayed events, tells it what only the main thread sees (the page hidden, the canvas out of
+// view), and asks the worker for snapshots. Workers are pooled: a page with many players uses at
+// most a few threads.
 //
 // A canvas is handed over only once its worker has said it runs: a page's CSP refuses a Blob URL
 // worker after `new Worker` returned, with an error event. Until then the canvas stays the page's,
 // so a refused worker falls back to a main-thread player on the same canvas.
 
-import type { HelloMessage } from "../../shared/protocol.js";
-import type * as Api from "./api.js";
+import type { Encoding, HelloMessage, PauseReason, PlayerEvents, PlayerOptions, PlayerStatsSnapshot } from "./api.js";
 import { webCodecsAvailable } from "./decoder.js";
 import { PlayerError } from "./errors.js";
-import type { PlayerOptions } from "./player.js";
-import { PlayerBase } from "./player-base.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
+import { resolvePlayerOptions } from "./options.js";
+import { observeOffscreen } from "./offscreen.js";
+import { noPicture, PlayerBase } from "./player-base.js";
 import { PlayerStats } from "./stats.js";
-import type { FromWorker, ToWorker, WireError } from "./worker-messages.js";
+import { encodingOf, socketUrl } from "./stream-url.js";
+import type { FromWorker, ToWorker, WireError, WorkerPlayerEvent } from "./worker-messages.js";
+import { PLAYER_EVENT_TYPES } from "./worker-messages.js";
 import PlayerWorker from "./worker.ts?worker&inline";
-
-/** A player with what the embeddable module adds (where it runs, which path, and snapshots): the public Player. */
-export type EmbedPlayer = Api.Player;
 
 interface Slot {
   readonly worker: Worker;
@@ -70,18 +69,18 @@ export function workerPathAvailable(canvas: HTMLCanvasElement): boolean {
  * canvas has a rendering context already): the caller uses the main thread. `fallback` starts a
  * main-thread player on the same canvas if the worker is refused after this returned.
  */
-export function playInWorker(canvas: HTMLCanvasElement, url: string, options: PlayerOptions, fallback: () => EmbedPlayer): EmbedPlayer | undefined {
+export function playInWorker(canvas: HTMLCanvasElement, url: string, options: PlayerOptions, fallback: () => PlayerBase): PlayerBase | undefined {
   const known = transferred.get(canvas);
-  if (known !== undefined) return new WorkerPlayer(known.slot, { canvasId: known.canvasId, offscreen: undefined }, url, options, fallback);
+  if (known !== undefined) return new WorkerPlayer(known.slot, { canvasId: known.canvasId, offscreen: undefined }, canvas, url, options, fallback);
   let slot: Slot;
   try {
     slot = pickSlot();
   } catch {
     return undefined;
   }
-  if (!slot.isReady) return new WorkerPlayer(slot, canvas, url, options, fallback);
+  if (!slot.isReady) return new WorkerPlayer(slot, canvas, canvas, url, options, fallback);
   const target = transfer(slot, canvas);
-  return target === undefined ? undefined : new WorkerPlayer(slot, target, url, options, fallback);
+  return target === undefined ? undefined : new WorkerPlayer(slot, target, canvas, url, options, fallback);
 }
 
 interface Transferred {
@@ -162,26 +161,36 @@ function toError(wire: WireError): Error {
   return new DOMException(wire.message, wire.name);
 }
 
-class WorkerPlayer extends PlayerBase implements EmbedPlayer {
+class WorkerPlayer extends PlayerBase {
   readonly mode = "webcodecs";
   readonly #slot: Slot;
   readonly #id = nextId++;
+  readonly #baseUrl: string;
   readonly #options: PlayerOptions;
+  #encoding: Encoding;
+  /** Reasons the page knows of (out of view, pause()); the worker adds the page's visibility itself. */
+  readonly #pausedFor = new Set<PauseReason>();
+  #stopObserving: (() => void) | undefined;
   /** Until the worker's first stats: zeros. */
   #stats: PlayerStatsSnapshot = new PlayerStats().snapshot();
   #nextRequest = 0;
   readonly #snapshots = new Map<number, { resolve: (blob: Blob) => void; reject: (err: Error) => void }>();
   /** The worker was refused before the canvas was handed over: this main-thread player plays instead. */
-  #fallback: EmbedPlayer | undefined;
+  #fallback: PlayerBase | undefined;
   #started = false;
 
   /** `target` is the canvas when the worker has not said it runs yet: it is handed over once it has. */
-  constructor(slot: Slot, target: Transferred | HTMLCanvasElement, url: string, options: PlayerOptions, fallback: () => EmbedPlayer) {
-    super(url, "starting the player worker");
+  constructor(slot: Slot, target: Transferred | HTMLCanvasElement, canvas: HTMLCanvasElement, url: string, options: PlayerOptions, fallback: () => PlayerBase) {
+    super("starting the player worker");
     this.#slot = slot;
-    this.#options = options;
+    this.#baseUrl = url;
+    this.#options = resolvePlayerOptions(options);
+    this.#encoding = options.encoding ?? encodingOf(url);
     slot.players++;
     slot.handlers.set(this.#id, (message) => this.#onMessage(message));
+    if (this.#options.pauseWhenOffscreen !== false) {
+      this.#stopObserving = observeOffscreen(canvas, (offscreen) => this.#setPausedFor("offscreen", offscreen));
+    }
     if (!(target instanceof HTMLCanvasElement)) {
       this.#start(target);
       return;
@@ -198,6 +207,24 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
     return this.#fallback === undefined ? "worker" : "main";
   }
 
+  get url(): string {
+    if (this.#fallback !== undefined) return this.#fallback.url;
+    try {
+      return socketUrl(this.#baseUrl, { endpoint: "ws", encoding: this.#encoding });
+    } catch {
+      return this.#baseUrl;
+    }
+  }
+
+  get encoding(): Encoding {
+    return this.#fallback?.encoding ?? this.#encoding;
+  }
+
+  get pausedFor(): readonly PauseReason[] {
+    if (this.#fallback !== undefined) return this.#fallback.pausedFor;
+    return this.state === "paused" && pageHidden() ? [...new Set<PauseReason>(["hidden", ...this.#pausedFor])] : [...this.#pausedFor];
+  }
+
   override get hello(): HelloMessage | undefined {
     return this.#fallback?.hello ?? super.hello;
   }
@@ -208,9 +235,7 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
 
   snapshot(): Promise<Blob> {
     if (this.#fallback !== undefined) return this.#fallback.snapshot();
-    if (this.state === "closed" || this.#slot.dead || !this.#started) {
-      return Promise.reject(new DOMException(`no picture to snapshot (${this.state})`, "InvalidStateError"));
-    }
+    if (this.state === "closed" || this.#slot.dead || !this.#started) return noPicture(this.state);
     const request = this.#nextRequest++;
     return new Promise((resolve, reject) => {
       this.#snapshots.set(request, { resolve, reject });
@@ -218,7 +243,24 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
     });
   }
 
+  setEncoding(encoding: Encoding): void {
+    if (this.state === "closed") return;
+    this.#encoding = encoding;
+    this.#fallback?.setEncoding(encoding);
+    if (this.#started) send(this.#slot, { type: "encoding", id: this.#id, encoding });
+  }
+
+  pause(): void {
+    this.#setPausedFor("user", true);
+  }
+
+  resume(): void {
+    this.#setPausedFor("user", false);
+  }
+
   protected override teardown(): void {
+    this.#stopObserving?.();
+    this.#stopObserving = undefined;
     if (this.#started) send(this.#slot, { type: "close", id: this.#id });
     this.#detach();
     this.#fallback?.close();
@@ -226,11 +268,35 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
     this.#snapshots.clear();
   }
 
+  #setPausedFor(reason: PauseReason, paused: boolean): void {
+    if (this.state === "closed" || paused === this.#pausedFor.has(reason)) return;
+    if (paused) this.#pausedFor.add(reason);
+    else this.#pausedFor.delete(reason);
+    if (this.#fallback !== undefined) {
+      if (reason === "user") {
+        if (paused) this.#fallback.pause();
+        else this.#fallback.resume();
+      }
+      return; // the main-thread player watches its canvas itself
+    }
+    if (this.#started) send(this.#slot, { type: "paused", id: this.#id, reason, paused });
+  }
+
   #start({ canvasId, offscreen }: Transferred): void {
     this.#started = true;
     send(
       this.#slot,
-      { type: "play", id: this.#id, canvasId, canvas: offscreen, url: this.url, options: this.#options, hidden: pageHidden(), timeOrigin: performance.timeOrigin, markPaints: (globalThis as { canvascastMarkPaints?: unknown }).canvascastMarkPaints === true },
+      {
+        type: "play",
+        id: this.#id,
+        canvasId,
+        canvas: offscreen,
+        url: this.#baseUrl,
+        options: { ...this.#options, encoding: this.#encoding },
+        pausedFor: [...(pageHidden() ? ["hidden" as const] : []), ...this.#pausedFor],
+        timeOrigin: performance.timeOrigin,
+        markPaints: (globalThis as { canvascastMarkPaints?: unknown }).canvascastMarkPaints === true,
+      },
       offscreen === undefined ? [] : [offscreen],
     );
   }
@@ -241,15 +307,15 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
   }
 
   /** The worker was refused (e.g. by the page's CSP) before it got the canvas: play on this thread. */
-  #useMainThread(fallback: () => EmbedPlayer): void {
+  #useMainThread(fallback: () => PlayerBase): void {
     this.#detach();
+    this.#stopObserving?.();
+    this.#stopObserving = undefined;
     const player = fallback();
     this.#fallback = player;
-    player.on("state", (s) => this.setState(s.state, s.reason, s.retryAt));
-    player.on("stats", (s) => this.emit("stats", s));
-    player.on("error", (e) => this.emit("error", e));
-    player.on("hello", (h) => this.emit("hello", h));
-    player.on("skipped", (m) => this.emit("skipped", m));
+    if (this.#encoding !== player.encoding) player.setEncoding(this.#encoding);
+    if (this.#pausedFor.has("user")) player.pause();
+    for (const type of PLAYER_EVENT_TYPES) player.on(type, (payload) => this.#relay({ type, payload } as RelayedEvent));
     this.setState(player.state, player.reason, player.retryAt);
   }
 
@@ -264,7 +330,11 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
       else pending?.reject(toError(message.error ?? { name: "Error", code: undefined, message: "snapshot failed", fatal: false }));
       return;
     }
-    const { event } = message;
+    this.#relay(fromWire(message.event));
+  }
+
+  /** One event of the player that plays (in the worker, or the fallback here), as this player's. */
+  #relay(event: RelayedEvent): void {
     switch (event.type) {
       case "state":
         if (event.payload.state !== "closed") this.setState(event.payload.state, event.payload.reason, event.payload.retryAt);
@@ -273,18 +343,28 @@ class WorkerPlayer extends PlayerBase implements EmbedPlayer {
         this.#stats = event.payload;
         this.emit("stats", event.payload);
         break;
-      case "error": {
-        const err = toError(event.payload);
-        this.emit("error", err instanceof PlayerError ? err : PlayerError.from(err, "CC_ERR_DECODER_UNSUPPORTED"));
-        break;
-      }
       case "hello":
         this.setHello(event.payload);
         this.emit("hello", event.payload);
         break;
+      case "error":
+        this.emit("error", event.payload);
+        break;
       case "skipped":
         this.emit("skipped", event.payload);
         break;
+      default: {
+        const unknown: never = event;
+        throw new Error(`unrelayed event ${JSON.stringify(unknown)}`);
+      }
     }
   }
+}
+
+type RelayedEvent = { [K in keyof PlayerEvents]: { readonly type: K; readonly payload: PlayerEvents[K] } }[keyof PlayerEvents];
+
+function fromWire(event: WorkerPlayerEvent): RelayedEvent {
+  if (event.type !== "error") return event;
+  const err = toError(event.payload);
+  return { type: "error", payload: err instanceof PlayerError ? err : PlayerError.from(err, "CC_ERR_DECODER_UNSUPPORTED") };
 }

@@ -1,14 +1,14 @@
-// The player worker: runs whole WebCodecs players (socket, decoder, renderer) on OffscreenCanvases
-// handed over by the page, and reports their events back. Bundled inline into canvascast.js (a
-// Blob URL worker): the module is loaded cross-origin, and a cross-origin worker script is refused.
+// The player worker: runs whole WebCodecs players (transport, decoder, renderer) on OffscreenCanvases
+// handed over by the page, and relays their events back. Bundled inline into canvascast.js (a Blob
+// URL worker): the module is loaded cross-origin, and a cross-origin worker script is refused.
 //
 // The socket lives here too, not on the main thread: then the page does no work per frame at all
 // (no message event, no postMessage, no transfer), only a stats message every `statsIntervalMs`
 // and state changes — which is the point of the worker for a page with many players.
 
 import { CanvasCastPlayer } from "./player.js";
-import type { PlayerStatsSnapshot } from "./stats.js";
-import type { FromWorker, ToWorker, WireError, WorkerPlayerEvent } from "./worker-messages.js";
+import type { FromWorker, ToWorker, WorkerPlayerEvent } from "./worker-messages.js";
+import { PLAYER_EVENT_TYPES, toWire, wireError } from "./worker-messages.js";
 
 /** The little of DedicatedWorkerGlobalScope used here (web/ is typed with the DOM lib, not WebWorker). */
 interface WorkerScope {
@@ -19,15 +19,7 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const canvases = new Map<number, OffscreenCanvas>();
 const players = new Map<number, CanvasCastPlayer>();
-
-function wireError(err: unknown, fatal = false): WireError {
-  if (err instanceof Error) {
-    const code = "code" in err && typeof err.code === "string" ? (err.code as WireError["code"]) : undefined;
-    const isFatal = "fatal" in err && typeof err.fatal === "boolean" ? err.fatal : fatal;
-    return { name: err.name, code, message: err.message, fatal: isFatal };
-  }
-  return { name: "Error", code: undefined, message: String(err), fatal };
-}
+let pageHidden = false;
 
 function start(message: Extract<ToWorker, { type: "play" }>): void {
   const { id } = message;
@@ -40,30 +32,23 @@ function start(message: Extract<ToWorker, { type: "play" }>): void {
   let player: CanvasCastPlayer;
   try {
     if (canvas === undefined) throw new Error("the canvas is not in this worker");
-    player = new CanvasCastPlayer(canvas, message.url, message.options, { desynchronized: false });
+    player = new CanvasCastPlayer({ kind: "canvas", canvas }, message.url, message.options, { thread: "worker", watchDocument: false });
   } catch (err) {
     post({ type: "error", payload: { ...wireError(err, true), code: "CC_ERR_DECODER_UNSUPPORTED" } });
     post({ type: "state", payload: { state: "offline", reason: wireError(err).message, retryAt: undefined } });
     return;
   }
   players.set(id, player);
-  player.on("state", (s) => post({ type: "state", payload: { ...s, retryAt: s.retryAt === undefined ? undefined : s.retryAt + shift } }));
-  player.on("stats", (s) => post({ type: "stats", payload: shiftStats(s, shift) }));
-  player.on("error", (err) => post({ type: "error", payload: wireError(err) }));
-  player.on("hello", (hello) => post({ type: "hello", payload: hello }));
-  player.on("skipped", (skipped) => post({ type: "skipped", payload: skipped }));
-  player.setPageHidden(message.hidden);
+  for (const type of PLAYER_EVENT_TYPES) player.on(type, (payload) => post(toWire(type, payload, shift)));
+  player.setPausedFor("hidden", pageHidden);
+  for (const reason of message.pausedFor) player.setPausedFor(reason, true);
   // The constructor may have set a state without an event (unsupported); send the current one.
-  post({ type: "state", payload: { state: player.state, reason: player.reason, retryAt: player.retryAt === undefined ? undefined : player.retryAt + shift } });
-}
-
-function shiftStats(stats: PlayerStatsSnapshot, shift: number): PlayerStatsSnapshot {
-  return stats.firstPaintAtMs === null ? stats : { ...stats, firstPaintAtMs: stats.firstPaintAtMs + shift };
+  post(toWire("state", { state: player.state, reason: player.reason, retryAt: player.retryAt }, shift));
 }
 
 function snapshot(id: number, request: number): void {
   const player = players.get(id);
-  const reply = (blob: Blob | undefined, error: WireError | undefined): void =>
+  const reply = (blob: Blob | undefined, error: ReturnType<typeof wireError> | undefined): void =>
     scope.postMessage({ type: "snapshot", id, request, blob, error });
   if (player === undefined) {
     reply(undefined, { name: "InvalidStateError", code: undefined, message: "the player is closed", fatal: false });
@@ -83,7 +68,14 @@ scope.onmessage = ({ data: message }) => {
       start(message);
       break;
     case "hidden":
-      for (const player of players.values()) player.setPageHidden(message.hidden);
+      pageHidden = message.hidden;
+      for (const player of players.values()) player.setPausedFor("hidden", message.hidden);
+      break;
+    case "paused":
+      players.get(message.id)?.setPausedFor(message.reason, message.paused);
+      break;
+    case "encoding":
+      players.get(message.id)?.setEncoding(message.encoding);
       break;
     case "snapshot":
       snapshot(message.id, message.request);
@@ -95,5 +87,9 @@ scope.onmessage = ({ data: message }) => {
     case "release":
       canvases.delete(message.canvasId);
       break;
+    default: {
+      const unknown: never = message;
+      throw new Error(`unknown message ${JSON.stringify(unknown)}`);
+    }
   }
 };
