@@ -2,7 +2,9 @@
 // (webcodecs-backend.ts) or MSE into a <video> (mse-backend.ts). The player (player.ts) owns the
 // transport and the backend and derives its state from both.
 
+import type { PlayerThread } from "./api.js";
 import type { PlayerError } from "./errors.js";
+import type { ResolvedPlayerOptions } from "./options.js";
 import type { PlayerStats } from "./stats.js";
 import type { Transport } from "./transport.js";
 
@@ -40,4 +42,15 @@ export interface Backend {
   syncStats(): void;
   /** Releases everything. Safe to call twice. */
   close(): void;
+}
+
+/**
+ * A backend for a player to make: each backend module exports a function that returns one, so a
+ * bundle (the worker's) holds only the backends it uses.
+ */
+export interface BackendFactory {
+  readonly mode: "webcodecs" | "mse";
+  /** Why this browser cannot play this way (a fatal error), or undefined when it can. */
+  unsupported(): PlayerError | undefined;
+  create(host: BackendHost, options: ResolvedPlayerOptions, thread: PlayerThread): Backend;
 }

@@ -8,10 +8,10 @@
 // each frame's server time comes first, which gives the pipe → presented latency.
 
 import type { Millis } from "../../shared/units.js";
-import type { Backend, BackendHost, Feed } from "./backend.js";
+import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
 import { PlayerError } from "./errors.js";
 import { LiveEdge } from "./live-edge.js";
-import { MseSink } from "./mse-sink.js";
+import { MseSink, mseSupported } from "./mse-sink.js";
 import { snapshotVideo } from "./snapshot-video.js";
 import type { Transport } from "./transport.js";
 
@@ -21,6 +21,16 @@ const LIVE_TICK_MS = 100;
 const PLAY_RETRY_MS = 1000;
 /** Server times kept for matching presented frames (about 10 s at 60 fps). */
 const FRAME_TIMES_KEPT = 600;
+
+/** MSE into `video`. */
+export function mseBackend(video: HTMLVideoElement): BackendFactory {
+  return {
+    mode: "mse",
+    unsupported: () =>
+      mseSupported() ? undefined : new PlayerError("CC_ERR_NO_MSE", 'This browser cannot play video/webm; codecs="vp8" through Media Source Extensions.', true),
+    create: (host, options) => new MseBackend(video, host, { liveSync: options.liveSync }),
+  };
+}
 
 export class MseBackend implements Backend {
   readonly mode = "mse";

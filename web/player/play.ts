@@ -10,9 +10,11 @@
 
 import type { PlayerMode, PlayOptions } from "./api.js";
 import { webCodecsAvailable } from "./decoder.js";
+import { mseBackend } from "./mse-backend.js";
 import { CanvasCastPlayer } from "./player.js";
 import type { PlayerBase } from "./player-base.js";
 import { streamSocketUrl } from "./stream-url.js";
+import { webCodecsBackend } from "./webcodecs-backend.js";
 import { inWorker, playInWorker, workerPathAvailable } from "./worker-player.js";
 
 export const PLAYER_MODES = ["auto", "webcodecs", "mse"] as const satisfies readonly PlayerMode[];
@@ -29,7 +31,7 @@ export function resolvePlayerMode(mode: PlayerMode = "auto"): ResolvedPlayerMode
 /** WebCodecs into `canvas`, in a worker when allowed and available, else on the main thread. */
 export function play(canvas: HTMLCanvasElement, url: string, options: PlayOptions = {}): PlayerBase {
   const { worker = "auto", ...playerOptions } = options;
-  const mainThread = (): PlayerBase => new CanvasCastPlayer({ kind: "canvas", canvas }, url, playerOptions, { thread: "main", observe: canvas });
+  const mainThread = (): PlayerBase => new CanvasCastPlayer(webCodecsBackend(canvas), url, playerOptions, { thread: "main", observe: canvas });
   // A canvas once handed to a worker has no context on this thread: it stays with the worker.
   if ((worker !== false || inWorker(canvas)) && workerPathAvailable(canvas)) {
     const player = playInWorker(canvas, url, playerOptions, mainThread);
@@ -41,7 +43,7 @@ export function play(canvas: HTMLCanvasElement, url: string, options: PlayOption
 /** MSE into `video` (`url` names the stream's `/ws/` or `/webm/` socket). */
 export function playVideo(video: HTMLVideoElement, url: string, options: PlayOptions = {}): PlayerBase {
   const { worker: _worker, ...playerOptions } = options;
-  return new CanvasCastPlayer({ kind: "video", video }, url, playerOptions, { thread: "main", observe: video });
+  return new CanvasCastPlayer(mseBackend(video), url, playerOptions, { thread: "main", observe: video });
 }
 
 export interface StreamPlayOptions extends PlayOptions {

@@ -14,26 +14,15 @@
 // browser cannot play the path; nothing will) · closed (close() was called).
 
 import type { Encoding, PauseReason, PlayerOptions, PlayerStatsSnapshot, PlayerThread } from "./api.js";
-import type { Backend, BackendHost, Feed } from "./backend.js";
-import { webCodecsAvailable } from "./decoder.js";
-import { PlayerError } from "./errors.js";
+import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
 import { observeOffscreen } from "./offscreen.js";
-import { MseBackend } from "./mse-backend.js";
-import { mseSupported } from "./mse-sink.js";
 import type { ResolvedPlayerOptions } from "./options.js";
 import { resolvePlayerOptions } from "./options.js";
 import { noPicture, PlayerBase } from "./player-base.js";
-import type { RenderCanvas } from "./renderer.js";
 import { PlayerStats } from "./stats.js";
 import { encodingOf, socketUrl } from "./stream-url.js";
 import type { SocketLike } from "./transport.js";
 import { Transport } from "./transport.js";
-import { WebCodecsBackend } from "./webcodecs-backend.js";
-
-/** What the player shows its stream on. */
-export type PlayerTarget =
-  | { readonly kind: "canvas"; readonly canvas: RenderCanvas }
-  | { readonly kind: "video"; readonly video: HTMLVideoElement };
 
 /** How a player is hosted, beyond the public options. */
 export interface PlayerHost {
@@ -76,14 +65,15 @@ export class CanvasCastPlayer extends PlayerBase {
   readonly #cleanups: (() => void)[] = [];
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(target: PlayerTarget, url: string, options: PlayerOptions = {}, host: PlayerHost = { thread: "main" }) {
+  /** `backend` says what shows the stream: `webCodecsBackend(canvas)` or `mseBackend(video)`. */
+  constructor(backend: BackendFactory, url: string, options: PlayerOptions = {}, host: PlayerHost = { thread: "main" }) {
     super();
     this.thread = host.thread;
-    this.mode = target.kind === "canvas" ? "webcodecs" : "mse";
+    this.mode = backend.mode;
     this.#baseUrl = url;
     this.#options = resolvePlayerOptions({ ...options, encoding: options.encoding ?? encodingOf(url) });
     this.#host = host;
-    const unsupported = this.#unsupported();
+    const unsupported = backend.unsupported();
     if (unsupported !== undefined) {
       this.setState("unsupported", unsupported.message, undefined);
       // Let the caller subscribe before the error is emitted.
@@ -96,10 +86,7 @@ export class CanvasCastPlayer extends PlayerBase {
       blank: (feed) => this.#onBlank(feed),
       error: (err) => this.emit("error", err),
     };
-    this.#backend =
-      target.kind === "canvas"
-        ? new WebCodecsBackend(target.canvas, backendHost, { paintMode: this.#options.paintMode, desynchronized: host.thread === "main" })
-        : new MseBackend(target.video, backendHost, { liveSync: this.#options.liveSync });
+    this.#backend = backend.create(backendHost, this.#options, host.thread);
     this.#statsTimer = setInterval(() => this.emit("stats", this.stats()), this.#options.statsIntervalMs);
     this.#watchVisibility();
     this.#current = this.#subscribe(this.#options.encoding);
@@ -198,19 +185,6 @@ export class CanvasCastPlayer extends PlayerBase {
     this.#unsubscribe(this.#current);
     this.#next = this.#current = undefined;
     this.#backend?.close();
-  }
-
-  #unsupported(): PlayerError | undefined {
-    if (this.mode === "webcodecs" && !webCodecsAvailable()) {
-      const reason = globalThis.isSecureContext
-        ? "This browser has no WebCodecs VideoDecoder."
-        : "WebCodecs needs a secure context: open this page over https or on localhost.";
-      return new PlayerError("CC_ERR_NO_WEBCODECS", reason, true);
-    }
-    if (this.mode === "mse" && !mseSupported()) {
-      return new PlayerError("CC_ERR_NO_MSE", 'This browser cannot play video/webm; codecs="vp8" through Media Source Extensions.', true);
-    }
-    return undefined;
   }
 
   #subscriptions(): Subscription[] {

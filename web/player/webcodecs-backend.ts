@@ -6,9 +6,9 @@
 
 import { isKeyframe, isReplay } from "../../shared/protocol.js";
 import type { HelloMessage } from "../../shared/protocol.js";
-import type { Backend, BackendHost, Feed } from "./backend.js";
+import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
 import type { FrameMeta } from "./decoder.js";
-import { FrameDecoder } from "./decoder.js";
+import { FrameDecoder, webCodecsAvailable } from "./decoder.js";
 import { PlayerError } from "./errors.js";
 import { markJoin } from "./join-marks.js";
 import type { PaintInfo, RenderCanvas } from "./renderer.js";
@@ -20,6 +20,21 @@ export interface WebCodecsBackendOptions {
   readonly paintMode: PaintMode;
   /** A desynchronized 2D context: on the main thread, not in a worker (see RendererOptions). */
   readonly desynchronized: boolean;
+}
+
+/** WebCodecs into `canvas` (on the main thread: a desynchronized 2D context; in a worker: not, see RendererOptions). */
+export function webCodecsBackend(canvas: RenderCanvas): BackendFactory {
+  return {
+    mode: "webcodecs",
+    unsupported: () => {
+      if (webCodecsAvailable()) return undefined;
+      const reason = globalThis.isSecureContext
+        ? "This browser has no WebCodecs VideoDecoder."
+        : "WebCodecs needs a secure context: open this page over https or on localhost.";
+      return new PlayerError("CC_ERR_NO_WEBCODECS", reason, true);
+    },
+    create: (host, options, thread) => new WebCodecsBackend(canvas, host, { paintMode: options.paintMode, desynchronized: thread === "main" }),
+  };
 }
 
 /** At most one resync request per this interval; errors in between wait for the replay already asked for. */

@@ -7,6 +7,7 @@
 // and state changes — which is the point of the worker for a page with many players.
 
 import { CanvasCastPlayer } from "./player.js";
+import { webCodecsBackend } from "./webcodecs-backend.js";
 import type { FromWorker, ToWorker, WorkerPlayerEvent } from "./worker-messages.js";
 import { PLAYER_EVENT_TYPES, toWire, wireError } from "./worker-messages.js";
 
@@ -32,7 +33,7 @@ function start(message: Extract<ToWorker, { type: "play" }>): void {
   let player: CanvasCastPlayer;
   try {
     if (canvas === undefined) throw new Error("the canvas is not in this worker");
-    player = new CanvasCastPlayer({ kind: "canvas", canvas }, message.url, message.options, { thread: "worker", watchDocument: false });
+    player = new CanvasCastPlayer(webCodecsBackend(canvas), message.url, message.options, { thread: "worker", watchDocument: false });
   } catch (err) {
     post({ type: "error", payload: { ...wireError(err, true), code: "CC_ERR_DECODER_UNSUPPORTED" } });
     post({ type: "state", payload: { state: "offline", reason: wireError(err).message, retryAt: undefined } });
