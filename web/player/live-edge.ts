@@ -104,8 +104,10 @@ export class LiveEdge {
     let rate: number | undefined;
     if (this.#liveSync) {
       const current = video.playbackRate;
+      // The distance where the playhead will be: after a seek, the landing point's.
+      const behindAfter = seekTo === undefined ? behind : end - seekTo;
       const want =
-        behind > 0.8 ? 1.5 : behind > 0.5 ? 1.25 : behind > LIVE.nudgeAbove ? 1.1 : current > 1 && behind > LIVE.nudgeUntil ? current : 1;
+        behindAfter > 0.8 ? 1.5 : behindAfter > 0.5 ? 1.25 : behindAfter > LIVE.nudgeAbove ? 1.1 : current > 1 && behindAfter > LIVE.nudgeUntil ? current : 1;
       if (want !== current) rate = want;
     }
 
