@@ -78,7 +78,10 @@ export class LiveEdge {
 
   tick(video: LiveVideo, input: LiveEdgeInput): LiveEdgeDecision {
     const buffered = video.buffered;
-    if (buffered.length === 0 || video.readyState < HAVE_METADATA) return { behindMs: null };
+    if (buffered.length === 0 || video.readyState < HAVE_METADATA) {
+      this.#lastMovedAt = input.now; // nothing to play yet: a still playhead is no stall
+      return { behindMs: null };
+    }
     const t = video.currentTime;
     const end = buffered.end(buffered.length - 1);
     const lastStart = buffered.start(buffered.length - 1);
@@ -90,7 +93,12 @@ export class LiveEdge {
       const nextStart = firstStartAfter(buffered, t);
       const stuckAtGap = range !== undefined && range < buffered.length - 1 && buffered.end(range) - t < LIVE.gapEpsilon;
       if (!this.#joined && this.#liveSync) {
-        if (input.queued > 0) return { behindMs: Math.max(0, behind) * 1000 }; // the join burst is still being appended
+        if (input.queued > 0) {
+          // The join burst is still being appended; the playhead waits for it.
+          this.#lastMovedAt = input.now;
+          this.#endWhenMoved = end;
+          return { behindMs: Math.max(0, behind) * 1000 };
+        }
         this.#joined = true;
         this.#liveFrom = Math.max(lastStart, end - LIVE.seekTo);
         if (behind > LIVE.seekTo * 2) seekTo = this.#liveFrom;
