@@ -313,7 +313,7 @@ export class Transport extends Emitter<TransportEvents> {
     if (session.ackTimer !== undefined) clearTimeout(session.ackTimer);
     const { socket } = session;
     socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
-    if (socket.readyState === CONNECTING || socket.readyState === OPEN) socket.close(1000, close.reason.slice(0, 120));
+    if (socket.readyState === CONNECTING || socket.readyState === OPEN) socket.close(1000, closeReason(close.reason));
     this.emit("closed", close);
   }
 
@@ -400,6 +400,15 @@ export class Transport extends Emitter<TransportEvents> {
     session.ackedSeq = seq;
     session.lastAckAt = performance.now();
   }
+}
+
+/** A close frame's reason holds at most 123 bytes of UTF-8; WebSocket.close() throws for a longer one. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `reason` cut to what a close frame holds, at a character boundary. */
+function closeReason(reason: string): string {
+  const { read } = new TextEncoder().encodeInto(reason, new Uint8Array(MAX_CLOSE_REASON_BYTES));
+  return reason.slice(0, read);
 }
 
 /** `{"type":"frame","mediaTimeMs":M,"serverTime":S,…}` (`/webm/?meta=1`), or undefined for any other type. */
