@@ -112,6 +112,11 @@ export class ConnectionStatus {
     this.#stoppedFor = reason;
   }
 
+  /** stopped() was called, and no socket has been opened since. */
+  get isStopped(): boolean {
+    return this.#stoppedFor !== undefined;
+  }
+
   cancelReconnect(): void {
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;

@@ -194,7 +194,8 @@ export class Transport extends Emitter<TransportEvents> {
     if (this.#closed || !this.#paused) return;
     this.#paused = false;
     if (this.#session === undefined) {
-      if (!this.#status.reconnectPending) this.#connect();
+      // A pending reconnect opens the next socket; a stopped transport (reconnect off, a malformed URL) stays closed.
+      if (!this.#status.reconnectPending && !this.#status.isStopped) this.#connect();
       return;
     }
     this.send({ type: "resume" });
