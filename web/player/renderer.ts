@@ -58,8 +58,8 @@ export class CanvasRenderer {
   readonly #options: RendererOptions;
   #pending: { frame: VideoFrame; meta: FrameMeta; source: object } | undefined;
   #clearPending = false;
-  /** The canvas shows a video frame (not the black fill). */
-  #painted = false;
+  /** Whose video frame the canvas shows; undefined while it shows (or is about to show) the black fill. */
+  #shownSource: object | undefined;
   #cancelFrame: (() => void) | undefined;
   #closed = false;
 
@@ -83,7 +83,7 @@ export class CanvasRenderer {
    */
   snapshot(): Promise<Blob> {
     const canvas = this.canvas;
-    if (this.#closed || !this.#painted) {
+    if (this.#closed || this.#shownSource === undefined) {
       return Promise.reject(new DOMException("no picture to snapshot yet", "InvalidStateError"));
     }
     if (isOffscreen(canvas)) return canvas.convertToBlob({ type: "image/png" });
@@ -116,10 +116,15 @@ export class CanvasRenderer {
     this.#dropPending();
   }
 
-  /** Drops any pending frame and paints the canvas black at the next animation frame. */
+  /** Whoever pushed the picture on the canvas; undefined while none is shown. */
+  get shownSource(): object | undefined {
+    return this.#shownSource;
+  }
+
+  /** The picture goes: the canvas is painted black at the next animation frame, unless a frame is pushed first. */
   clear(): void {
     if (this.#closed) return;
-    this.#dropPending();
+    this.#shownSource = undefined;
     this.#clearPending = true;
   }
 
@@ -137,7 +142,6 @@ export class CanvasRenderer {
     this.#cancelFrame = nextFrame(this.#tick);
     if (this.#clearPending) {
       this.#clearPending = false;
-      this.#painted = false;
       this.#fillBlack();
     }
     this.#paintPending();
@@ -156,7 +160,7 @@ export class CanvasRenderer {
         this.canvas.height = height;
       }
       this.#ctx.drawImage(frame, 0, 0, width, height);
-      this.#painted = true;
+      this.#shownSource = source;
     } finally {
       frame.close();
     }

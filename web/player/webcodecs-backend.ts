@@ -89,6 +89,16 @@ export class WebCodecsBackend implements Backend {
     return this.#renderer.snapshot();
   }
 
+  /**
+   * `feed` has no picture to show: the canvas goes black if it shows one of `feed`'s, or one of a
+   * feed since closed (kept across an encoding switch made while paused) — not another feed's.
+   */
+  clearPictureOf(feed: DecoderFeed): void {
+    const shown = this.#renderer.shownSource;
+    if (shown === undefined) return;
+    if (shown === feed || !(shown instanceof DecoderFeed && this.#feeds.has(shown))) this.#renderer.clear();
+  }
+
   syncStats(): void {
     for (const feed of this.#feeds) feed.syncStats();
   }
@@ -199,8 +209,10 @@ class DecoderFeed implements Feed {
     this.#onClose();
   }
 
+  /** The stream is not live or the socket closed: show the state, not a frozen picture. */
   #blank(): void {
     this.#renderer.drop(this);
+    this.#backend.clearPictureOf(this);
     this.#host.blank(this);
   }
 
