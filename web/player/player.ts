@@ -161,12 +161,8 @@ export class CanvasCastPlayer extends PlayerBase {
     if (isPaused !== wasPaused) {
       if (isPaused) {
         this.#showing = false;
-        if (this.#next !== undefined) {
-          // Nothing is shown while paused, so there is no old picture to keep: finish the switch now.
-          this.#unsubscribe(this.#current);
-          this.#current = this.#next;
-          this.#next = undefined;
-        }
+        // Nothing is shown while paused, so there is no old picture to keep: finish the switch now.
+        if (this.#next !== undefined) this.#finishSwitch(this.#next);
         this.#backend.pause();
         for (const s of this.#subscriptions()) s.transport.pause();
       } else {
@@ -235,23 +231,26 @@ export class CanvasCastPlayer extends PlayerBase {
 
   #onShowing(feed: Feed): void {
     const next = this.#next;
-    if (next !== undefined && feed === next.feed) {
-      // The new encoding's first picture replaced the old one's: the switch is done.
-      this.#unsubscribe(this.#current);
-      this.#current = next;
-      this.#next = undefined;
-      this.#showing = false;
-      const hello = next.transport.hello;
-      if (hello !== undefined) {
-        this.setHello(hello);
-        this.emit("hello", hello);
-      }
-    }
+    // The new encoding's first picture replaced the old one's: the switch is done.
+    if (next !== undefined && feed === next.feed) this.#finishSwitch(next);
     const current = this.#current;
     if (current === undefined || feed !== current.feed || this.#showing || this.#pausedFor.size > 0) return;
     this.#showing = true;
     current.transport.succeeded(); // this socket plays: the next drop starts the backoff afresh
     this.#update();
+  }
+
+  /** `next` replaces the current subscription; its hello, held back until now, is announced. */
+  #finishSwitch(next: Subscription): void {
+    this.#unsubscribe(this.#current);
+    this.#current = next;
+    this.#next = undefined;
+    this.#showing = false;
+    const hello = next.transport.hello;
+    if (hello !== undefined) {
+      this.setHello(hello);
+      this.emit("hello", hello);
+    }
   }
 
   #onBlank(feed: Feed): void {
