@@ -129,6 +129,7 @@ export class Transport extends Emitter<TransportEvents> {
   #session: Session | undefined;
   #hello: HelloMessage | undefined;
   #paused = false;
+  #started = false;
   #closed = false;
 
   constructor(url: string, stats: PlayerStats, options: TransportOptions) {
@@ -141,9 +142,10 @@ export class Transport extends Emitter<TransportEvents> {
     this.clock = serverClock(url);
   }
 
-  /** Opens the first socket (unless paused: then the first `resume()` does). */
+  /** Opens the first socket (a paused `/webm/` transport: the first `resume()` does). Once: later calls do nothing. */
   start(): void {
-    if (this.#closed || this.#session !== undefined) return;
+    if (this.#closed || this.#started) return;
+    this.#started = true;
     if (this.#paused && this.endpoint === "webm") return;
     this.#connect();
   }
