@@ -51,7 +51,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
       new LiveStream(streamConfig, {
         log,
         pipeline: { timeOverlay },
-        fanout: { flow: { maxLagMs: config.maxLagMs }, onViewerLag: metrics.lagObserver(streamConfig.name) },
+        fanout: { flow: { maxLagMs: config.maxLagMs } },
+        viewerLagObserver: (encoding) => metrics.lagObserver(streamConfig.name, encoding),
         supervisor: { stallTimeoutMs: config.stallTimeoutMs },
       }),
     );

@@ -5,7 +5,7 @@
 //   "port": 8080, "host": "127.0.0.1",
 //   "defaults": { "size": "640x480", "fps": 30, "bitrate": 1500, "keyframeInterval": 1 },
 //   "streams": [
-//     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720" },
+//     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720", "tile": { "size": "320x180", "bitrate": 300 } },
 //     { "name": "yard", "source": "gst:rtspsrc location=rtsp://10.0.0.5/stream latency=0 ! decodebin" }
 //   ],
 //   "tokens": ["…", { "token": "…", "streams": ["door"] }],
@@ -31,10 +31,23 @@ const encodeFields = {
   keyframeInterval: z.number().min(0.1).max(30).optional(),
 };
 
+/** The smaller encoding for grids (`?encoding=tile`); every field optional. */
+const tileFields = {
+  size: encodeFields.size,
+  /** At most the stream's, when scaled from its picture; default the stream's. */
+  fps: encodeFields.fps,
+  /** kbit/s */
+  bitrate: encodeFields.bitrate,
+};
+
+/** A stream's tile: its fields, with a `source` of its own (a camera's substream), or null for none. */
+const TileEntry = z.strictObject({ ...tileFields, source: z.string().min(1, "must not be empty").optional() }).nullable();
+
 const StreamEntry = z.strictObject({
   name: z.string().regex(STREAM_NAME, "letters, digits, - and _, at most 64, starting with a letter or digit"),
   source: z.string().min(1, "must not be empty"),
   ...encodeFields,
+  tile: TileEntry.optional(),
 });
 
 const TokenEntry = z.preprocess(
@@ -67,7 +80,8 @@ export const ConfigFileSchema = z.strictObject({
   maxConnectionsPerSecond: z.int().min(LIMIT_RANGES.connectionsPerSecond[0]).max(LIMIT_RANGES.connectionsPerSecond[1]).optional(),
   /** seconds */
   requestTimeout: z.number().min(LIMIT_RANGES.requestTimeoutS[0]).max(LIMIT_RANGES.requestTimeoutS[1]).optional(),
-  defaults: z.strictObject(encodeFields).optional(),
+  /** `tile` here gives every stream of the file that does not set its own a tile encoding. */
+  defaults: z.strictObject({ ...encodeFields, tile: z.strictObject(tileFields).optional() }).optional(),
   streams: z.array(StreamEntry).optional(),
   /** Access tokens: "SECRET" or {"token": "SECRET", "streams": ["door"]}. */
   tokens: z.array(TokenEntry).optional(),
@@ -78,6 +92,7 @@ export const ConfigFileSchema = z.strictObject({
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 export type ConfigFileStream = z.infer<typeof StreamEntry>;
+export type ConfigFileTile = NonNullable<z.infer<typeof TileEntry>>;
 
 /** A problem with the file: `key` is the path in it ("streams[1].size"), or "" for the file as a whole. */
 export class ConfigFileError extends Error {

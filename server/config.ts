@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAccessConfig, parseTlsConfig } from "./access-config.js";
 import { ConfigError } from "./config-error.js";
-import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile } from "./config-file.js";
+import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type ConfigFileTile } from "./config-file.js";
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
 import type { AccessConfig } from "./http/access.js";
 import type { TlsConfig } from "./http/tls.js";
@@ -12,6 +12,7 @@ import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
 import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
 import type { StreamConfig } from "./stream/live-stream.js";
+import { DEFAULT_TILE_KBPS, DEFAULT_TILE_WIDTH, fileStreamTile, flagStreamTile, type TileFlag, type TileRequest } from "./tile-config.js";
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "127.0.0.1";
@@ -81,6 +82,10 @@ export const USAGE = `Usage: npm run serve -- [options]
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
   --keyframe-interval S    seconds between keyframes, at most 30 (default ${DEFAULT_SETTINGS.keyframeIntervalS})
+  --tile WxH | off         the smaller encoding for grids (/ws/NAME?encoding=tile), encoded in the
+                           same pipeline: its size, or off for none (default: ${DEFAULT_TILE_WIDTH} wide with the
+                           stream's aspect, its fps, ${DEFAULT_TILE_KBPS} kbit/s, for streams from flags that are
+                           wider; config-file streams get one when the file sets "tile")
   --max-lag-ms MS          a viewer further behind than this skips to the next keyframe
                            (default ${DEFAULT_MAX_LAG_MS})
   --stall-timeout S        restart a pipeline that produced no frame for S seconds
@@ -111,8 +116,8 @@ export const USAGE = `Usage: npm run serve -- [options]
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
 
---size, --fps, --bitrate and --keyframe-interval apply to every stream that does not set its
-own in the config file; flags win over the config file.
+--size, --fps, --bitrate, --keyframe-interval and --tile apply to every stream; flags win over
+the config file.
 `;
 
 export interface ParseOptions {
@@ -141,6 +146,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         fps: { type: "string" },
         bitrate: { type: "string" },
         "keyframe-interval": { type: "string" },
+        tile: { type: "string" },
         "log-level": { type: "string" },
         "max-lag-ms": { type: "string" },
         "stall-timeout": { type: "string" },
@@ -191,15 +197,18 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     ...(values["keyframe-interval"] !== undefined ? { keyframeIntervalS: base.keyframeIntervalS } : {}),
   };
 
+  const tileFlag = parseTileFlag(values.tile);
+
   // Streams: the file's, then --stream flags; without any, the single default stream from --source.
   const streams: StreamConfig[] = [];
   const seen = new Map<string, string>();
-  const addStream = (name: string, source: SourceSpec, settings: EncodeSettings, key: string): void => {
+  const addStream = (name: string, source: SourceSpec, settings: EncodeSettings, tile: StreamConfig["tile"], key: string): void => {
     const first = seen.get(name);
     if (first !== undefined) throw new ConfigError(key, `duplicate stream name "${name}" (first defined at ${first})`);
     seen.set(name, key);
-    streams.push({ name, source, settings });
+    streams.push({ name, source, settings, tile });
   };
+  const fileDefaultTile = fileDefaults?.tile === undefined ? null : tileRequest(fileDefaults.tile, fileKey("defaults.tile"));
   for (const [i, entry] of (file?.streams ?? []).entries()) {
     const key = fileKey(`streams[${i}]`);
     const size = entry.size === undefined ? undefined : parseSize(entry.size, `${key}.size`);
@@ -211,7 +220,11 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       keyframeIntervalS: entry.keyframeInterval ?? base.keyframeIntervalS,
     };
     const { source } = parseSource(entry.source, () => false, `${key}.source`, false);
-    addStream(entry.name, source, { ...own, ...flagsOverride }, `${key}.name`);
+    const settings = { ...own, ...flagsOverride };
+    // Its own tile (null: none), else the file's default one.
+    const request = entry.tile === undefined ? fileDefaultTile : entry.tile === null ? null : tileRequest(entry.tile, `${key}.tile`);
+    const tileKey = entry.tile === undefined ? fileKey("defaults.tile") : `${key}.tile`;
+    addStream(entry.name, source, settings, fileStreamTile(entry.name, settings, request, tileFlag, tileKey), `${key}.name`);
   }
   for (const spec of values.stream ?? []) {
     const eq = spec.indexOf("=");
@@ -220,13 +233,13 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       throw new ConfigError("--stream", `expected NAME=SOURCE with a name of letters, digits, - and _, got "${spec}"`);
     }
     const { source } = parseSource(spec.slice(eq + 1), () => false, "--stream", false);
-    addStream(name, source, base, `--stream ${name}`);
+    addStream(name, source, base, flagStreamTile(name, base, tileFlag), `--stream ${name}`);
   }
   let sourceNote: string | null = null;
   if (streams.length === 0) {
     const parsed = parseSource(values.source ?? "auto", deviceExists);
     sourceNote = parsed.note;
-    streams.push({ name: DEFAULT_STREAM, source: parsed.source, settings: base });
+    streams.push({ name: DEFAULT_STREAM, source: parsed.source, settings: base, tile: flagStreamTile(DEFAULT_STREAM, base, tileFlag) });
   } else if (values.source !== undefined) {
     throw new ConfigError("--source", "names the single default stream; with streams configured, add it as --stream NAME=SOURCE");
   }
@@ -286,6 +299,22 @@ function loadConfigFile(path: string, read?: (path: string) => string): ConfigFi
     if (err instanceof ConfigFileError) throw new ConfigError(err.key ? `${path}: ${err.key}` : `--config ${path}`, err.message);
     throw err;
   }
+}
+
+function parseTileFlag(text: string | undefined): TileFlag {
+  if (text === undefined || text === "off") return text;
+  if (!/^\d+x\d+$/.test(text)) throw new ConfigError("--tile", `expected WIDTHxHEIGHT (e.g. 320x240) or off, got "${text}"`);
+  return parseSize(text, "--tile");
+}
+
+/** The file's tile keys, sizes and sources parsed; `key` is e.g. "cams.json: streams[1].tile". */
+function tileRequest(entry: Partial<ConfigFileTile>, key: string): TileRequest {
+  return {
+    size: entry.size === undefined ? undefined : parseSize(entry.size, `${key}.size`),
+    framerate: entry.fps,
+    bitrateKbps: entry.bitrate,
+    source: entry.source === undefined ? undefined : parseSource(entry.source, () => false, `${key}.source`, false).source,
+  };
 }
 
 /** The longest gst: fragment accepted; a pipeline description is a line, not a program. */

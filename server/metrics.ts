@@ -6,9 +6,9 @@
 // do not share or clash.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { SKIP_REASONS, STREAM_STATES } from "../shared/protocol.js";
+import { SKIP_REASONS, STREAM_STATES, type EncodingName } from "../shared/protocol.js";
 import type { RefusalCounts } from "./http/refusal.js";
-import type { LiveStream } from "./stream/live-stream.js";
+import type { LiveStream, StreamEncoding } from "./stream/live-stream.js";
 import { VIEWER_MODES } from "./stream/viewer.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
@@ -19,8 +19,8 @@ export interface AppMetrics {
   /** The content type of `render()`'s text (Prometheus text format 0.0.4). */
   readonly contentType: string;
   render(): Promise<string>;
-  /** The callback a stream's fan-out calls with a viewer's delivery delay (ms) at each of its pongs. */
-  lagObserver(stream: string): (lagMs: number) => void;
+  /** The callback a stream encoding's fan-out calls with a viewer's delivery delay (ms) at each of its pongs. */
+  lagObserver(stream: string, encoding: EncodingName): (lagMs: number) => void;
 }
 
 /** `streams` is read at each scrape: streams added to the map later are included. */
@@ -29,14 +29,18 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …).
   collectDefaultMetrics({ register: registry });
   const all = (): Iterable<LiveStream> => streams.values();
+  /** Every encoding of every stream, with the labels that name it. */
+  function* encodings(): Iterable<[{ stream: string; encoding: EncodingName }, StreamEncoding]> {
+    for (const s of streams.values()) for (const e of s.encodings.values()) yield [{ stream: s.name, encoding: e.name }, e];
+  }
   const registers = [registry];
 
-  /** A counter whose value is the stream's own running total, read at scrape time. */
+  /** A counter whose value is the streams' own running total, read at scrape time. */
   const totalCounter = <L extends string>(
     name: string,
     help: string,
     labelNames: readonly L[],
-    read: (stream: LiveStream, add: (labels: Record<L, string>, value: number) => void) => void,
+    read: (add: (labels: Record<L, string>, value: number) => void) => void,
   ): void => {
     new Counter<L>({
       name,
@@ -45,63 +49,69 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
       registers,
       collect() {
         this.reset();
-        for (const stream of all()) read(stream, (labels, value) => this.inc(labels, value));
+        read((labels, value) => this.inc(labels, value));
+      },
+    });
+  };
+  /** A gauge read from the streams at scrape time. */
+  const scrapedGauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: (set: (labels: Record<L, string>, value: number) => void) => void,
+  ): void => {
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        read((labels, value) => this.set(labels, value));
       },
     });
   };
 
-  totalCounter("canvascast_pipeline_frames_total", "VP8 frames read from the stream's pipeline", ["stream"], (s, add) =>
-    add({ stream: s.name }, s.fanout.framesIn),
-  );
-  totalCounter("canvascast_pipeline_bytes_total", "VP8 bytes read from the stream's pipeline (frame payloads)", ["stream"], (s, add) =>
-    add({ stream: s.name }, s.fanout.bytesIn),
-  );
-  totalCounter("canvascast_pipeline_restarts_total", "Times the stream's pipeline was restarted after it ended or stalled", ["stream"], (s, add) =>
-    add({ stream: s.name }, s.restarts),
-  );
+  totalCounter("canvascast_pipeline_frames_total", "VP8 frames read from the stream's pipeline, by encoding (full, tile)", ["stream", "encoding"], (add) => {
+    for (const [labels, e] of encodings()) add(labels, e.fanout.framesIn);
+  });
+  totalCounter("canvascast_pipeline_bytes_total", "VP8 bytes read from the stream's pipeline (frame payloads), by encoding", ["stream", "encoding"], (add) => {
+    for (const [labels, e] of encodings()) add(labels, e.fanout.bytesIn);
+  });
+  totalCounter("canvascast_pipeline_restarts_total", "Times the stream's pipeline was restarted after it ended or stalled", ["stream"], (add) => {
+    for (const s of all()) add({ stream: s.name }, s.restarts);
+  });
   totalCounter(
     "canvascast_frames_skipped_total",
-    "Frames not sent to a viewer, summed over the stream's viewers, by mode and reason (lagging: it would read them too late, measured by pings; buffer-full: too much queued on its socket)",
-    ["stream", "mode", "reason"],
-    (s, add) => {
-      for (const mode of VIEWER_MODES) {
-        const skipped = s.fanout.skipped(mode);
-        for (const reason of SKIP_REASONS) add({ stream: s.name, mode, reason }, skipped[reason]);
+    "Frames not sent to a viewer, summed over the stream's viewers, by encoding, mode and reason (lagging: it would read them too late, measured by pings; buffer-full: too much queued on its socket)",
+    ["stream", "encoding", "mode", "reason"],
+    (add) => {
+      for (const [labels, e] of encodings()) {
+        for (const mode of VIEWER_MODES) {
+          const skipped = e.fanout.skipped(mode);
+          for (const reason of SKIP_REASONS) add({ ...labels, mode, reason }, skipped[reason]);
+        }
       }
     },
   );
-
-  new Gauge({
-    name: "canvascast_viewers",
-    help: "Connected viewers, by mode (ws: frame protocol on /ws/; webm: WebM on /webm/)",
-    labelNames: ["stream", "mode"],
-    registers,
-    collect() {
-      this.reset();
-      for (const s of all()) {
-        for (const mode of VIEWER_MODES) this.set({ stream: s.name, mode }, s.fanout.viewerCount(mode));
-      }
+  scrapedGauge(
+    "canvascast_viewers",
+    "Connected viewers, by encoding and mode (ws: frame protocol on /ws/; webm: WebM on /webm/)",
+    ["stream", "encoding", "mode"],
+    (add) => {
+      for (const [labels, e] of encodings()) for (const mode of VIEWER_MODES) add({ ...labels, mode }, e.fanout.viewerCount(mode));
     },
-  });
-  new Gauge({
-    name: "canvascast_gop_cache_frames",
-    help: "Frames in the stream's GOP cache (the last keyframe and the frames since), replayed to joining viewers",
-    labelNames: ["stream"],
-    registers,
-    collect() {
-      this.reset();
-      for (const s of all()) this.set({ stream: s.name }, s.fanout.gopFrames);
+  );
+  scrapedGauge(
+    "canvascast_gop_cache_frames",
+    "Frames in the encoding's GOP cache (the last keyframe and the frames since), replayed to joining viewers",
+    ["stream", "encoding"],
+    (add) => {
+      for (const [labels, e] of encodings()) add(labels, e.fanout.gopFrames);
     },
-  });
-  new Gauge({
-    name: "canvascast_gop_cache_bytes",
-    help: "Bytes in the stream's GOP cache",
-    labelNames: ["stream"],
-    registers,
-    collect() {
-      this.reset();
-      for (const s of all()) this.set({ stream: s.name }, s.fanout.gopBytes);
-    },
+  );
+  scrapedGauge("canvascast_gop_cache_bytes", "Bytes in the encoding's GOP cache", ["stream", "encoding"], (add) => {
+    for (const [labels, e] of encodings()) add(labels, e.fanout.gopBytes);
   });
   new Gauge({
     name: "canvascast_stream_state",
@@ -128,7 +138,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
   const lag = new Histogram({
     name: "canvascast_viewer_lag_seconds",
     help: "Viewers' delivery delay (a flow-control ping's time from being written to its pong), sampled at each such pong, /ws/ and /webm/ alike",
-    labelNames: ["stream"],
+    labelNames: ["stream", "encoding"],
     buckets: LAG_BUCKETS_S,
     registers,
   });
@@ -137,9 +147,9 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     registry,
     contentType: registry.contentType,
     render: () => registry.metrics(),
-    lagObserver(stream) {
-      lag.zero({ stream }); // listed (with zero counts) before the first pong
-      const child = lag.labels({ stream });
+    lagObserver(stream, encoding) {
+      lag.zero({ stream, encoding }); // listed (with zero counts) before the first pong
+      const child = lag.labels({ stream, encoding });
       return (lagMs) => child.observe(lagMs / 1000);
     },
   };

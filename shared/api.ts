@@ -1,12 +1,14 @@
 // JSON shapes of the HTTP API (`GET /api/streams`), shared by the server and the dashboard.
 
-import type { SkipCounts, StreamState } from "./protocol.js";
+import type { EncodingName, SkipCounts, StreamState } from "./protocol.js";
 
 /** One connected viewer, as the server sees it. */
 export interface ViewerInfo {
   readonly id: number;
   /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/. Both get the same flow control. */
   readonly mode: "ws" | "webm";
+  /** The encoding it watches (`?encoding=`). */
+  readonly encoding: EncodingName;
   readonly remote: string;
   readonly connectedAt: number;
   /**
@@ -25,6 +27,27 @@ export interface ViewerInfo {
   readonly skipped: SkipCounts;
 }
 
+/** One encoding of a stream: what `/ws/<stream>?encoding=<name>` and `/webm/…` carry. */
+export interface EncodingInfo {
+  readonly name: EncodingName;
+  /** Configured size and rate; the live caps, once known, replace them. */
+  readonly width: number;
+  readonly height: number;
+  readonly framerate: number;
+  /** Target bitrate, kbit/s. */
+  readonly targetKbps: number;
+  /** Measured over the last few seconds. */
+  readonly fps: number;
+  readonly kbps: number;
+  /** Its viewers, /ws/ and /webm/ together, and how many of them are paused. */
+  readonly viewers: number;
+  readonly pausedViewers: number;
+  readonly framesIn: number;
+  /** Frames in its GOP cache. */
+  readonly gopFrames: number;
+}
+
+/** The stream's top-level size, rate, bitrates, framesIn and gopFrames are its full encoding's. */
 export interface StreamInfo {
   readonly name: string;
   readonly state: StreamState;
@@ -42,16 +65,20 @@ export interface StreamInfo {
   /** Measured over the last few seconds. */
   readonly fps: number;
   readonly kbps: number;
+  /** Viewers of every encoding. */
   readonly viewers: number;
   readonly framesIn: number;
   /** Frames in the GOP cache (last keyframe and the frames since). */
   readonly gopFrames: number;
-  /** Frames not sent to viewers, summed over every viewer this stream has had, by reason. */
+  /** Frames not sent to viewers, summed over every viewer this stream has had (every encoding), by reason. */
   readonly skipped: SkipCounts;
   /** Times the pipeline was (re)started after the first start. */
   readonly restarts: number;
   /** The running pipeline's process id, when one runs. */
   readonly pipelinePid?: number;
+  /** Every encoding it has, "full" first; one pipeline process encodes them all. */
+  readonly encodings: readonly EncodingInfo[];
+  /** Viewers of every encoding. */
   readonly clients: readonly ViewerInfo[];
 }
 

@@ -43,6 +43,8 @@ export const CloseCode = {
   BAD_MESSAGE: 4400,
   /** No stream of that name. */
   UNKNOWN_STREAM: 4404,
+  /** The stream has no encoding of the name asked for (`?encoding=`). Reason: `CC_ERR_UNKNOWN_ENCODING: …`, naming those it has. */
+  UNKNOWN_ENCODING: 4406,
   /** A viewer that does not ack kept more than the hard limit queued for longer than the grace period. */
   TOO_SLOW: 4408,
   /** WebM (/webm/) only: the pipeline came back with another picture size; reconnect for a new init segment. */
@@ -152,6 +154,14 @@ export const SKIP_REASONS = ["lagging", "buffer-full"] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 export type SkipCounts = Readonly<Record<SkipReason, number>>;
 
+/**
+ * The encodings a stream can have: "full" (its configured size, every stream has it) and "tile" (a
+ * smaller one for grids of players, where configured). A viewer picks one with `?encoding=`.
+ */
+export const ENCODINGS = ["full", "tile"] as const;
+export type EncodingName = (typeof ENCODINGS)[number];
+export const isEncodingName = (v: unknown): v is EncodingName => ENCODINGS.includes(v as EncodingName);
+
 export interface HelloMessage {
   readonly type: "hello";
   readonly protocol: typeof PROTOCOL_VERSION;
@@ -162,6 +172,15 @@ export interface HelloMessage {
   readonly framerate: number;
   /** Server wall clock when hello was sent, ms since the epoch. */
   readonly serverTime: number;
+}
+
+/**
+ * hello as the server sends and parseServerMessage returns it: with the encoding it describes.
+ * Kept apart from HelloMessage, which the player's public types copy field for field.
+ */
+export interface EncodingHelloMessage extends HelloMessage {
+  /** The encoding this connection carries; width, height and framerate are that encoding's. */
+  readonly encoding: EncodingName;
 }
 
 export interface StateMessage {
@@ -203,7 +222,7 @@ export interface ClockReplyMessage {
   readonly serverTime: number;
 }
 
-export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
+export type ServerMessage = EncodingHelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
 /** A server message this client does not know; ignored, never fatal. */
 export interface UnknownServerMessage {
   readonly type: "unknown";
@@ -273,9 +292,12 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
   switch (raw.type) {
     case "hello": {
       const { protocol, stream, codec, width, height, framerate, serverTime } = raw;
+      // Servers from before encodings sent none: theirs was the full one.
+      const encoding = raw.encoding ?? "full";
       if (
         protocol !== PROTOCOL_VERSION ||
         typeof stream !== "string" ||
+        !isEncodingName(encoding) ||
         codec !== "vp8" ||
         !isDimension(width) ||
         !isDimension(height) ||
@@ -285,7 +307,7 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
       ) {
         throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed hello");
       }
-      return { type: "hello", protocol, stream, codec, width, height, framerate, serverTime };
+      return { type: "hello", protocol, stream, encoding, codec, width, height, framerate, serverTime };
     }
     case "state": {
       const { state, reason, retryInMs } = raw;

@@ -1,11 +1,13 @@
-// WebSocket endpoints: upgrade on /ws/<stream>, viewer wiring, client message validation, heartbeat.
+// WebSocket endpoints: upgrade on /ws/<stream> and /webm/<stream> (`?encoding=full|tile`), viewer
+// wiring, client message validation, heartbeat.
 
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { CloseCode, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
+import { CloseCode, isEncodingName, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
 import { STREAM_NAME } from "../config-file.js";
 import { errorFields, type Logger } from "../log.js";
+import type { StreamFanout } from "../stream/fanout.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import type { ViewerMode } from "../stream/viewer.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
@@ -53,7 +55,8 @@ export class WsRoutes {
    * Handles an HTTP upgrade. Refused with an HTTP status before the handshake: a path that is not
    * ours or a name that cannot be a stream (404), the access rules (401 no or wrong token, 403 a
    * token for other streams or a foreign Origin), a full stream or server (503); ws itself answers
-   * a bad handshake (400).
+   * a bad handshake (400). An unknown stream (4404) or encoding (4406) is told after the handshake,
+   * with a close code, since a browser's WebSocket cannot read an HTTP status.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
@@ -79,7 +82,10 @@ export class WsRoutes {
       refuseSocket(socket, decision, this.refusals);
       return;
     }
-    const meta = new URLSearchParams(query).get("meta") === "1";
+    const params = new URLSearchParams(query);
+    const meta = params.get("meta") === "1";
+    // No parameter: the full encoding (every stream has it).
+    const encoding = params.get("encoding") ?? "full";
     const stream = this.options.streams.get(name);
     const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);
     if (full) {
@@ -88,28 +94,35 @@ export class WsRoutes {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const log = this.options.log.child({ stream: name, mode, remote: req.socket.remoteAddress });
-      if (!stream) {
+      const log = this.options.log.child({ stream: name, mode, encoding: encoding.slice(0, 24), remote: req.socket.remoteAddress });
+      const fanout = stream && isEncodingName(encoding) ? stream.encoding(encoding) : undefined;
+      if (!stream || !fanout) {
         // Until the close handshake ends, ws still reads this socket and reports what it sends that
         // breaks the protocol (over 4096 bytes, not UTF-8) as an 'error': without a listener that
         // would end the process.
         ws.on("error", (err) => log.warn("viewer socket error", { error: err.message }));
-        log.info("viewer refused: unknown stream");
-        ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
+        if (!stream) {
+          log.info("viewer refused: unknown stream");
+          ws.close(CloseCode.UNKNOWN_STREAM, reason(`unknown stream "${name}"`));
+        } else {
+          log.info("viewer refused: unknown encoding");
+          const asked = JSON.stringify(encoding.slice(0, 24));
+          const has = [...stream.encodings.keys()].join(", ");
+          ws.close(CloseCode.UNKNOWN_ENCODING, reason(`CC_ERR_UNKNOWN_ENCODING: stream "${name}" has no encoding ${asked} (it has: ${has})`));
+        }
         return;
       }
       this.alive.set(ws, true);
-      this.attach(ws, stream, req, mode, meta, log);
+      this.attach(ws, fanout, req, mode, meta, log);
     });
   }
 
   /**
-   * Wires a viewer of either mode to its stream's fan-out. Pongs feed flow control. A /ws/ viewer's
-   * text messages are validated and applied; a /webm/ viewer's messages are ignored (MSE pages send
-   * nothing), as are binary messages there.
+   * Wires a viewer of either mode to the fan-out of the encoding it asked for. Pongs feed flow
+   * control. A /ws/ viewer's text messages are validated and applied; a /webm/ viewer's messages
+   * are ignored (MSE pages send nothing), as are binary messages there.
    */
-  private attach(ws: WebSocket, stream: LiveStream, req: IncomingMessage, mode: ViewerMode, meta: boolean, log: Logger): void {
-    const fanout = stream.fanout;
+  private attach(ws: WebSocket, fanout: StreamFanout, req: IncomingMessage, mode: ViewerMode, meta: boolean, log: Logger): void {
     const viewer = fanout.addViewer(new WsViewerSocket(ws), mode, req.socket.remoteAddress ?? "", meta);
     log.info("viewer connected", { viewer: viewer.id, viewers: fanout.viewerCount() });
     ws.on("pong", (data: Buffer) => {

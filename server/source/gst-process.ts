@@ -1,7 +1,9 @@
-// One gst-launch-1.0 child process: spawns it, parses its stdout (GDP) into VP8 frames, logs its
-// stderr, and stops it (SIGINT for a clean EOS, SIGKILL after a grace period).
+// One gst-launch-1.0 child process: spawns it, parses each of its outputs (GDP on stdout, and on
+// fd 3… for a pipeline with more than one encoding) into VP8 frames, logs its stderr, and stops it
+// (SIGINT for a clean EOS, SIGKILL after a grace period).
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import type { Readable } from "node:stream";
 import { Emitter } from "../../shared/emitter.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import { errorFields, type Logger } from "../log.js";
@@ -18,15 +20,23 @@ export interface GstExit {
   readonly error: string | null;
 }
 
+/** A GDP stream the pipeline writes: its name (the encoding) and file descriptor (1, or 3 and up). */
+export interface GstOutputSpec {
+  readonly name: string;
+  readonly fd: number;
+}
+
 export interface GstProcessEvents {
-  caps: VideoCaps;
-  frame: EncodedFrame;
-  warning: { readonly code: FrameWarningCode; readonly message: string };
+  caps: { readonly output: string; readonly caps: VideoCaps };
+  frame: { readonly output: string; readonly frame: EncodedFrame };
+  warning: { readonly output: string; readonly code: FrameWarningCode; readonly message: string };
   exit: GstExit;
 }
 
 export interface GstProcessOptions {
   readonly log: Logger;
+  /** The GDP streams to read; each gets its own parser. */
+  readonly outputs: readonly GstOutputSpec[];
   /** Grace period between SIGINT and SIGKILL on close(). */
   readonly stopGraceMs?: number;
   readonly program?: string;
@@ -51,8 +61,6 @@ export class GstProcess {
     this.log.error("pipeline event listener threw", { event, pipelinePid: this.child.pid, ...errorFields(err) }),
   );
   private readonly child: ChildProcess;
-  private readonly parser = new GdpParser();
-  private readonly assembler = new FrameAssembler();
   private readonly log: Logger;
   private readonly stopGraceMs: number;
   private readonly stderrTail: string[] = [];
@@ -67,12 +75,12 @@ export class GstProcess {
     installExitHook();
     this.log = options.log;
     this.stopGraceMs = options.stopGraceMs ?? 2000;
-    this.child = spawn(options.program ?? GST_LAUNCH, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(options.program ?? GST_LAUNCH, args, { stdio: stdioFor(options.outputs) });
     live.add(this.child);
     this.log.debug("gst started", { pipelinePid: this.child.pid, args: args.join(" ") });
 
     this.exitPromise = new Promise<GstExit>((resolve) => {
-      // 'close' fires after stdout and stderr have ended, so every frame has been delivered.
+      // 'close' fires after every output and stderr have ended, so every frame has been delivered.
       this.child.once("close", (code, signal) => {
         live.delete(this.child);
         this.flushStderr();
@@ -89,7 +97,10 @@ export class GstProcess {
       // Spawn failure (e.g. gst-launch-1.0 not installed): 'close' still follows.
       this.fatal = `cannot run ${options.program ?? GST_LAUNCH}: ${err.message}`;
     });
-    this.child.stdout!.on("data", (chunk: Buffer) => this.onStdout(chunk));
+    for (const output of options.outputs) {
+      const reader = new OutputReader(output.name);
+      (this.child.stdio[output.fd] as Readable).on("data", (chunk: Buffer) => this.onOutput(reader, chunk));
+    }
     this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (text: string) => this.onStderr(text));
   }
@@ -126,37 +137,38 @@ export class GstProcess {
     return this.closing;
   }
 
-  private onStdout(chunk: Buffer): void {
+  private onOutput(reader: OutputReader, chunk: Buffer): void {
     if (this.fatal) return;
     const receivedAt = wallClockMs();
     let packets: readonly GdpPacket[];
     try {
-      packets = this.parser.push(chunk);
+      packets = reader.parser.push(chunk);
     } catch (err) {
       // A corrupt stream cannot be resynchronised: deliver what came before, then end this
-      // process; its owner decides what next.
-      if (err instanceof GdpError) this.deliver(err.completed, receivedAt);
-      this.fatal = err instanceof GdpError ? `${err.code}: ${err.message}` : `pipeline output: ${String(err)}`;
-      this.log.error("unreadable pipeline output; stopping the pipeline", { error: this.fatal });
+      // process (every encoding of it: they restart together); its owner decides what next.
+      if (err instanceof GdpError) this.deliver(reader, err.completed, receivedAt);
+      this.fatal = `${reader.name} output: ${err instanceof GdpError ? `${err.code}: ${err.message}` : String(err)}`;
+      this.log.error("unreadable pipeline output; stopping the pipeline", { error: this.fatal, encoding: reader.name });
       this.child.kill("SIGKILL");
       return;
     }
-    this.deliver(packets, receivedAt);
+    this.deliver(reader, packets, receivedAt);
   }
 
-  private deliver(packets: readonly GdpPacket[], receivedAt: Millis): void {
+  private deliver(reader: OutputReader, packets: readonly GdpPacket[], receivedAt: Millis): void {
+    const output = reader.name;
     for (const packet of packets) {
-      for (const event of this.assembler.accept(packet, receivedAt)) {
+      for (const event of reader.assembler.accept(packet, receivedAt)) {
         switch (event.type) {
           case "caps":
-            this.events.emit("caps", event.caps);
+            this.events.emit("caps", { output, caps: event.caps });
             break;
           case "frame":
-            this.events.emit("frame", event.frame);
+            this.events.emit("frame", { output, frame: event.frame });
             break;
           case "warning":
-            this.log.warn(event.message, { code: event.code });
-            this.events.emit("warning", { code: event.code, message: event.message });
+            this.log.warn(event.message, { code: event.code, encoding: output });
+            this.events.emit("warning", { output, code: event.code, message: event.message });
             break;
         }
       }
@@ -181,4 +193,25 @@ export class GstProcess {
     this.stderrTail.push(trimmed);
     if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
   }
+}
+
+/** One output's parser state: GDP packets, then frames. */
+class OutputReader {
+  readonly parser = new GdpParser();
+  readonly assembler = new FrameAssembler();
+  constructor(readonly name: string) {}
+}
+
+/** stdin ignored, stderr a pipe (gst's messages), a pipe on each output's fd, the fds between ignored. */
+export function stdioFor(outputs: readonly GstOutputSpec[]): StdioOptions {
+  const fds = new Set(outputs.map((o) => o.fd));
+  if (fds.size !== outputs.length || [...fds].some((fd) => fd !== 1 && fd < 3)) {
+    throw new RangeError(`pipeline outputs need distinct fds, 1 or from 3: ${outputs.map((o) => `${o.name}=${o.fd}`).join(", ")}`);
+  }
+  const stdio: ("ignore" | "pipe")[] = ["ignore", "ignore", "pipe"];
+  for (const fd of fds) {
+    while (stdio.length <= fd) stdio.push("ignore");
+    stdio[fd] = "pipe";
+  }
+  return stdio;
 }

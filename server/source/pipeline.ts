@@ -1,5 +1,10 @@
 // Builds the gst-launch-1.0 argv for a stream: source → raw I420 at the configured size/rate →
-// vp8enc with live settings → gdppay → fdsink fd=1. Passed as an argv array, never through a shell.
+// vp8enc with live settings → gdppay → fdsink fd=1. A stream with a tile encoding gets a second
+// branch in the same process (one capture): a tee after the raw caps, scaled down and encoded
+// again, out on fd 3 — or, for a camera's own substream, a second source chain. Passed as an argv
+// array, never through a shell.
+
+import type { EncodingName } from "../../shared/protocol.js";
 
 export type SourceSpec =
   | { readonly kind: "test"; readonly pattern: string }
@@ -15,6 +20,40 @@ export interface EncodeSettings {
   readonly bitrateKbps: number;
   readonly keyframeIntervalS: number;
 }
+
+/** The smaller encoding for grids of players. */
+export interface TileSettings {
+  readonly width: number;
+  readonly height: number;
+  /** Integer frames per second. */
+  readonly framerate: number;
+  readonly bitrateKbps: number;
+  /** A camera's own smaller stream; null: the stream's picture, scaled down. */
+  readonly source: SourceSpec | null;
+}
+
+/** What one pipeline encodes: the full encoding from `source`, and the tile encoding when set. */
+export interface PipelineSpec {
+  readonly source: SourceSpec;
+  readonly settings: EncodeSettings;
+  readonly tile: TileSettings | null;
+}
+
+/** One encoding's GDP stream out of the process: fd 1 (stdout) for the full one, 3 for the tile. */
+export interface PipelineOutput {
+  readonly encoding: EncodingName;
+  readonly fd: number;
+}
+
+export interface GstPipeline {
+  /** Arguments for gst-launch-1.0, without the program name. */
+  readonly args: readonly string[];
+  readonly outputs: readonly PipelineOutput[];
+}
+
+export const FULL_FD = 1;
+/** fd 2 is stderr (gst's messages); extra outputs start after it. */
+export const TILE_FD = 3;
 
 export interface PipelineOptions {
   /** Draw the wall-clock time on test patterns (needs the clockoverlay element). */
@@ -32,7 +71,7 @@ export function describeSource(source: SourceSpec): string {
   }
 }
 
-export function keyframeMaxDist(settings: EncodeSettings): number {
+export function keyframeMaxDist(settings: Pick<EncodeSettings, "framerate" | "keyframeIntervalS">): number {
   return Math.max(1, Math.round(settings.framerate * settings.keyframeIntervalS));
 }
 
@@ -64,23 +103,67 @@ export function splitFragment(fragment: string): string[] {
   return fragment.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
 }
 
-/** Arguments for gst-launch-1.0, without the program name. */
-export function buildGstArgs(source: SourceSpec, settings: EncodeSettings, options: PipelineOptions): string[] {
-  const { width, height, framerate } = settings;
-  const rawCaps = `video/x-raw,width=${width},height=${height},framerate=${framerate}/1`;
-  const input = inputArgs(source, rawCaps, options);
-  return [
+/** The gst-launch-1.0 arguments and where each encoding comes out. */
+export function buildPipeline(spec: PipelineSpec, options: PipelineOptions): GstPipeline {
+  const { settings, tile } = spec;
+  const input = inputArgs(spec.source, rawCaps(settings), options);
+  const head = [
     "-q", // without -q status lines go to stdout and corrupt the GDP stream
     "-e", // SIGINT sends EOS: a clean exit on a packet boundary
-    ...input,
-    "!", "videoconvert", "!", "video/x-raw,format=I420",
+  ];
+  const fullTail = [...encoderArgs(settings.bitrateKbps, keyframeMaxDist(settings)), ...sinkArgs(FULL_FD)];
+  if (tile === null) {
+    return { args: [...head, ...input, ...toI420, ...fullTail], outputs: [{ encoding: "full", fd: FULL_FD }] };
+  }
+  const tileEncode = [
+    ...encoderArgs(tile.bitrateKbps, keyframeMaxDist({ framerate: tile.framerate, keyframeIntervalS: settings.keyframeIntervalS })),
+    ...sinkArgs(TILE_FD),
+  ];
+  const outputs: PipelineOutput[] = [{ encoding: "full", fd: FULL_FD }, { encoding: "tile", fd: TILE_FD }];
+  if (tile.source !== null) {
+    // Two captures, each its own chain (and streaming thread) in the one process.
+    const tileInput = inputArgs(tile.source, rawCaps(tile), options);
+    return { args: [...head, ...input, ...toI420, ...fullTail, ...tileInput, ...toI420, ...tileEncode], outputs };
+  }
+  // One capture, teed. Each branch has its own queue, so each encoder runs in its own thread and a
+  // non-live source can preroll both sinks; one buffer at most, so a queue adds no latency. The
+  // full branch blocks when its queue is full, as the single-encoding pipeline does (every captured
+  // frame is encoded); the tile branch drops its oldest buffer instead, so a tile encoder that falls
+  // behind never holds up the full one.
+  const scaled = [
+    "!", "videoscale", "!", `video/x-raw,width=${tile.width},height=${tile.height}`,
+    ...(tile.framerate !== settings.framerate ? ["!", "videorate", "!", `video/x-raw,framerate=${tile.framerate}/1`] : []),
+  ];
+  return {
+    args: [
+      ...head, ...input, ...toI420, "!", "tee", "name=t",
+      "t.", "!", ...queueArgs(false), ...fullTail,
+      "t.", "!", ...queueArgs(true), ...scaled, ...tileEncode,
+    ],
+    outputs,
+  };
+}
+
+const rawCaps = (video: { width: number; height: number; framerate: number }): string =>
+  `video/x-raw,width=${video.width},height=${video.height},framerate=${video.framerate}/1`;
+
+const toI420 = ["!", "videoconvert", "!", "video/x-raw,format=I420"];
+
+function queueArgs(leaky: boolean): string[] {
+  return ["queue", "max-size-buffers=1", "max-size-bytes=0", "max-size-time=0", ...(leaky ? ["leaky=downstream"] : []), "silent=true"];
+}
+
+function encoderArgs(bitrateKbps: number, keyframeDistance: number): string[] {
+  return [
     "!", "vp8enc",
     // vp8enc defaults are for files (deadline 1 s); these are the live settings measured in DESIGN.md.
     "deadline=1", "cpu-used=8", "end-usage=cbr",
-    `target-bitrate=${Math.round(settings.bitrateKbps * 1000)}`,
-    `keyframe-max-dist=${keyframeMaxDist(settings)}`,
+    `target-bitrate=${Math.round(bitrateKbps * 1000)}`,
+    `keyframe-max-dist=${keyframeDistance}`,
     "lag-in-frames=0", "threads=1", "error-resilient=default",
-    "!", "gdppay",
-    "!", "fdsink", "fd=1", "sync=false",
   ];
+}
+
+function sinkArgs(fd: number): string[] {
+  return ["!", "gdppay", "!", "fdsink", `fd=${fd}`, "sync=false"];
 }

@@ -1,6 +1,6 @@
-// Fan-out of one stream to all its viewers, of both outputs (/ws/ frames and /webm/ WebM): sequence
-// numbers and the stream timeline, the GOP cache and join replay, the flow-control policy for each
-// viewer (flow-control.ts) and the probes it feeds on. The rule it keeps for every viewer at every
+// Fan-out of one encoding of a stream (full or tile) to all its viewers, of both outputs (/ws/
+// frames and /webm/ WebM): sequence numbers and the timeline, the GOP cache and join replay, the
+// flow-control policy for each viewer (flow-control.ts) and the probes it feeds on. The rule it keeps for every viewer at every
 // moment: after any frame a viewer was not sent, the next frame it receives is a keyframe.
 
 import type { ViewerInfo } from "../../shared/api.js";
@@ -10,6 +10,7 @@ import {
   nextSeq,
   ProtocolError,
   type ClientMessage,
+  type EncodingName,
   type SkipCounts,
   type SkipReason,
   type StateMessage,
@@ -31,6 +32,10 @@ import { WebmMux, WebmOutput } from "./webm-output.js";
 import type { WireMessage } from "./wire-message.js";
 
 export interface FanoutOptions {
+  /** Which of the stream's encodings this fan-out carries (in hello and the viewer list); "full" by default. */
+  readonly encoding?: EncodingName;
+  /** Viewer ids; a stream's encodings share one source so that ids are unique per stream. */
+  readonly nextViewerId?: () => number;
   /** The flow-control policy's limits (flow-control.ts). */
   readonly flow?: Partial<FlowOptions>;
   /** A viewer whose queue stays above `flow.maxBufferedBytes` this long is closed with 4408. */
@@ -70,7 +75,8 @@ export class StreamFanout {
   private readonly rate = new RateMeter(2000);
   private readonly timer: NodeJS.Timeout;
   private seq = 0xffffffff; // so the first frame is 0
-  private nextViewerId = 1;
+  private readonly nextViewerId: () => number;
+  readonly encoding: EncodingName;
   private video: VideoInfo;
   private stateMessage: StateMessage = { type: "state", state: "starting" };
   /** The next frame published carries the discontinuity flag (pipeline restart). */
@@ -90,6 +96,9 @@ export class StreamFanout {
     options: FanoutOptions = {},
   ) {
     this.video = initialVideo;
+    this.encoding = options.encoding ?? "full";
+    let ids = 1;
+    this.nextViewerId = options.nextViewerId ?? (() => ids++);
     this.webmMux = new WebmMux(initialVideo);
     this.gop = options.gopLimits ? new GopCache(options.gopLimits) : new GopCache();
     this.flow = { ...DEFAULT_FLOW, ...options.flow };
@@ -122,6 +131,13 @@ export class StreamFanout {
     return n;
   }
 
+  /** Viewers that asked for no frames for now (`pause`: a hidden page, a tile scrolled away). */
+  get pausedViewerCount(): number {
+    let n = 0;
+    for (const viewer of this.viewers.keys()) if (viewer.paused) n++;
+    return n;
+  }
+
   get gopFrames(): number {
     return this.gop.length;
   }
@@ -146,14 +162,14 @@ export class StreamFanout {
    */
   addViewer(socket: ViewerSocket, mode: ViewerMode, remote = "", meta = false): Viewer {
     const now = this.clock();
-    const viewer = new Viewer(this.nextViewerId++, mode, socket, remote, now, this.flow);
+    const viewer = new Viewer(this.nextViewerId(), mode, socket, remote, now, this.flow);
     if (this.closed) {
       socket.close(CloseCode.GOING_AWAY, "server shutting down");
       return viewer;
     }
     const output = mode === "ws" ? new FrameOutput(viewer) : new WebmOutput(viewer, this.webmMux, meta);
     this.viewers.set(viewer, output);
-    output.greet(helloMessage(this.name, this.video), this.stateMessage);
+    output.greet(helloMessage(this.name, this.encoding, this.video), this.stateMessage);
     this.replayTo(viewer, output, "replay", now);
     return viewer;
   }
@@ -173,6 +189,7 @@ export class StreamFanout {
       return {
         id: v.id,
         mode: v.mode,
+        encoding: this.encoding,
         remote: v.remote,
         connectedAt: v.connectedAt,
         lagMs: round1(v.flow.lagMs(now)),
@@ -240,7 +257,7 @@ export class StreamFanout {
     this.webmMux.setVideo(info);
     this.gop.clear();
     this.gopStart = null;
-    const hello = helloMessage(this.name, this.video);
+    const hello = helloMessage(this.name, this.encoding, this.video);
     for (const [viewer, output] of this.viewers) {
       viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
       if (!output.formatChanged(hello)) this.viewers.delete(viewer);

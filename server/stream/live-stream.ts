@@ -1,19 +1,25 @@
-// One named stream: its gst pipeline feeding its fan-out, supervised. A pipeline that exits is
-// restarted with exponential backoff (reset after a healthy run); one that produces no frame for
-// the stall timeout is killed and restarted. Viewers and the API see the state and the reason.
+// One named stream: its gst pipeline feeding a fan-out per encoding (full, and tile where
+// configured), supervised. One process encodes them all, so they start, stop and restart together.
+// A pipeline that exits is restarted with exponential backoff (reset after a healthy run); one in
+// which any encoding produces no frame for the stall timeout is killed and restarted. Viewers and
+// the API see the state and the reason.
 
-import type { StreamInfo } from "../../shared/api.js";
-import type { SkipCounts, StreamState } from "../../shared/protocol.js";
+import type { EncodingInfo, StreamInfo } from "../../shared/api.js";
+import type { EncodingName, SkipCounts, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { GstProcess, type GstExit } from "../source/gst-process.js";
-import { buildGstArgs, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec } from "../source/pipeline.js";
+import { buildPipeline, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec, type TileSettings } from "../source/pipeline.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
+import type { VideoInfo } from "./messages.js";
 
 export interface StreamConfig {
   readonly name: string;
   readonly source: SourceSpec;
+  /** The full encoding. */
   readonly settings: EncodeSettings;
+  /** The smaller encoding for grids of players; null: the stream has only its full encoding. */
+  readonly tile: TileSettings | null;
 }
 
 export interface SupervisorOptions {
@@ -29,10 +35,43 @@ export interface SupervisorOptions {
 export interface LiveStreamOptions {
   readonly log: Logger;
   readonly pipeline: PipelineOptions;
+  /** For every encoding's fan-out. */
   readonly fanout?: FanoutOptions;
+  /** The callback each encoding's fan-out calls with a viewer's delivery delay (the metrics' lag histogram). */
+  readonly viewerLagObserver?: (encoding: EncodingName) => (lagMs: number) => void;
   readonly supervisor?: SupervisorOptions;
   /** The gst-launch program (tests may point it elsewhere). */
   readonly gstProgram?: string;
+}
+
+/** One encoding of the stream: what it was configured as, its viewers, and when its last frame came. */
+export class StreamEncoding {
+  lastFrameAt: Millis | null = null;
+  constructor(
+    readonly name: EncodingName,
+    /** Configured size and rate (hello uses the live caps once known). */
+    readonly target: VideoInfo,
+    readonly targetKbps: number,
+    readonly fanout: StreamFanout,
+  ) {}
+
+  info(): EncodingInfo {
+    const video = this.fanout.videoInfo;
+    const { fps, kbps } = this.fanout.rates();
+    return {
+      name: this.name,
+      width: video.width,
+      height: video.height,
+      framerate: video.framerate,
+      targetKbps: this.targetKbps,
+      fps: Math.round(fps * 10) / 10,
+      kbps: Math.round(kbps),
+      viewers: this.fanout.viewerCount(),
+      pausedViewers: this.fanout.pausedViewerCount,
+      framesIn: this.fanout.framesIn,
+      gopFrames: this.fanout.gopFrames,
+    };
+  }
 }
 
 export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
@@ -46,13 +85,14 @@ export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
 const WATCHDOG_INTERVAL_MS = 250;
 
 export class LiveStream {
-  /** Every viewer, of /ws/ and /webm/ alike. */
+  /** Every encoding the stream has, "full" first. */
+  readonly encodings: ReadonlyMap<EncodingName, StreamEncoding>;
+  /** The full encoding's viewers, of /ws/ and /webm/ alike. */
   readonly fanout: StreamFanout;
   private readonly log: Logger;
   private readonly supervisor: Required<SupervisorOptions>;
   private process: GstProcess | null = null;
   private startedAt: Millis = 0 as Millis;
-  private lastFrameAt: Millis | null = null;
   /** Why we killed the current process ourselves (stall), to report instead of its exit code. */
   private killReason: string | null = null;
   private backoffMs: number;
@@ -66,15 +106,30 @@ export class LiveStream {
     readonly config: StreamConfig,
     private readonly options: LiveStreamOptions,
   ) {
-    const { width, height, framerate } = config.settings;
     this.log = options.log.child({ stream: config.name });
-    this.fanout = new StreamFanout(config.name, { width, height, framerate }, {
-      ...options.fanout,
-      onSlowViewerClosed: (viewer) => {
-        this.log.warn("viewer closed: too slow", { viewer: viewer.id, mode: viewer.mode, remote: viewer.remote });
-        options.fanout?.onSlowViewerClosed?.(viewer);
-      },
-    });
+    let viewerIds = 1;
+    const encoding = (name: EncodingName, target: VideoInfo, targetKbps: number): StreamEncoding => {
+      const observer = options.viewerLagObserver?.(name) ?? options.fanout?.onViewerLag;
+      const fanout = new StreamFanout(config.name, target, {
+        ...options.fanout,
+        encoding: name,
+        nextViewerId: () => viewerIds++,
+        ...(observer ? { onViewerLag: observer } : {}),
+        onSlowViewerClosed: (viewer) => {
+          this.log.warn("viewer closed: too slow", { viewer: viewer.id, mode: viewer.mode, encoding: name, remote: viewer.remote });
+          options.fanout?.onSlowViewerClosed?.(viewer);
+        },
+      });
+      return new StreamEncoding(name, target, targetKbps, fanout);
+    };
+    const { width, height, framerate, bitrateKbps } = config.settings;
+    const full = encoding("full", { width, height, framerate }, bitrateKbps);
+    const { tile } = config;
+    this.encodings = new Map([
+      ["full", full],
+      ...(tile ? [["tile", encoding("tile", { width: tile.width, height: tile.height, framerate: tile.framerate }, tile.bitrateKbps)] as const] : []),
+    ]);
+    this.fanout = full.fanout;
     this.supervisor = { ...DEFAULT_SUPERVISOR, ...options.supervisor };
     this.backoffMs = this.supervisor.initialBackoffMs;
     this.watchdog = setInterval(() => this.checkStall(), WATCHDOG_INTERVAL_MS);
@@ -83,6 +138,11 @@ export class LiveStream {
 
   get name(): string {
     return this.config.name;
+  }
+
+  /** The fan-out of one of its encodings; undefined for one it does not have. */
+  encoding(name: EncodingName): StreamFanout | undefined {
+    return this.encodings.get(name)?.fanout;
   }
 
   /** The running pipeline's pid, if any. */
@@ -100,27 +160,35 @@ export class LiveStream {
   private launch(): void {
     this.restartTimer = null;
     if (this.closed) return;
-    const args = buildGstArgs(this.config.source, this.config.settings, this.options.pipeline);
-    const processOptions = this.options.gstProgram ? { log: this.log, program: this.options.gstProgram } : { log: this.log };
-    const gst = new GstProcess(args, processOptions);
+    const pipeline = buildPipeline(this.config, this.options.pipeline);
+    const outputs = pipeline.outputs.map((o) => ({ name: o.encoding, fd: o.fd }));
+    const gst = new GstProcess(pipeline.args, { log: this.log, outputs, ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}) });
     this.process = gst;
     this.startedAt = wallClockMs();
-    this.lastFrameAt = null;
+    for (const e of this.encodings.values()) e.lastFrameAt = null;
     this.killReason = null;
     if (this.fanout.state !== "restarting" && this.fanout.state !== "offline") this.setState("starting");
-    this.log.info("pipeline started", { pipelinePid: gst.pid, source: describeSource(this.config.source), restarts: this.restarts });
-    gst.events.on("caps", (caps) => {
-      const info = { width: caps.width, height: caps.height, framerate: caps.framerate || this.config.settings.framerate };
-      this.fanout.setVideoInfo(info);
+    this.log.info("pipeline started", {
+      pipelinePid: gst.pid,
+      source: describeSource(this.config.source),
+      encodings: [...this.encodings.keys()],
+      restarts: this.restarts,
     });
-    gst.events.on("frame", (frame) => {
-      if (gst !== this.process) return;
-      this.lastFrameAt = frame.receivedAt;
-      if (this.fanout.state !== "live") {
-        this.setState("live");
-        this.log.info("stream live", { pipelinePid: gst.pid });
+    gst.events.on("caps", ({ output, caps }) => {
+      const encoding = this.encodings.get(output as EncodingName);
+      if (gst !== this.process || encoding === undefined) return;
+      encoding.fanout.setVideoInfo({ width: caps.width, height: caps.height, framerate: caps.framerate || encoding.target.framerate });
+    });
+    gst.events.on("frame", ({ output, frame }) => {
+      const encoding = this.encodings.get(output as EncodingName);
+      if (gst !== this.process || encoding === undefined) return;
+      encoding.lastFrameAt = frame.receivedAt;
+      // Each encoding is live for its viewers from its own first frame.
+      if (encoding.fanout.state !== "live") {
+        encoding.fanout.setState("live");
+        this.log.info("stream live", { pipelinePid: gst.pid, encoding: encoding.name });
       }
-      this.fanout.publish(frame);
+      encoding.fanout.publish(frame);
     });
     gst.events.on("exit", (exit) => this.onExit(gst, exit));
   }
@@ -128,7 +196,7 @@ export class LiveStream {
   private onExit(gst: GstProcess, exit: GstExit): void {
     if (this.closed || gst !== this.process) return;
     const now = wallClockMs();
-    const hadFrames = this.lastFrameAt !== null;
+    const hadFrames = [...this.encodings.values()].some((e) => e.lastFrameAt !== null);
     if (hadFrames && now - this.startedAt >= this.supervisor.healthyAfterMs) this.backoffMs = this.supervisor.initialBackoffMs;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.supervisor.maxBackoffMs);
@@ -142,54 +210,65 @@ export class LiveStream {
     this.restartTimer = setTimeout(() => this.launch(), delay);
   }
 
+  /** The pipeline's state is every encoding's. */
   private setState(state: StreamState, reason?: string, retryInMs?: number): void {
-    this.fanout.setState(state, reason, retryInMs);
+    for (const e of this.encodings.values()) e.fanout.setState(state, reason, retryInMs);
   }
 
   private checkStall(): void {
     const gst = this.process;
     if (this.closed || gst === null || !gst.running || this.killReason !== null) return;
-    const since = this.lastFrameAt ?? this.startedAt;
-    const quietMs = wallClockMs() - since;
+    // The quietest encoding decides: a tile branch (or a camera's substream) that stops is a stall too.
+    let quietest: StreamEncoding | null = null;
+    for (const e of this.encodings.values()) {
+      if (quietest === null || (e.lastFrameAt ?? this.startedAt) < (quietest.lastFrameAt ?? this.startedAt)) quietest = e;
+    }
+    if (quietest === null) return;
+    const quietMs = wallClockMs() - (quietest.lastFrameAt ?? this.startedAt);
     if (quietMs < this.supervisor.stallTimeoutMs) return;
+    const of = this.encodings.size > 1 ? ` of the ${quietest.name} encoding` : "";
     this.killReason =
-      this.lastFrameAt === null
-        ? `no frame within ${Math.round(quietMs / 100) / 10} s of starting the pipeline (stalled)`
-        : `no frame for ${Math.round(quietMs / 100) / 10} s (stalled)`;
+      quietest.lastFrameAt === null
+        ? `no frame${of} within ${Math.round(quietMs / 100) / 10} s of starting the pipeline (stalled)`
+        : `no frame${of} for ${Math.round(quietMs / 100) / 10} s (stalled)`;
     this.log.warn("pipeline stalled; killing it", { pipelinePid: gst.pid, reason: this.killReason });
     gst.kill();
   }
 
   info(): StreamInfo {
-    const video = this.fanout.videoInfo;
-    const { fps, kbps } = this.fanout.rates();
+    const encodings = [...this.encodings.values()].map((e) => e.info());
+    const full = encodings[0]!;
     const reason = this.fanout.stateReason;
     const pid = this.pipelinePid;
+    const fanouts = [...this.encodings.values()].map((e) => e.fanout);
     return {
       name: this.name,
       state: this.fanout.state,
       ...(reason !== undefined ? { reason } : {}),
       source: describeSource(this.config.source),
-      width: video.width,
-      height: video.height,
-      framerate: video.framerate,
-      targetKbps: this.config.settings.bitrateKbps,
+      width: full.width,
+      height: full.height,
+      framerate: full.framerate,
+      targetKbps: full.targetKbps,
       keyframeIntervalS: this.config.settings.keyframeIntervalS,
-      fps: Math.round(fps * 10) / 10,
-      kbps: Math.round(kbps),
+      fps: full.fps,
+      kbps: full.kbps,
       viewers: this.viewerCount,
-      framesIn: this.fanout.framesIn,
-      gopFrames: this.fanout.gopFrames,
-      skipped: sumSkips(this.fanout.skipped("ws"), this.fanout.skipped("webm")),
+      framesIn: full.framesIn,
+      gopFrames: full.gopFrames,
+      skipped: sumSkips(fanouts.flatMap((f) => [f.skipped("ws"), f.skipped("webm")])),
       restarts: this.restarts,
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
-      clients: this.fanout.viewerInfos(),
+      encodings,
+      clients: fanouts.flatMap((f) => f.viewerInfos()),
     };
   }
 
-  /** Viewers of both modes. */
+  /** Viewers of every encoding and both modes. */
   get viewerCount(): number {
-    return this.fanout.viewerCount();
+    let n = 0;
+    for (const e of this.encodings.values()) n += e.fanout.viewerCount();
+    return n;
   }
 
   /** Closes viewers (1001) and stops the pipeline. Safe to call twice. */
@@ -198,11 +277,17 @@ export class LiveStream {
     this.closed = true;
     clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.fanout.close();
+    for (const e of this.encodings.values()) e.fanout.close();
     await this.process?.close();
   }
 }
 
-function sumSkips(a: SkipCounts, b: SkipCounts): SkipCounts {
-  return { lagging: a.lagging + b.lagging, "buffer-full": a["buffer-full"] + b["buffer-full"] };
+function sumSkips(counts: readonly SkipCounts[]): SkipCounts {
+  let lagging = 0;
+  let bufferFull = 0;
+  for (const c of counts) {
+    lagging += c.lagging;
+    bufferFull += c["buffer-full"];
+  }
+  return { lagging, "buffer-full": bufferFull };
 }

@@ -21,3 +21,14 @@ export function gapsEndAtKeyframes(frames: readonly { readonly header: VideoFram
   }
   return { gaps };
 }
+
+/**
+ * The picture size a VP8 keyframe declares (RFC 6386 §9.1): after the 3-byte frame tag (bit 0 of
+ * the first byte 0 = keyframe), the start code 9d 01 2a at bytes 3–5, then u16 little-endian
+ * width and height whose top two bits are the scaling. null for anything else.
+ */
+export function vp8KeyframeSize(frame: Uint8Array): { width: number; height: number } | null {
+  if (frame.byteLength < 10 || (frame[0]! & 1) !== 0 || frame[3] !== 0x9d || frame[4] !== 0x01 || frame[5] !== 0x2a) return null;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  return { width: view.getUint16(6, true) & 0x3fff, height: view.getUint16(8, true) & 0x3fff };
+}

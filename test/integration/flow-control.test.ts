@@ -157,7 +157,8 @@ describe("viewers written from the spec alone, on links slower than the stream",
   let streamBytesPerSecond = 0;
 
   beforeAll(async () => {
-    server = await startServerProcess(["--source", "test", "--size", `${WIDTH}x${HEIGHT}`, "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1"]);
+    // No tile encoding: its branch would only take CPU from a dozen clients on 2 cores (encodings.test.ts covers it).
+    server = await startServerProcess(["--source", "test", "--size", `${WIDTH}x${HEIGHT}`, "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1", "--tile", "off"]);
     // The rate the encoder really delivers (CBR settles within a couple of seconds), as the clients' reference.
     const kbps = await until("a settled bitrate", 20_000, async () => {
       const cam0 = (await streamsOf(server)).streams[0];

@@ -1,7 +1,7 @@
 // No message takes the server down: against the real server and a real pipeline, a few dozen sockets
-// on /ws/cam0, /webm/cam0 and unknown streams send thousands of random messages — valid and invalid
-// acks, pause/resume/resync storms, clocks, wrong and unknown types, prototype names, deep JSON,
-// non-JSON, invalid UTF-8, binary, oversized, fragmented and empty messages — and close or
+// on /ws/cam0, /webm/cam0, unknown streams and unknown encodings send thousands of random messages —
+// valid and invalid acks, pause/resume/resync storms, clocks, wrong and unknown types, prototype
+// names, deep JSON, non-JSON, invalid UTF-8, binary, oversized, fragmented and empty messages — and close or
 // terminate abruptly, then reconnect. Driven by a seeded PRNG per socket slot.
 //
 // Checked for each seed: every close the server chose has a documented code (never 1011), and the
@@ -30,13 +30,14 @@ const MESSAGE_TOO_BIG = 1009;
 const INTERNAL_ERROR = 1011;
 const BAD_MESSAGE = 4400;
 const UNKNOWN_STREAM = 4404;
+const UNKNOWN_ENCODING = 4406;
 const ABNORMAL = 1006; // no close frame: what a client sees after its own terminate()
 const MAX_MESSAGE_BYTES = 4096;
 /** Close codes the server may choose, per endpoint (docs/protocol.md, "Close codes"). */
 const DOCUMENTED: Record<Mode, ReadonlySet<number>> = {
   ws: new Set([1001, 1002, UNSUPPORTED_DATA, INVALID_DATA, MESSAGE_TOO_BIG, BAD_MESSAGE, UNKNOWN_STREAM, 4408]),
   webm: new Set([1001, 1002, INVALID_DATA, MESSAGE_TOO_BIG, UNKNOWN_STREAM, 4408, 4409]),
-  unknown: new Set([UNKNOWN_STREAM]),
+  unknown: new Set([UNKNOWN_STREAM, UNKNOWN_ENCODING]),
 };
 /** HTTP refusals of an upgrade to a valid path that are documented and possible here. */
 const DOCUMENTED_REFUSALS = new Set([429, 503]);
@@ -435,7 +436,7 @@ async function runSlot(server: ServerProcess, storm: Storm, slot: number, seed: 
   const oldSeqs: number[] = [];
   for (let n = 0; n < 200 && Date.now() < deadline && budget.left > 0; n++) {
     const path =
-      mode === "ws" ? "ws/cam0" : mode === "webm" ? pick(r, ["webm/cam0", "webm/cam0?meta=1"]) : pick(r, ["ws/nosuch", "webm/nosuch", "ws/CAM0", "ws/cam1", "ws/cam0_"]);
+      mode === "ws" ? "ws/cam0" : mode === "webm" ? pick(r, ["webm/cam0", "webm/cam0?meta=1"]) : pick(r, ["ws/nosuch", "webm/nosuch", "ws/CAM0", "ws/cam1", "ws/cam0_", "ws/cam0?encoding=tile", "webm/cam0?encoding=FULL"]);
     await runConnection(server, storm, { name: `slot ${slot} conn ${n} ${path}`, mode, path, address, r, oldSeqs, deadline, budget });
     await sleep(50 + int(r, 350));
   }
@@ -458,7 +459,7 @@ async function runConnection(server: ServerProcess, storm: Storm, spec: Connecti
   const conn: Conn = {
     name: spec.name,
     mode,
-    possible: new Set(mode === "unknown" ? [UNKNOWN_STREAM] : [null]),
+    possible: new Set(mode === "unknown" ? [spec.path.includes("?encoding=") ? UNKNOWN_ENCODING : UNKNOWN_STREAM] : [null]),
     sent: [],
     sentCount: 0,
     terminated: false,

@@ -110,12 +110,12 @@ describe("operability", () => {
     expect(value(second, "canvascast_stream_state", { stream: "cam0", state: "offline" })).toBe(0);
     expect(value(second, "canvascast_gop_cache_frames", cam0)).toBeGreaterThan(0);
     expect(value(second, "canvascast_gop_cache_bytes", cam0)).toBeGreaterThan(0);
-    // Skips are counted per mode and reason, all present from the start: each series is in the scrape
+    // Skips are counted per encoding, mode and reason, all present from the start: each series is in the scrape
     // exactly once, with exactly these labels, and its value is a number.
     for (const [when, scraped] of [["first", first], ["second", second]] as const) {
       const skipped = family(scraped, "canvascast_frames_skipped_total");
       for (const [mode, reason] of [["ws", "lagging"], ["ws", "buffer-full"], ["webm", "lagging"], ["webm", "buffer-full"]] as const) {
-        const labels = { stream: "cam0", mode, reason };
+        const labels = { stream: "cam0", encoding: "full", mode, reason };
         const series = skipped.metrics.filter((m) => hasExactly(m, labels));
         const name = `${when} scrape: canvascast_frames_skipped_total${JSON.stringify(labels)}`;
         expect(series, name).toHaveLength(1);

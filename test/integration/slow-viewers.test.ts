@@ -27,7 +27,8 @@ describe("a viewer on a slow link", () => {
   let server: ServerProcess;
 
   beforeAll(async () => {
-    server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1"]);
+    // No tile encoding: these viewers watch the full one, and its branch would only take CPU (encodings.test.ts covers it).
+    server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500", "--keyframe-interval", "1", "--tile", "off"]);
   });
   afterAll(stopAllServers);
 
@@ -88,7 +89,7 @@ describe("a viewer that never acks", () => {
 
   it("is held back by what its pongs prove, so server memory stays bounded on a stream of noise", async () => {
     // Noise at 8 Mbit/s: a megabyte a second, more than the kernel's socket buffers can hide for long.
-    const server = await startServerProcess(["--source", "test:snow", "--size", "640x480", "--bitrate", "8000", "--keyframe-interval", "1"]);
+    const server = await startServerProcess(["--source", "test:snow", "--size", "640x480", "--bitrate", "8000", "--keyframe-interval", "1", "--tile", "off"]);
     await until("frames from the pipeline", 10_000, async () => ((await streams(server)).streams[0]!.framesIn > 10 ? true : undefined));
     const before = rssKiB(server.pid);
     // Reads a tenth of the stream and never acks: only its pongs (and bufferedAmount) tell the server.

@@ -43,16 +43,19 @@ describe("config file", () => {
         name: "door",
         source: { kind: "v4l2", device: "/dev/video2" },
         settings: { width: 1280, height: 720, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 2 },
+        tile: null,
       },
       {
         name: "yard",
         source: { kind: "gst", fragment: "videotestsrc is-live=true pattern=ball" },
         settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+        tile: null,
       },
       {
         name: "extra",
         source: { kind: "test", pattern: "ball" },
         settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+        tile: null,
       },
     ]);
   });
@@ -81,6 +84,81 @@ describe("config file", () => {
   ])("%s", (_what, json, key, message) => {
     const err = errorOf(["--config", "c.json"], json);
     expect(err.key.startsWith(key)).toBe(true);
+    expect(err.message).toMatch(message);
+  });
+
+  test("a stream's tile: its own keys, the stream's rate unless set, 300 kbit/s unless set; a substream source of its own", () => {
+    const { config } = parseCli(
+      ["--config", "c.json", "--fps", "25"],
+      withFile({
+        streams: [
+          { name: "door", source: "v4l2:/dev/video2", size: "1280x720", tile: { size: "320x180", bitrate: 250 } },
+          { name: "yard", source: "test", tile: {} },
+          { name: "gate", source: "v4l2:/dev/video4", size: "1920x1080", tile: { source: "v4l2:/dev/video5", size: "640x360", fps: 30 } },
+          { name: "side", source: "test" },
+        ],
+      }),
+    );
+    expect(Object.fromEntries(config.streams.map((s) => [s.name, s.tile]))).toEqual({
+      door: { width: 320, height: 180, framerate: 25, bitrateKbps: 250, source: null },
+      // No size: 320 wide with the stream's aspect.
+      yard: { width: 320, height: 240, framerate: 25, bitrateKbps: 300, source: null },
+      // Its own capture may have its own rate.
+      gate: { width: 640, height: 360, framerate: 30, bitrateKbps: 300, source: { kind: "v4l2", device: "/dev/video5" } },
+      // A file stream has a tile only when the file says so.
+      side: null,
+    });
+  });
+
+  test("defaults.tile for every stream that does not set its own; tile null for none; --tile wins", () => {
+    const file = {
+      defaults: { size: "640x480", tile: { size: "160x120", bitrate: 200 } },
+      streams: [
+        { name: "a", source: "test" },
+        { name: "b", source: "test", tile: null },
+        { name: "c", source: "test", tile: { size: "320x240" } },
+      ],
+    };
+    const tiles = (argv: string[]): Record<string, unknown> =>
+      Object.fromEntries(parseCli(["--config", "c.json", ...argv], withFile(file)).config.streams.map((s) => [s.name, s.tile]));
+    expect(tiles([])).toEqual({
+      a: { width: 160, height: 120, framerate: 30, bitrateKbps: 200, source: null },
+      b: null,
+      c: { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null },
+    });
+    expect(tiles(["--tile", "off"])).toEqual({ a: null, b: null, c: null });
+    // --tile sets the size of every tile the file asks for, and keeps the rest of each.
+    expect(tiles(["--tile", "240x180"])).toEqual({
+      a: { width: 240, height: 180, framerate: 30, bitrateKbps: 200, source: null },
+      b: { width: 240, height: 180, framerate: 30, bitrateKbps: 300, source: null },
+      c: { width: 240, height: 180, framerate: 30, bitrateKbps: 300, source: null },
+    });
+  });
+
+  test.each([
+    ["an unknown key in a tile", { streams: [{ name: "a", source: "test", tile: { sise: "320x240" } }] }, "c.json: streams[0].tile", /unknown key "sise"/],
+    ["a tile that is not an object", { streams: [{ name: "a", source: "test", tile: "320x240" }] }, "c.json: streams[0].tile", /expected object/],
+    ["a malformed tile size", { streams: [{ name: "a", source: "test", tile: { size: "small" } }] }, "c.json: streams[0].tile.size", /WIDTHxHEIGHT/],
+    ["an odd tile size", { streams: [{ name: "a", source: "test", tile: { size: "321x240" } }] }, "c.json: streams[0].tile.size", /even numbers/],
+    [
+      "a tile larger than its stream",
+      { streams: [{ name: "a", source: "test", size: "320x240", tile: { size: "640x480" } }] },
+      "c.json: streams[0].tile.size",
+      /cannot be larger than the stream \(320x240\)/,
+    ],
+    ["a tile faster than its stream", { streams: [{ name: "a", source: "test", fps: 15, tile: { fps: 30 } }] }, "c.json: streams[0].tile.fps", /cannot be above the stream's \(15\)/],
+    ["a tile bitrate too low", { streams: [{ name: "a", source: "test", tile: { bitrate: 10 } }] }, "c.json: streams[0].tile.bitrate", />=\s*50/],
+    ["a bad tile source", { streams: [{ name: "a", source: "test", tile: { source: "rtsp://cam/sub" } }] }, "c.json: streams[0].tile.source", /expected test, test:PATTERN/],
+    ["a source in defaults.tile", { defaults: { tile: { source: "test" } } }, "c.json: defaults.tile", /unknown key "source"/],
+    [
+      "a default tile larger than a stream",
+      { defaults: { tile: { size: "640x480" } }, streams: [{ name: "a", source: "test", size: "320x240" }] },
+      "c.json: defaults.tile.size",
+      /the tile of stream "a" \(640x480\) is scaled from its picture, so it cannot be larger than the stream \(320x240\)/,
+    ],
+  ])("%s → a ConfigError naming the key", (_what, json, key, message) => {
+    const err = errorOf(["--config", "c.json"], json);
+    expect(err.key).toBe(key);
     expect(err.message).toMatch(message);
   });
 

@@ -7,7 +7,7 @@ import { ConfigError, parseCli, parseSize, parseSource } from "../../server/conf
 import type { VideoCaps } from "../../server/source/caps.js";
 import { FrameAssembler, type EncodedFrame } from "../../server/source/frames.js";
 import { GdpParser } from "../../server/source/gdp.js";
-import { buildGstArgs, keyframeMaxDist, splitFragment, type EncodeSettings } from "../../server/source/pipeline.js";
+import { buildPipeline, keyframeMaxDist, splitFragment, type EncodeSettings, type SourceSpec, type TileSettings } from "../../server/source/pipeline.js";
 import { millis } from "../../shared/units.js";
 
 const noCamera = { defaultWebRoot: "/srv/web", deviceExists: (): boolean => false };
@@ -37,6 +37,7 @@ describe("parseCli", () => {
           name: "cam0",
           source: { kind: "test", pattern: "smpte" },
           settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 },
+          tile: { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null },
         },
       ],
       maxLagMs: 500,
@@ -81,6 +82,8 @@ describe("parseCli", () => {
       name: "cam0",
       source: { kind: "test", pattern: "ball" },
       settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 2.5 },
+      // No wider than a tile: no tile encoding.
+      tile: null,
     });
     expect(parseCli(["--source", "v4l2:/dev/video2"], noCamera).config.streams[0]?.source).toEqual({ kind: "v4l2", device: "/dev/video2" });
   });
@@ -130,6 +133,38 @@ describe("parseCli", () => {
   });
 });
 
+describe("parseCli --tile", () => {
+  const tileOf = (argv: string[]): TileSettings | null | undefined => parseCli(argv, noCamera).config.streams[0]?.tile;
+
+  test("the default tile is 320 wide with the stream's aspect and rate, 300 kbit/s; none for a stream no wider", () => {
+    expect(tileOf([])).toEqual({ width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null });
+    expect(tileOf(["--size", "1280x720", "--fps", "25"])).toEqual({ width: 320, height: 180, framerate: 25, bitrateKbps: 300, source: null });
+    expect(tileOf(["--size", "320x240"])).toBeNull();
+    expect(tileOf(["--size", "160x120"])).toBeNull();
+    // --stream streams get it too.
+    const { streams } = parseCli(["--stream", "a=test", "--stream", "b=test:ball"], noCamera).config;
+    expect(streams.map((s) => s.tile?.width)).toEqual([320, 320]);
+  });
+
+  test("--tile WxH sizes it, --tile off removes it", () => {
+    expect(tileOf(["--tile", "160x120"])).toEqual({ width: 160, height: 120, framerate: 30, bitrateKbps: 300, source: null });
+    expect(tileOf(["--tile", "off"])).toBeNull();
+    // A tile the stream's own size is allowed (a lower bitrate).
+    expect(tileOf(["--size", "320x240", "--tile", "320x240"])).toMatchObject({ width: 320, height: 240 });
+  });
+
+  test.each([
+    [["--tile", "big"], /WIDTHxHEIGHT \(e\.g\. 320x240\) or off/],
+    [["--tile", "321x240"], /even numbers/],
+    [["--tile", "none"], /or off/],
+    [["--size", "320x240", "--tile", "640x480"], /cannot be larger than the stream \(320x240\)/],
+  ])("%j → a ConfigError naming --tile", (argv, message) => {
+    const err = configError(() => parseCli(argv, noCamera));
+    expect(err.key).toBe("--tile");
+    expect(err.message).toMatch(message);
+  });
+});
+
 describe("parseCli flow-control and supervision flags", () => {
   test("--max-viewers-per-stream, --max-viewers, --max-connections-per-second (0: off) and --request-timeout (s)", () => {
     const argv = ["--max-viewers-per-stream", "3", "--max-viewers", "5", "--max-connections-per-second", "0", "--request-timeout", "1.5"];
@@ -163,7 +198,11 @@ describe("parseCli flow-control and supervision flags", () => {
   });
 });
 
-describe("buildGstArgs", () => {
+/** The argv of a pipeline without a tile encoding. */
+const buildGstArgs = (source: SourceSpec, settings: EncodeSettings, options: { timeOverlay: boolean }): readonly string[] =>
+  buildPipeline({ source, settings, tile: null }, options).args;
+
+describe("buildPipeline", () => {
   const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 };
   const args = buildGstArgs({ kind: "test", pattern: "smpte" }, settings, { timeOverlay: false });
 
@@ -192,7 +231,7 @@ describe("buildGstArgs", () => {
 
   test("keyframe-max-dist for other rates and intervals", () => {
     const dist = (framerate: number, keyframeIntervalS: number): string | undefined =>
-      buildGstArgs({ kind: "test", pattern: "ball" }, { ...settings, framerate, keyframeIntervalS }, { timeOverlay: false }).find((a) =>
+      buildGstArgs({ kind: "test", pattern: "ball" }, { ...settings, framerate, keyframeIntervalS }, { timeOverlay: false }).find((a: string) =>
         a.startsWith("keyframe-max-dist="),
       );
     expect(dist(25, 2)).toBe("keyframe-max-dist=50");
@@ -217,6 +256,72 @@ describe("buildGstArgs", () => {
     const v = buildGstArgs({ kind: "v4l2", device: "/dev/video3" }, settings, { timeOverlay: false });
     expect(v.slice(2, 5)).toEqual(["v4l2src", "device=/dev/video3", "do-timestamp=true"]);
     expect(v.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=1", "sync=false"]);
+  });
+});
+
+describe("buildPipeline with a tile encoding", () => {
+  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 2 };
+  const tile: TileSettings = { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null };
+  const source: SourceSpec = { kind: "test", pattern: "smpte" };
+  /** Each vp8enc's properties, in order. */
+  const encoders = (args: readonly string[]): string[][] =>
+    args.flatMap((a, i) => (a === "vp8enc" ? [args.slice(i + 1, args.indexOf("!", i + 1))] : []));
+  /** The arguments of the branch that starts at the n-th "t." (to the next "t." or the end). */
+  const branch = (args: readonly string[], n: number): readonly string[] => {
+    const starts = args.flatMap((a, i) => (a === "t." ? [i] : []));
+    return args.slice(starts[n], starts[n + 1]);
+  };
+
+  test("one capture, teed: full on fd 1, the tile scaled and encoded again on fd 3", () => {
+    const { args, outputs } = buildPipeline({ source, settings, tile }, { timeOverlay: false });
+    expect(outputs).toEqual([{ encoding: "full", fd: 1 }, { encoding: "tile", fd: 3 }]);
+    expect(args.filter((a) => a === "videotestsrc")).toHaveLength(1);
+    expect(args.slice(args.indexOf("tee"), args.indexOf("tee") + 2)).toEqual(["tee", "name=t"]);
+    const [full, small] = encoders(args);
+    expect(full).toContain("target-bitrate=1500000");
+    expect(small).toContain("target-bitrate=300000");
+    // Both GOPs are the stream's keyframe interval.
+    expect(full).toContain("keyframe-max-dist=60");
+    expect(small).toContain("keyframe-max-dist=60");
+    // Same live settings on both.
+    for (const setting of ["deadline=1", "cpu-used=8", "end-usage=cbr", "lag-in-frames=0", "threads=1", "error-resilient=default"]) {
+      expect(small).toContain(setting);
+    }
+    const fullBranch = branch(args, 0);
+    const tileBranch = branch(args, 1);
+    // A queue of one buffer each; only the tile's leaks (it must never hold up the full encoding).
+    expect(fullBranch.slice(0, 6)).toEqual(["t.", "!", "queue", "max-size-buffers=1", "max-size-bytes=0", "max-size-time=0"]);
+    expect(fullBranch).not.toContain("leaky=downstream");
+    expect(tileBranch).toContain("leaky=downstream");
+    expect(fullBranch.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=1", "sync=false"]);
+    expect(tileBranch.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=3", "sync=false"]);
+    expect(tileBranch).toContain("videoscale");
+    expect(tileBranch).toContain("video/x-raw,width=320,height=240");
+    // Same rate as the stream: no videorate.
+    expect(tileBranch).not.toContain("videorate");
+  });
+
+  test("a tile at a lower rate drops frames with videorate; its GOP stays the stream's length in time", () => {
+    const { args } = buildPipeline({ source, settings, tile: { ...tile, framerate: 10 } }, { timeOverlay: false });
+    const tileBranch = branch(args, 1);
+    expect(tileBranch).toContain("videorate");
+    expect(tileBranch).toContain("video/x-raw,framerate=10/1");
+    expect(encoders(args)[1]).toContain("keyframe-max-dist=20");
+  });
+
+  test("a tile with a source of its own (a camera's substream): a second chain, no tee", () => {
+    const { args, outputs } = buildPipeline(
+      { source: { kind: "v4l2", device: "/dev/video0" }, settings, tile: { ...tile, framerate: 15, source: { kind: "v4l2", device: "/dev/video1" } } },
+      { timeOverlay: false },
+    );
+    expect(outputs.map((o) => o.fd)).toEqual([1, 3]);
+    expect(args).not.toContain("tee");
+    const second = args.indexOf("device=/dev/video1");
+    expect(args[second - 1]).toBe("v4l2src");
+    // The chains: full from video0 to fd 1, then the tile from video1 at its own size and rate to fd 3.
+    expect(args.indexOf("fd=1")).toBeLessThan(second);
+    expect(args.slice(second)).toContain("video/x-raw,width=320,height=240,framerate=15/1");
+    expect(args.slice(-6)).toEqual(["!", "gdppay", "!", "fdsink", "fd=3", "sync=false"]);
   });
 });
 

@@ -252,6 +252,40 @@ describe("StreamFanout", () => {
     expect(f.viewerCount("webm")).toBe(0);
   });
 
+  test("a fan-out of the tile encoding says so in hello and in its viewer list; encodings of one stream share viewer ids", () => {
+    let ids = 1;
+    const nextViewerId = (): number => ids++;
+    const full = makeFanout({ nextViewerId });
+    const tile = new StreamFanout("cam0", { width: 320, height: 240, framerate: 30 }, {
+      statsIntervalMs: HOUR_MS,
+      tickIntervalMs: HOUR_MS,
+      clock: () => millis(now),
+      encoding: "tile",
+      nextViewerId,
+    });
+    fanouts.push(tile);
+    const [fs, fv] = join(full);
+    const [ts, tv] = join(tile);
+    expect(fs.texts()[0]).toMatchObject({ type: "hello", stream: "cam0", encoding: "full", width: 640, height: 480 });
+    expect(ts.texts()[0]).toMatchObject({ type: "hello", stream: "cam0", encoding: "tile", width: 320, height: 240 });
+    expect([fv.id, tv.id]).toEqual([1, 2]);
+    expect(tile.viewerInfos().map((i) => [i.id, i.encoding])).toEqual([[2, "tile"]]);
+    expect(full.viewerInfos().map((i) => [i.id, i.encoding])).toEqual([[1, "full"]]);
+  });
+
+  test("paused viewers are counted until they resume", () => {
+    const f = makeFanout();
+    f.setState("live");
+    publishAll(f, "kd");
+    const [, a] = join(f);
+    join(f);
+    expect(f.pausedViewerCount).toBe(0);
+    f.onClientMessage(a, { type: "pause" });
+    expect(f.pausedViewerCount).toBe(1);
+    f.onClientMessage(a, { type: "resume" });
+    expect(f.pausedViewerCount).toBe(0);
+  });
+
   test("sequence numbers start at 0 and go up by one", () => {
     const f = makeFanout();
     expect(publishAll(f, "kdd")).toEqual([0, 1, 2]);

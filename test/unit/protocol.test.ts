@@ -183,11 +183,25 @@ describe("parseClientMessage", () => {
 });
 
 describe("parseServerMessage", () => {
-  const hello = { type: "hello", protocol: 1, stream: "cam0", codec: "vp8", width: 640, height: 480, framerate: 30, serverTime: 1_700_000_000_000 };
+  const hello = {
+    type: "hello",
+    protocol: 1,
+    stream: "cam0",
+    encoding: "tile",
+    codec: "vp8",
+    width: 320,
+    height: 240,
+    framerate: 30,
+    serverTime: 1_700_000_000_000,
+  };
 
   test("hello, with extra fields ignored", () => {
     expect(parseServerMessage(JSON.stringify(hello))).toEqual(hello);
     expect(parseServerMessage(JSON.stringify({ ...hello, future: "field" }))).toEqual(hello);
+  });
+
+  test("a hello without an encoding (a server from before encodings) is the full encoding's", () => {
+    expect(parseServerMessage(JSON.stringify({ ...hello, encoding: undefined }))).toEqual({ ...hello, encoding: "full" });
   });
 
   test("state, with and without a reason", () => {
@@ -298,6 +312,8 @@ describe("parseServerMessage", () => {
     ["framerate 0", { ...hello, framerate: 0 }],
     ["no stream", { ...hello, stream: undefined }],
     ["string serverTime", { ...hello, serverTime: "now" }],
+    ["an unknown encoding", { ...hello, encoding: "huge" }],
+    ["a numeric encoding", { ...hello, encoding: 1 }],
   ])("malformed hello (%s) → CC_ERR_BAD_MESSAGE", (_name, message) => {
     expectProtocolError(() => parseServerMessage(JSON.stringify(message)), "CC_ERR_BAD_MESSAGE");
   });
