@@ -166,21 +166,14 @@ export interface HelloMessage {
   readonly type: "hello";
   readonly protocol: typeof PROTOCOL_VERSION;
   readonly stream: string;
+  /** The encoding this connection carries (docs/protocol.md, Encodings); width, height and framerate are its own. */
+  readonly encoding: EncodingName;
   readonly codec: "vp8";
   readonly width: number;
   readonly height: number;
   readonly framerate: number;
   /** Server wall clock when hello was sent, ms since the epoch. */
   readonly serverTime: number;
-}
-
-/**
- * hello as the server sends and parseServerMessage returns it: with the encoding it describes.
- * Kept apart from HelloMessage, which the player's public types copy field for field.
- */
-export interface EncodingHelloMessage extends HelloMessage {
-  /** The encoding this connection carries; width, height and framerate are that encoding's. */
-  readonly encoding: EncodingName;
 }
 
 export interface StateMessage {
@@ -222,7 +215,7 @@ export interface ClockReplyMessage {
   readonly serverTime: number;
 }
 
-export type ServerMessage = EncodingHelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
+export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
 /** A server message this client does not know; ignored, never fatal. */
 export interface UnknownServerMessage {
   readonly type: "unknown";

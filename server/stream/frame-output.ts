@@ -1,7 +1,7 @@
 // The frame protocol v1 (`/ws/<stream>`, docs/protocol.md): JSON text messages and one binary
 // message per frame, the same bytes for every viewer but for the flags of replays and resumes.
 
-import { FrameFlag, type EncodingHelloMessage, type SkippedMessage, type StateMessage, type ViewerStatsMessage } from "../../shared/protocol.js";
+import { FrameFlag, type HelloMessage, type SkippedMessage, type StateMessage, type ViewerStatsMessage } from "../../shared/protocol.js";
 import type { Gap } from "./flow-control.js";
 import type { FrameMessage } from "./frame-message.js";
 import type { FrameRole, ViewerOutput } from "./output.js";
@@ -18,7 +18,7 @@ const ROLE_FLAGS: Record<FrameRole, number> = {
 export class FrameOutput implements ViewerOutput {
   constructor(private readonly viewer: Viewer) {}
 
-  greet(hello: EncodingHelloMessage, state: StateMessage): void {
+  greet(hello: HelloMessage, state: StateMessage): void {
     this.viewer.sendText(hello);
     this.viewer.sendText(state);
   }
@@ -37,7 +37,7 @@ export class FrameOutput implements ViewerOutput {
     this.viewer.sendText(message);
   }
 
-  formatChanged(hello: EncodingHelloMessage): boolean {
+  formatChanged(hello: HelloMessage): boolean {
     this.viewer.sendText(hello);
     return true;
   }

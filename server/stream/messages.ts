@@ -1,6 +1,6 @@
 // JSON messages both outputs (/ws/ and /webm/?meta=1) send, and the rule for a socket that does not read.
 
-import { CloseCode, PROTOCOL_VERSION, type EncodingHelloMessage, type EncodingName, type StateMessage, type StreamState } from "../../shared/protocol.js";
+import { CloseCode, PROTOCOL_VERSION, type HelloMessage, type EncodingName, type StateMessage, type StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 
 export interface VideoInfo {
@@ -9,7 +9,7 @@ export interface VideoInfo {
   readonly framerate: number;
 }
 
-export function helloMessage(stream: string, encoding: EncodingName, video: VideoInfo): EncodingHelloMessage {
+export function helloMessage(stream: string, encoding: EncodingName, video: VideoInfo): HelloMessage {
   return {
     type: "hello",
     protocol: PROTOCOL_VERSION,

@@ -2,7 +2,7 @@
 // the frame protocol v1 (`/ws/`, frame-output.ts) and WebM for MSE (`/webm/`, webm-output.ts).
 // The fan-out decides which frames a viewer gets and when; the output decides the bytes.
 
-import type { EncodingHelloMessage, StateMessage, ViewerStatsMessage } from "../../shared/protocol.js";
+import type { HelloMessage, StateMessage, ViewerStatsMessage } from "../../shared/protocol.js";
 import type { Gap } from "./flow-control.js";
 import type { FrameMessage } from "./frame-message.js";
 import type { WireMessage } from "./wire-message.js";
@@ -20,7 +20,7 @@ export type FrameRole =
 
 export interface ViewerOutput {
   /** What a new viewer gets before any frame. */
-  greet(hello: EncodingHelloMessage, state: StateMessage): void;
+  greet(hello: HelloMessage, state: StateMessage): void;
   /**
    * Writes one frame (and `probe` right behind it). Returns false when this output cannot carry
    * the frame (the viewer then waits for a keyframe).
@@ -30,7 +30,7 @@ export interface ViewerOutput {
   gapEnded(gap: Gap): void;
   state(message: StateMessage): void;
   /** The video format changed. Returns false when the viewer cannot stay (it was closed). */
-  formatChanged(hello: EncodingHelloMessage): boolean;
+  formatChanged(hello: HelloMessage): boolean;
   /** The server's periodic view of the viewer. */
   stats(message: ViewerStatsMessage): void;
 }

@@ -9,7 +9,7 @@
 //   there; without the hole the <video> waits for data and plays on.
 // The stream time underneath stays monotonic across pipeline restarts (StreamTimeline).
 
-import { CloseCode, nextSeq, type EncodingHelloMessage, type StateMessage } from "../../shared/protocol.js";
+import { CloseCode, nextSeq, type HelloMessage, type StateMessage } from "../../shared/protocol.js";
 import type { FrameMessage } from "./frame-message.js";
 import type { FrameRole, ViewerOutput } from "./output.js";
 import type { VideoInfo } from "./messages.js";
@@ -85,7 +85,7 @@ export class WebmOutput implements ViewerOutput {
     private readonly meta: boolean,
   ) {}
 
-  greet(hello: EncodingHelloMessage, state: StateMessage): void {
+  greet(hello: HelloMessage, state: StateMessage): void {
     if (this.meta) {
       this.viewer.sendText(hello);
       this.viewer.sendText(state);
@@ -133,7 +133,7 @@ export class WebmOutput implements ViewerOutput {
     if (this.meta) this.viewer.sendText(message);
   }
 
-  formatChanged(hello: EncodingHelloMessage): boolean {
+  formatChanged(hello: HelloMessage): boolean {
     // Another picture size needs a new init segment, which MSE takes only at a fresh start.
     this.viewer.socket.close(CloseCode.FORMAT_CHANGED, `stream format changed (now ${hello.width}x${hello.height}); reconnect`);
     return false;

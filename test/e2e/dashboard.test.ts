@@ -1,11 +1,12 @@
 // The dashboard in headless Chromium, playing the real server's test-pattern stream.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { until } from "../helpers/until.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
 
@@ -96,7 +97,8 @@ describe("the dashboard", () => {
     await new Promise((r) => setTimeout(r, 500));
     const second = await page.evaluate(sampleCanvas, "cam0");
 
-    expect({ width: first.width, height: first.height }).toEqual({ width: 640, height: 480 });
+    // The grid plays the stream's tile encoding (the picture is shown ~400 CSS pixels wide here).
+    expect({ width: first.width, height: first.height }).toEqual({ width: 320, height: 240 });
     expect(first.litShare).toBeGreaterThan(0.5);
     // The pattern moves and the clock ticks: two samples half a second apart differ.
     expect(second.checksum).not.toBe(first.checksum);
@@ -118,6 +120,102 @@ describe("the dashboard", () => {
     console.log(
       `dashboard: first paint ${data.firstPaintMs} ms after start, pipe→painted p50 ${data.latencyP50} ms p95 ${data.latencyP95} ms`,
     );
+    await page.close();
+  });
+
+  it("switches to the full encoding in full screen with no blank frame, and back to the tile after", async () => {
+    const page = await browser.newPage();
+    page.on("pageerror", (err) => pageErrors.push(String(err)));
+    await page.setViewport({ width: 1280, height: 800 });
+    await page.goto(server.url, { waitUntil: "load" });
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset;
+        return d?.shownEncoding === "tile" && Number(d.framesPainted) > 10;
+      },
+      { timeout: 20_000 },
+    );
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-switch-before.png` });
+    const gridScreen = await page.$eval('.tile[data-stream="cam0"] .screen', (el) => {
+      const r = el.getBoundingClientRect();
+      return { x: r.x, y: r.y, width: r.width, height: r.height };
+    });
+
+    // Every frame Chromium composites while the tile goes full screen and the encoding switches.
+    const cdp = await page.createCDPSession();
+    const frames: { data: string; at: number }[] = [];
+    cdp.on("Page.screencastFrame", (frame: { data: string; sessionId: number; metadata: { timestamp?: number } }) => {
+      frames.push({ data: frame.data, at: frame.metadata.timestamp ?? 0 });
+      void cdp.send("Page.screencastFrameAck", { sessionId: frame.sessionId }).catch(() => undefined);
+    });
+    await cdp.send("Page.startScreencast", { format: "png", everyNthFrame: 1 });
+    await until("a screencast frame before the click", 5000, async () => (frames.length > 0 ? true : undefined));
+    const clickedAt = frames.length;
+    await page.click('.tile[data-stream="cam0"] .screen');
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset;
+        return document.fullscreenElement !== null && d?.encoding === "full" && d.shownEncoding === "full";
+      },
+      { timeout: 10_000 },
+    );
+    const switchedAt = frames.length;
+    // A few frames of the full encoding on screen, then stop recording.
+    await until("frames after the switch", 5000, async () => (frames.length >= switchedAt + 5 ? true : undefined));
+    await cdp.send("Page.stopScreencast");
+    const full = await page.evaluate(sampleCanvas, "cam0");
+    expect({ width: full.width, height: full.height }).toEqual({ width: 640, height: 480 });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-switch-after.png` });
+
+    // Every frame from the click on shows a picture: the tile's in the grid (its screen lit), until
+    // the full screen shows one (the middle of the screen lit). A black or blank frame is neither.
+    const recorded = frames.slice(clickedAt);
+    expect(recorded.length).toBeGreaterThan(5);
+    const shares = await page.evaluate(
+      async (pngs: string[], grid: { x: number; y: number; width: number; height: number }) => {
+        const litShare = (ctx: OffscreenCanvasRenderingContext2D, x: number, y: number, w: number, h: number): number => {
+          const { data } = ctx.getImageData(x, y, w, h);
+          let n = 0;
+          for (let i = 0; i < data.length; i += 4) if (data[i]! + data[i + 1]! + data[i + 2]! > 48) n++;
+          return n / (data.length / 4);
+        };
+        const out: { middle: number; grid: number }[] = [];
+        for (const png of pngs) {
+          // Not fetch(data:…): the dashboard's CSP allows no such connection.
+          const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+          const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+          const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+          const ctx = canvas.getContext("2d")!;
+          ctx.drawImage(bitmap, 0, 0);
+          const sx = bitmap.width / innerWidth;
+          const sy = bitmap.height / innerHeight;
+          out.push({
+            // The middle half of the screen: inside the full-screen picture.
+            middle: litShare(ctx, bitmap.width / 4, bitmap.height / 4, bitmap.width / 2, bitmap.height / 2),
+            grid: litShare(ctx, grid.x * sx, grid.y * sy, grid.width * sx, grid.height * sy),
+          });
+        }
+        return out;
+      },
+      recorded.map((f) => f.data),
+      gridScreen,
+    );
+    writeFileSync(`${ARTIFACTS}dashboard-switch-during.png`, Buffer.from(recorded[Math.min(recorded.length - 1, shares.findIndex((x) => x.middle > 0.5))]!.data, "base64"));
+    const kinds = shares.map((x) => (x.middle > 0.5 ? "full" : x.grid > 0.5 ? "grid" : "blank"));
+    const shown = kinds.join(" ");
+    expect(kinds, shown).not.toContain("blank");
+    // Grid frames, then full-screen ones, and no way back before Escape.
+    expect(kinds.lastIndexOf("grid") < kinds.indexOf("full"), shown).toBe(true);
+
+    // Out of full screen: the grid's tile encoding again.
+    await page.keyboard.press("Escape");
+    await page.evaluate(() => (document.fullscreenElement === null ? undefined : document.exitFullscreen()));
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset.shownEncoding === "tile",
+      { timeout: 10_000 },
+    );
+    expect(pageErrors).toEqual([]);
     await page.close();
   });
 

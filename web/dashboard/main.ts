@@ -9,15 +9,18 @@
 // data-frames-painted data-frames-received data-decoder-errors data-first-paint-ms data-first-paint-at
 // data-joined-from-replay data-latency-p50 data-latency-p95 data-latency-clock="server|local"
 // data-clock-offset-ms data-clock-uncertainty-ms data-lag-ms data-frames-skipped data-resyncs
-// data-reconnects data-behind-live-ms data-live-seeks data-snapshot-name data-snapshot-bytes>,
+// data-reconnects data-behind-live-ms data-live-seeks data-snapshot-name data-snapshot-bytes
+// data-encoding (asked for: tile in the grid where the stream has one, full in full screen)
+// data-shown-encoding (the hello of the picture on screen)>,
 // <p id="server-warning" data-code> (the server's warnings, e.g. CC_WARN_OPEN_TO_NETWORK), and
 // window.canvascast.players and window.canvascast.snapshot(stream) → Promise<Blob>. For MSE tiles,
 // frames painted are frames the <video> presented (requestVideoFrameCallback) and latency is pipe →
 // presented.
 
-import type { ServerWarning, StreamInfo, StreamsResponse } from "../../shared/api.js";
-import type { Player, PlayerMode, PlayerState, PlayerStateChange, PlayerStatsSnapshot } from "../player/api.js";
+import type { EncodingInfo, ServerWarning, StreamInfo, StreamsResponse } from "../../shared/api.js";
+import type { Encoding, Player, PlayerMode, PlayerState, PlayerStateChange, PlayerStatsSnapshot } from "../player/api.js";
 import { isPlayerMode, playStream } from "../player/play.js";
+import { deviceWidthOf, encodingForWidth, followDisplaySize } from "../player/quality.js";
 import type { SkippedMessage } from "../../shared/protocol.js";
 import type { ServerClock } from "../player/clock.js";
 import { serverClock } from "../player/clock.js";
@@ -129,13 +132,22 @@ class Tile {
   readonly #sparkline: Sparkline;
   /** The server's clock estimate (WebCodecs); undefined for MSE, whose socket has no clock messages. */
   readonly #clock: ServerClock | undefined;
+  /** The stream has a tile encoding (from /api/streams). */
+  #hasTile: boolean;
+  /** The encoding for the picture's displayed size, once laid out. */
+  #sizeEncoding: Encoding | undefined;
+  readonly #stopFollowingSize: () => void;
   #lastSparkAt = -Infinity;
   #retryAt: number | undefined;
   #lastStats: PlayerStatsSnapshot | null = null;
   #countdownTimer: ReturnType<typeof setInterval> | undefined;
   #toastTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(template: HTMLTemplateElement, info: StreamInfo) {
+  /**
+   * `place` puts the tile's element in the page; it is called before the player starts, so that the
+   * encoding can be chosen for the size the picture is shown at.
+   */
+  constructor(template: HTMLTemplateElement, info: StreamInfo, place: (el: HTMLElement) => void) {
     this.name = info.name;
     // importNode, not cloneNode: a clone stays in the template's inert document, where a canvas has no context.
     const fragment = document.importNode(template.content, true);
@@ -162,8 +174,11 @@ class Tile {
     $(this.el, "button.fullscreen").addEventListener("click", () => toggleFullscreen(this.el));
     this.#snapshotButton.addEventListener("click", () => void this.saveSnapshot());
     this.#writeStats(null);
+    place(this.el);
 
+    this.#hasTile = hasTileEncoding(info);
     this.player = playStream(this.#screen, info.name, {
+      encoding: this.#wantedEncoding(),
       mode: PLAYER_MODE,
       // On this thread: the tile reads the server clock estimate (clock.ts), which lives with the socket.
       worker: false,
@@ -172,20 +187,47 @@ class Tile {
       ...(TOKEN === undefined ? {} : { token: TOKEN }),
     });
     this.el.dataset.mode = this.player.mode;
+    this.el.dataset.encoding = this.player.encoding;
     this.#clock = this.player.mode === "webcodecs" ? serverClock(this.player.url) : undefined;
     this.el.dataset.latencyClock = this.#clock === undefined ? "local" : "server";
     this.#latencyCell.toggleAttribute("data-same-machine", this.#clock === undefined);
     this.#latencyCell.title = this.#clock === undefined ? LATENCY_TITLE_LOCAL : LATENCY_TITLE_SERVER;
     this.player.on("state", (change) => this.#showState(change));
     this.player.on("stats", (stats) => this.#writeStats(stats));
-    this.player.on("hello", (hello) => this.#showSize(hello.width, hello.height, hello.framerate));
+    this.player.on("hello", (hello) => {
+      this.#showSize(hello.width, hello.height, hello.framerate, hello.encoding);
+      this.el.dataset.shownEncoding = hello.encoding;
+    });
     this.player.on("skipped", (message) => this.#showSkipped(message));
     this.player.on("error", (err) => console.warn(`[${info.name}] ${err.code}: ${err.message}`));
     this.#showState({ state: this.player.state, reason: this.player.reason, retryAt: this.player.retryAt });
+    // The grid plays the small encoding while the picture is small; full screen plays the full one.
+    this.#stopFollowingSize = followDisplaySize(this.#screen, (encoding) => {
+      this.#sizeEncoding = encoding;
+      this.#applyEncoding();
+    });
+    document.addEventListener("fullscreenchange", this.#applyEncoding);
     this.update(info);
   }
 
+  /** The encoding the tile should play: full in full screen or when shown large, else its tile encoding if it has one. */
+  #wantedEncoding(): Encoding {
+    if (!this.#hasTile || document.fullscreenElement === this.el) return "full";
+    return this.#sizeEncoding ?? encodingForWidth(deviceWidthOf(this.#screen));
+  }
+
+  readonly #applyEncoding = (): void => {
+    const wanted = this.#wantedEncoding();
+    if (this.player.encoding !== wanted) this.player.setEncoding(wanted);
+    this.el.dataset.encoding = this.player.encoding;
+  };
+
   update(info: StreamInfo): void {
+    const hasTile = hasTileEncoding(info);
+    if (hasTile !== this.#hasTile) {
+      this.#hasTile = hasTile;
+      this.#applyEncoding();
+    }
     if (this.player.hello === undefined) this.#showSize(info.width, info.height, info.framerate);
     this.#viewers.textContent = String(info.viewers);
     this.el.title = `${info.name} — ${info.source}, target ${info.targetKbps} kbit/s, keyframe every ${info.keyframeIntervalS} s`;
@@ -212,6 +254,8 @@ class Tile {
 
   close(): void {
     if (document.fullscreenElement === this.el) void document.exitFullscreen().catch(() => undefined);
+    document.removeEventListener("fullscreenchange", this.#applyEncoding);
+    this.#stopFollowingSize();
     this.player.close();
     if (this.#countdownTimer !== undefined) clearInterval(this.#countdownTimer);
     this.#countdownTimer = undefined;
@@ -220,8 +264,9 @@ class Tile {
     this.el.remove();
   }
 
-  #showSize(width: number, height: number, framerate: number): void {
-    this.#res.textContent = `${width}×${height} · ${fmtFixed(framerate, framerate % 1 === 0 ? 0 : 2)} fps`;
+  #showSize(width: number, height: number, framerate: number, encoding: Encoding = "full"): void {
+    const which = encoding === "full" ? "" : ` ${encoding}`;
+    this.#res.textContent = `${width}×${height}${which} · ${fmtFixed(framerate, framerate % 1 === 0 ? 0 : 2)} fps`;
     this.#screen.style.setProperty("--aspect", `${width} / ${height}`);
   }
 
@@ -316,6 +361,12 @@ class Tile {
   }
 }
 
+function hasTileEncoding(info: StreamInfo): boolean {
+  // An older server lists no encodings.
+  const encodings: readonly EncodingInfo[] | undefined = info.encodings;
+  return encodings?.some((e) => e.name === "tile") === true;
+}
+
 function isStreamsResponse(v: unknown): v is StreamsResponse {
   if (typeof v !== "object" || v === null) return false;
   const streams = (v as { streams?: unknown }).streams;
@@ -366,7 +417,8 @@ class Dashboard {
       let tile = this.#tiles.get(info.name);
       if (tile === undefined) {
         try {
-          tile = new Tile(this.#template, info);
+          const at = this.#grid.children[index] ?? null;
+          tile = new Tile(this.#template, info, (el) => this.#grid.insertBefore(el, at));
         } catch (err) {
           console.error(`[${info.name}] cannot create player`, err);
           continue;

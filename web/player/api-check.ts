@@ -3,7 +3,7 @@
 // there, and the runtime lists behind PlayerMode and the protocol's error codes live elsewhere. Each
 // copy must match, or this file fails the web typecheck. Types only; emits nothing.
 
-import type { HelloMessage, ProtocolErrorCode, SkippedMessage, SkipCounts } from "../../shared/protocol.js";
+import type { EncodingName, HelloMessage, ProtocolErrorCode, SkippedMessage, SkipCounts } from "../../shared/protocol.js";
 import type * as Api from "./api.js";
 import type { PlayerError } from "./errors.js";
 import type { PLAYER_MODES } from "./play.js";
@@ -14,6 +14,7 @@ type Assert<T extends true> = T;
 
 export type ApiChecks = [
   Assert<Same<Api.HelloMessage, HelloMessage>>,
+  Assert<Same<Api.Encoding, EncodingName>>,
   Assert<Same<Api.SkippedMessage, SkippedMessage>>,
   Assert<Same<Api.SkipCounts, SkipCounts>>,
   Assert<[ProtocolErrorCode] extends [Api.PlayerErrorCode] ? true : false>,

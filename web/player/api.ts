@@ -39,6 +39,8 @@ export interface HelloMessage {
   readonly type: "hello";
   readonly protocol: 1;
   readonly stream: string;
+  /** The encoding this connection carries; width, height and framerate are its own. */
+  readonly encoding: Encoding;
   readonly codec: "vp8";
   readonly width: number;
   readonly height: number;
@@ -128,6 +130,8 @@ export type PlayerErrorCode =
   | "CC_ERR_SOCKET"
   /** A text message where a binary one was expected or the other way round, or a frame before hello. */
   | "CC_ERR_UNEXPECTED_MESSAGE"
+  /** The stream has no encoding of the name asked for (close 4406, e.g. no `tile`): the player plays `full` instead. */
+  | "CC_ERR_UNKNOWN_ENCODING"
   /** `VideoDecoder` errored; the player recovers at the next keyframe. */
   | "CC_ERR_DECODE"
   /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */

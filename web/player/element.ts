@@ -14,6 +14,7 @@ import type * as Api from "./api.js";
 import type { Encoding, Player, PlayerMode, PlayerStateChange, PlayerStatsSnapshot, PlayOptions, Quality } from "./api.js";
 import type { ResolvedPlayerMode } from "./play.js";
 import { isPlayerMode, play, playVideo, resolvePlayerMode } from "./play.js";
+import { deviceWidthOf, encodingForWidth, followDisplaySize } from "./quality.js";
 import { socketUrl } from "./stream-url.js";
 
 export const OBSERVED_ATTRIBUTES = ["src", "mode", "quality", "fit", "stats"] as const;
@@ -21,12 +22,6 @@ type ObservedAttribute = (typeof OBSERVED_ATTRIBUTES)[number];
 const FITS = ["contain", "cover"] as const;
 type Fit = (typeof FITS)[number];
 const QUALITIES = ["auto", "full", "tile"] as const satisfies readonly Quality[];
-
-/**
- * `quality="auto"`: the tile encoding while the element's picture is at most this many device
- * pixels wide (a 320-pixel tile scaled up by at most 1.5), else the full one.
- */
-export const TILE_MAX_DEVICE_WIDTH = 480;
 
 /** Removed from the page for this long, the element stops its player. */
 export const TEARDOWN_DELAY_MS = 1000;
@@ -56,9 +51,9 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   #media: HTMLCanvasElement | HTMLVideoElement | undefined;
   #mode: PlayerMode = "auto";
   #quality: Quality = "auto";
-  /** The media element's width in device pixels, as last laid out (for quality="auto"). */
-  #deviceWidth: number | undefined;
-  #resizeObserver: ResizeObserver | undefined;
+  /** The encoding for the media element's displayed size, once laid out (for quality="auto"). */
+  #sizeEncoding: Encoding | undefined;
+  #stopFollowingSize: (() => void) | undefined;
   #fit: Fit = "contain";
   #startQueued = false;
   #teardownTimer: ReturnType<typeof setTimeout> | undefined;
@@ -274,33 +269,21 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   #encoding(): Encoding {
     if (this.#quality !== "auto") return this.#quality;
     // Before the first layout: the element's box, as CSS sizes it.
-    const width = this.#deviceWidth ?? this.getBoundingClientRect().width * (globalThis.devicePixelRatio || 1);
-    return width > 0 && width <= TILE_MAX_DEVICE_WIDTH ? "tile" : "full";
+    return this.#sizeEncoding ?? encodingForWidth(deviceWidthOf(this));
   }
 
   /** Follows the picture's displayed size, for `quality="auto"`. */
   #watchSize(media: HTMLElement): void {
-    if (typeof ResizeObserver !== "function") return;
-    this.#resizeObserver = new ResizeObserver((entries) => {
-      const entry = entries.at(-1);
-      if (entry === undefined) return;
-      const box = entry.devicePixelContentBoxSize?.[0] ?? entry.contentBoxSize[0];
-      const width = entry.devicePixelContentBoxSize?.[0] !== undefined ? (box?.inlineSize ?? 0) : (box?.inlineSize ?? 0) * (globalThis.devicePixelRatio || 1);
-      if (width === 0) return; // not displayed (e.g. being moved in the DOM): keep the last choice
-      this.#deviceWidth = width;
-      if (this.#quality === "auto") this.#player?.setEncoding(this.#encoding());
+    this.#stopFollowingSize = followDisplaySize(media, (encoding) => {
+      this.#sizeEncoding = encoding;
+      if (this.#quality === "auto") this.#player?.setEncoding(encoding);
     });
-    try {
-      this.#resizeObserver.observe(media, { box: "device-pixel-content-box" });
-    } catch {
-      this.#resizeObserver.observe(media); // browsers without device-pixel-content-box
-    }
   }
 
   #stop(): void {
-    this.#resizeObserver?.disconnect();
-    this.#resizeObserver = undefined;
-    this.#deviceWidth = undefined;
+    this.#stopFollowingSize?.();
+    this.#stopFollowingSize = undefined;
+    this.#sizeEncoding = undefined;
     this.#player?.close();
     this.#player = undefined;
     this.#media?.remove();

@@ -15,6 +15,8 @@
 
 import type { Encoding, PauseReason, PlayerOptions, PlayerStatsSnapshot, PlayerThread } from "./api.js";
 import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
+import { CloseCode } from "../../shared/protocol.js";
+import { PlayerError } from "./errors.js";
 import { observeOffscreen } from "./offscreen.js";
 import type { ResolvedPlayerOptions } from "./options.js";
 import { resolvePlayerOptions } from "./options.js";
@@ -62,6 +64,8 @@ export class CanvasCastPlayer extends PlayerBase {
   /** A picture of `#current` is on screen. */
   #showing = false;
   readonly #pausedFor = new Set<PauseReason>();
+  /** Encodings the server said this stream does not have. */
+  readonly #refused = new Set<Encoding>();
   readonly #cleanups: (() => void)[] = [];
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -119,7 +123,8 @@ export class CanvasCastPlayer extends PlayerBase {
     return this.#backend.snapshot();
   }
 
-  setEncoding(encoding: Encoding): void {
+  setEncoding(asked: Encoding): void {
+    const encoding = this.#refused.has(asked) ? "full" : asked;
     if (this.#backend === undefined || this.state === "closed" || encoding === this.encoding) return;
     this.#unsubscribe(this.#next);
     this.#next = undefined;
@@ -218,9 +223,30 @@ export class CanvasCastPlayer extends PlayerBase {
     });
     transport.on("skipped", (message) => this.emit("skipped", message));
     transport.on("error", (err) => this.emit("error", err));
+    transport.on("closed", ({ code, reason }) => {
+      if (code === CloseCode.UNKNOWN_ENCODING && encoding !== "full") this.#encodingRefused(subscription, reason);
+    });
     if (this.#pausedFor.size > 0) transport.pause();
     transport.start();
     return subscription;
+  }
+
+  /**
+   * The stream has no such encoding (close 4406): play `full`, and keep asking for it instead from
+   * now on (an element that follows its size would otherwise ask again on every resize).
+   */
+  #encodingRefused(subscription: Subscription, reason: string): void {
+    this.#refused.add(subscription.encoding);
+    this.emit("error", new PlayerError("CC_ERR_UNKNOWN_ENCODING", `${reason || "unknown encoding"}; playing the full encoding`));
+    if (subscription === this.#next) {
+      this.#unsubscribe(subscription);
+      this.#next = undefined;
+    } else if (subscription === this.#current) {
+      this.#unsubscribe(subscription);
+      this.#showing = false;
+      this.#current = this.#subscribe("full");
+    }
+    this.#update();
   }
 
   #unsubscribe(subscription: Subscription | undefined): void {

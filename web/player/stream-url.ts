@@ -2,13 +2,11 @@
 // (WebM for MSE) endpoint on a server, the other endpoint of a URL given for one, and the query
 // parameters (`token`, `encoding`, `meta`).
 
+import type { EncodingName } from "../../shared/protocol.js";
+import { isEncodingName } from "../../shared/protocol.js";
+
 /** The server's two viewer endpoints: `/ws/<stream>` (frame protocol v1) and `/webm/<stream>` (WebM for MSE). */
 export type Endpoint = "ws" | "webm";
-
-/** The encoding a viewer asks for (docs/protocol.md, Encodings). `full` is the default and is not written in the URL. */
-export type EncodingName = "full" | "tile";
-export const ENCODINGS: readonly EncodingName[] = ["full", "tile"];
-export const isEncodingName = (v: unknown): v is EncodingName => ENCODINGS.includes(v as EncodingName);
 
 const pageUrl = (): string => globalThis.location?.href ?? "http://localhost/";
 

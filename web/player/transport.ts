@@ -293,6 +293,7 @@ export class Transport extends Emitter<TransportEvents> {
     socket.onclose = (event) => {
       if (this.#session !== session) return;
       this.#endSession({ code: event.code, reason: event.reason });
+      if (this.#closed) return; // closed by a `closed` listener (e.g. an encoding the stream lacks)
       this.#status.closedWith(event.code, event.reason);
       if (!this.#options.reconnect) this.#status.stopped(this.#status.lastClose ?? "connection closed");
       else if (!(this.#paused && this.endpoint === "webm")) {
