@@ -17,6 +17,9 @@ const STREAM = "cam0";
 const INSECURE_HOST = "cam.test";
 const WIDTH = 640;
 const HEIGHT = 480;
+/** The server's default tile encoding for a 640×480 stream. */
+const TILE_WIDTH = 320;
+const TILE_HEIGHT = 240;
 
 /**
  * The other origin's page. `?worker=0` plays the API canvas on the main thread; `mode` and `fit`
@@ -197,7 +200,9 @@ describe("canvascast.js embedded in a page from another origin", () => {
       await sleep(500);
       const second = await page.evaluate(sampleSnapshot, who);
       expect(first.type, who).toBe("image/png");
-      expect({ width: first.width, height: first.height }, who).toEqual({ width: WIDTH, height: HEIGHT });
+      // The element is shown 320 CSS pixels wide: quality="auto" plays the stream's tile encoding.
+      const size = who === "element" ? { width: TILE_WIDTH, height: TILE_HEIGHT } : { width: WIDTH, height: HEIGHT };
+      expect({ width: first.width, height: first.height }, who).toEqual(size);
       expect(first.litShare, who).toBeGreaterThan(0.5);
       // The pattern moves and its clock ticks: pictures half a second apart differ.
       expect(second.checksum, who).not.toBe(first.checksum);
@@ -262,6 +267,49 @@ describe("canvascast.js embedded in a page from another origin", () => {
     await page.close();
   });
 
+  it("plays the tile encoding while the element is small and switches to the full one when it grows (quality=auto), or as the attribute says", async () => {
+    const problems: string[] = [];
+    const page = await openPage("", problems);
+    type Seen = { encoding: string; shown: string | undefined; state: string; width: number };
+    const seen = (): Promise<Seen> =>
+      page.evaluate(async () => {
+        const el = document.getElementById("element") as unknown as { player: { encoding: string; hello?: { encoding: string }; state: string }; snapshot(): Promise<Blob> };
+        let width = 0;
+        try {
+          width = (await createImageBitmap(await el.snapshot())).width;
+        } catch {
+          // no picture yet
+        }
+        return { encoding: el.player.encoding, shown: el.player.hello?.encoding, state: el.player.state, width };
+      });
+    await until("the element live on its tile encoding", 20_000, async () => {
+      const s = await seen();
+      return s.state === "live" && s.shown === "tile" && s.width === TILE_WIDTH ? s : undefined;
+    });
+    // Grown past 480 device pixels: the full encoding, in place (the same player).
+    const before = await page.evaluate(() => {
+      const el = document.getElementById("element") as unknown as HTMLElement & { player: unknown };
+      el.style.width = "800px";
+      el.style.height = "600px";
+      (window as unknown as { before: unknown }).before = el.player;
+      return true;
+    });
+    expect(before).toBe(true);
+    await until("the full encoding on screen", 10_000, async () => {
+      const s = await seen();
+      return s.encoding === "full" && s.shown === "full" && s.width === WIDTH && s.state === "live" ? s : undefined;
+    });
+    expect(await page.evaluate(() => (document.getElementById("element") as unknown as { player: unknown }).player === (window as unknown as { before: unknown }).before)).toBe(true);
+    // quality="tile" holds whatever the size.
+    await page.evaluate(() => document.getElementById("element")!.setAttribute("quality", "tile"));
+    await until("the tile encoding again, as the attribute asks", 10_000, async () => {
+      const s = await seen();
+      return s.encoding === "tile" && s.shown === "tile" && s.width === TILE_WIDTH ? s : undefined;
+    });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it("plays on the main thread when asked (worker: false), and when the page's CSP refuses workers", async () => {
     const pageErrors: string[] = [];
     const page = await openPage("?worker=0", pageErrors);
@@ -321,7 +369,8 @@ describe("canvascast.js embedded in a page from another origin", () => {
     });
     expect(info).toEqual({ mode: "mse", thread: "main", video: true, fit: "cover" });
     const shot = await until("an MSE snapshot", 10_000, async () => mse.evaluate(sampleSnapshot, "element").catch(() => undefined));
-    expect({ width: shot.width, height: shot.height }).toEqual({ width: WIDTH, height: HEIGHT });
+    // The MSE player follows quality="auto" too: the small element plays the tile encoding from /webm/.
+    expect({ width: shot.width, height: shot.height }).toEqual({ width: TILE_WIDTH, height: TILE_HEIGHT });
     expect(problems).toEqual([]);
     await mse.close();
 
