@@ -399,6 +399,24 @@ describe("CanvasCastPlayer (WebCodecs, fake decoder and canvas, real sockets)", 
     expect(server.connections).toHaveLength(2);
   });
 
+  test("an encoding the stream lacks (close 4406): CC_ERR_UNKNOWN_ENCODING, the full encoding kept, and not asked for again", async () => {
+    const { subject: s, conn: full } = await livePlayer();
+    s.player.setEncoding("tile");
+    const tile = await connection(1);
+    tile.socket.close(4406, 'CC_ERR_UNKNOWN_ENCODING: stream "cam0" has no encoding "tile" (it has: full)');
+    await soon(() => s.errors.some((e) => e.code === "CC_ERR_UNKNOWN_ENCODING"), "the error");
+    expect(s.player.encoding).toBe("full");
+    expect(full.open).toBe(true);
+    full.frame(2, 0);
+    await soon(() => s.canvas.drawn.includes(2), "the full encoding still painting");
+    expect(s.player.state).toBe("live");
+    // Asked again (an element following its size): it stays on full, with no new socket.
+    s.player.setEncoding("tile");
+    await sleep(100);
+    expect(server.connections).toHaveLength(2);
+    expect(s.player.encoding).toBe("full");
+  });
+
   test("setEncoding while paused replaces the socket at once (paused from its start)", async () => {
     const { subject: s, conn: full } = await livePlayer();
     s.player.pause();
