@@ -6,7 +6,7 @@ import type { Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
-import { until } from "../helpers/until.js";
+import { waitFor } from "../helpers/until.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
 
@@ -150,7 +150,7 @@ describe("the dashboard", () => {
       void cdp.send("Page.screencastFrameAck", { sessionId: frame.sessionId }).catch(() => undefined);
     });
     await cdp.send("Page.startScreencast", { format: "png", everyNthFrame: 1 });
-    await until("a screencast frame before the click", 5000, async () => (frames.length > 0 ? true : undefined));
+    await waitFor(() => frames.length > 0, 5000, "a screencast frame before the click");
     const clickedAt = frames.length;
     await page.click('.tile[data-stream="cam0"] .screen');
     await page.waitForFunction(
@@ -162,7 +162,7 @@ describe("the dashboard", () => {
     );
     const switchedAt = frames.length;
     // A few frames of the full encoding on screen, then stop recording.
-    await until("frames after the switch", 5000, async () => (frames.length >= switchedAt + 5 ? true : undefined));
+    await waitFor(() => frames.length >= switchedAt + 5, 5000, "frames after the switch");
     await cdp.send("Page.stopScreencast");
     const full = await page.evaluate(sampleCanvas, "cam0");
     expect({ width: full.width, height: full.height }).toEqual({ width: 640, height: 480 });
