@@ -15,6 +15,8 @@ import type { SlowKind } from "./delay-histogram.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
 import { measureSendPath } from "./send-path.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
+import { breakdownTables, measureCpuBreakdowns } from "./cpu-breakdown.js";
+import { measureJank } from "./jank.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
 import { fmt, pct } from "./stats.js";
 
@@ -49,7 +51,7 @@ const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "cost", "many", "slow", "fanout", "send"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
@@ -62,6 +64,8 @@ const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 4);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 22);
 /** `BENCH_LATENCY_PATHS=main,jsmpeg` traces some paths only. */
 const LATENCY_PATH_LIST = (process.env.BENCH_LATENCY_PATHS ?? "main,worker,mse,jsmpeg,raf").split(",") as LatencyPath[];
+const JANK_RUNS = Number(process.env.BENCH_JANK_RUNS ?? 2);
+const JANK_SECONDS = Number(process.env.BENCH_JANK_SECONDS ?? 20);
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -93,6 +97,7 @@ async function main(): Promise<void> {
   };
   const rows: string[] = [];
   let latencyTable: string[] = [];
+  let costBreakdownTable: string[] = [];
   const fanoutTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
@@ -150,6 +155,22 @@ async function main(): Promise<void> {
         await server.stop();
       }
     }
+    if (ONLY.has("jank")) {
+      // pipe → presented with the page's main thread blocked 30 ms of every 100 ms (bench/jank.ts).
+      const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500"]);
+      try {
+        await new Promise((r) => setTimeout(r, 1500));
+        const jank = await measureJank(browser, server.url, JANK_RUNS, JANK_SECONDS, (r) =>
+          progress(`jank, ${r.path} run ${r.run}/${JANK_RUNS}: ${r.frames} frames, presented p50 ${fmt(r.p50)} / p95 ${fmt(r.p95)} ms (before the busy loop ${fmt(r.unjankedP50)} / ${fmt(r.unjankedP95)}); main thread blocked ${r.blocks}× (${fmt(r.blockedMs)} ms)`),
+        );
+        for (const [path, j] of Object.entries(jank)) {
+          results[`jank_${path}`] = { ...j, loadavg: load() };
+          report(rows, `| jank: pipe → presented, page's main thread blocked ${j.blockMs} ms of every ${j.periodMs} ms, ${j.what} (${j.presented.n} frames, ${j.runs} runs) | p50 ${fmt(j.presented.p50)} / p95 ${fmt(j.presented.p95)} ms | p99 ${fmt(j.presented.p99)}, max ${fmt(j.presented.max)} ms; pipe → drawn p50 ${fmt(j.drawn.p50)} / p95 ${fmt(j.drawn.p95)} ms; the same pages before the busy loop: presented p50 ${fmt(j.unjanked.presented.p50)} / p95 ${fmt(j.unjanked.presented.p95)} ms |`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
     if (ONLY.has("cost") || ONLY.has("many")) {
       const costServer = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
       try {
@@ -173,6 +194,13 @@ async function main(): Promise<void> {
               results[`cost_bare_${r.thread}`] = { ...r, loadavg: load() };
               report(rows, `| browser CPU, one 640×480@30 player: /canvascast.js on a bare page, ${r.thread} thread | ${fmt(r.chromiumCpu)} % of a core | (all Chromium processes; an idle page is ~0.3 %) |`);
             }
+            // Where that CPU goes, per thread and activity, from a DevTools trace (bench/cpu-breakdown.ts).
+            const breakdowns = await measureCpuBreakdowns({ serverUrl: costServer.url, jsmpegUrl: relay.url }, COST_SECONDS, (b) => {
+              results[`cost_breakdown_${b.path}`] = { ...b, loadavg: load() };
+              progress(`cpu breakdown, ${b.what}: ${fmt(b.totalMsPerS.untraced)} ms of CPU per s (idle page ${fmt(b.totalMsPerS.idlePage)}, traced ${fmt(b.totalMsPerS.traced)})`);
+            });
+            costBreakdownTable = breakdownTables(breakdowns);
+            progress(costBreakdownTable.join("\n"));
           } finally {
             await relay.close();
           }
@@ -261,6 +289,7 @@ async function main(): Promise<void> {
   writeFileSync(`${RESULTS}latest.json`, JSON.stringify(results, null, 2) + "\n");
   if (latencyTable.length) console.log(latencyTable.join("\n") + "\n");
   if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
+  if (costBreakdownTable.length) console.log(costBreakdownTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
   console.log(`\nwrote ${RESULTS}latest.json`);
 }
