@@ -5,6 +5,9 @@
 import type { CanvasCastElementConstructor, PlayFunction } from "./player/api.js";
 import { CanvasCastElementImpl } from "./player/element.js";
 import { playCanvas } from "./player/embed.js";
+import { markJoin } from "./player/join-marks.js";
+
+markJoin("module");
 
 export type * from "./player/api.js";
 

@@ -20,6 +20,7 @@ import { ConnectionStatus } from "./connection-status.js";
 import type { FrameMeta } from "./decoder.js";
 import { FrameDecoder, webCodecsAvailable } from "./decoder.js";
 import { PlayerError } from "./errors.js";
+import { markJoin } from "./join-marks.js";
 import { PlayerBase } from "./player-base.js";
 import type { PaintInfo, RenderCanvas } from "./renderer.js";
 import { CanvasRenderer } from "./renderer.js";
@@ -170,6 +171,7 @@ export class CanvasCastPlayer extends PlayerBase {
       this.#update();
     });
     connection.on("hello", (hello) => {
+      markJoin("hello", this);
       this.setHello(hello);
       this.#status.succeeded(); // the server serves this stream: the next drop starts the backoff afresh
       // While paused the codec stays released; resuming configures from the latest hello.
@@ -247,6 +249,7 @@ export class CanvasCastPlayer extends PlayerBase {
   // --- media path --------------------------------------------------------------------------
 
   #onFrame(frame: ReceivedFrame): void {
+    markJoin("frame", this);
     this.#stats.received(frame.messageBytes, frame.receivedAt);
     if (this.#paused) {
       // In flight before the server read our pause, or sent at join before it: not decoded.
@@ -274,10 +277,12 @@ export class CanvasCastPlayer extends PlayerBase {
       this.#stats.replaySkipped();
       return;
     }
+    markJoin("decoded", this);
     renderer.push(frame, meta);
   }
 
   #onPaint(info: PaintInfo): void {
+    markJoin("paint", this);
     this.#stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay);
     if (markPaints() && !info.meta.replay) {
       // For the benchmark's DevTools trace: the mark's time is the paint; its name the pipe → painted ms
