@@ -38,6 +38,41 @@ export const JOIN_STAGES = {
 export type JoinStageKey = keyof typeof JOIN_STAGES;
 export type JoinStages = Partial<Record<JoinStageKey, number>>;
 
+/**
+ * What each stage follows, for the time a join spent getting to it: the first of these the join
+ * reached (none: navigation start). The main chain runs HTML → … → first frame → GOP decoded →
+ * first paint → composited; the JS-side stages hang off their network stage, and GOP received off
+ * the first frame (decoding overlaps the replay's arrival).
+ */
+const FOLLOWS: Record<JoinStageKey, readonly JoinStageKey[]> = {
+  html: [],
+  module: ["html"],
+  moduleRuns: ["module"],
+  streams: ["moduleRuns"],
+  socket: ["streams", "moduleRuns"],
+  open: ["socket"],
+  hello: ["open"],
+  helloJs: ["hello"],
+  frame: ["hello"],
+  frameJs: ["frame"],
+  gop: ["frame"],
+  decoded: ["frameJs", "frame"],
+  paint: ["decoded"],
+  composited: ["paint", "frame"],
+};
+
+/** Each stage's time from the stage it follows (FOLLOWS) in one join, ms. */
+export function stageIncrements(stages: JoinStages): JoinStages {
+  const out: JoinStages = {};
+  for (const key of Object.keys(JOIN_STAGES) as JoinStageKey[]) {
+    const at = stages[key];
+    if (at === undefined) continue;
+    const from = FOLLOWS[key].find((k) => stages[k] !== undefined);
+    out[key] = round1(at - (from === undefined ? 0 : stages[from]!));
+  }
+  return out;
+}
+
 /** What page is joined: the dashboard's tile of a stream, or a bare page's player element. */
 export type JoinTarget = { readonly kind: "dashboard"; readonly url: string; readonly stream: string } | { readonly kind: "bare"; readonly url: string; readonly selector: string };
 
@@ -54,18 +89,24 @@ export interface JoinSummary {
   readonly max: number | undefined;
   /** p50 of each stage over the joins (each stage on its own). */
   readonly stages: JoinStages;
+  /** p50 over the joins of each stage's time from the stage it follows (stageIncrements). */
+  readonly increments: JoinStages;
   /** Each join's stages, in join order. */
   readonly joins: JoinStages[];
 }
 
 export function summarizeJoins(joins: readonly JoinSample[]): JoinSummary {
   const samples = joins.map((j) => j.firstPaintMs).sort((a, b) => a - b);
-  const stages: JoinStages = {};
-  for (const key of Object.keys(JOIN_STAGES) as JoinStageKey[]) {
-    const xs = joins.flatMap((j) => (j.stages[key] === undefined ? [] : [j.stages[key]])).sort((a, b) => a - b);
-    if (xs.length > 0) stages[key] = round1(pct(xs, 50));
-  }
-  return { samples, p50: pct(samples, 50), max: samples.at(-1), stages, joins: joins.map((j) => j.stages) };
+  const p50s = (each: readonly JoinStages[]): JoinStages => {
+    const out: JoinStages = {};
+    for (const key of Object.keys(JOIN_STAGES) as JoinStageKey[]) {
+      const xs = each.flatMap((j) => (j[key] === undefined ? [] : [j[key]])).sort((a, b) => a - b);
+      if (xs.length > 0) out[key] = round1(pct(xs, 50));
+    }
+    return out;
+  };
+  const stages = joins.map((j) => j.stages);
+  return { samples, p50: pct(samples, 50), max: samples.at(-1), stages: p50s(stages), increments: p50s(stages.map(stageIncrements)), joins: stages };
 }
 
 /** A screencast frame: where it is on the monotonic clock (ms) and its JPEG. */
