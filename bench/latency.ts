@@ -13,7 +13,7 @@ import type { Page } from "puppeteer";
 import type { TestBrowser } from "../test/helpers/browser.js";
 import { gotoOrigin, openPlayersPage } from "./browser-cost.js";
 import { displayedAfter, firstAfter, lastAtOrBefore, traceTimeline, type Timeline } from "./presented.js";
-import { median, summarize, type Summary } from "./stats.js";
+import { histogram, median, summarize, type Histogram, type Summary } from "./stats.js";
 
 export const LATENCY_PATHS = {
   main: "(a) WebCodecs, main thread, paint on decoder output",
@@ -50,11 +50,14 @@ interface Sources {
   readonly jsmpegUrl: string;
 }
 
+/** Bin width of the stored pipe → presented distribution: a tenth of the fastest path's p50. */
+const PRESENTED_BIN_MS = 0.5;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `runs` turns of every path in `paths`, `seconds` of trace each. The order rotates each run, so
- * no path always comes first.
+ * no path always comes first. `onStep` gets a line after each trace.
  */
 export async function measureLatency(
   browser: TestBrowser,
@@ -62,14 +65,19 @@ export async function measureLatency(
   paths: readonly LatencyPath[],
   runs: number,
   seconds: number,
+  onStep?: (line: string) => void,
 ): Promise<LatencyResults> {
   const traces = new Map<LatencyPath, PathTrace[]>(paths.map((p) => [p, []]));
   for (let run = 0; run < runs; run++) {
     for (let k = 0; k < paths.length; k++) {
       const path = paths[(k + run) % paths.length]!;
       const page = await browser.newPage();
+      const start = performance.now();
       try {
-        traces.get(path)!.push(await tracePath(page, path, sources, seconds));
+        const trace = await tracePath(page, path, sources, seconds);
+        traces.get(path)!.push(trace);
+        const drawn = median(trace.samples.map((f) => (f.drawn - f.pipe) / 1000));
+        onStep?.(`latency run ${run + 1}/${runs}, ${LATENCY_PATHS[path]}: ${trace.samples.length} frames, pipe → drawn p50 ${drawn.toFixed(1)} ms (${((performance.now() - start) / 1000).toFixed(1)} s)`);
       } finally {
         await page.close();
       }
@@ -205,6 +213,8 @@ export interface PathLatency {
   readonly drawn: Summary;
   /** pipe → presented, ms */
   readonly presented: Summary;
+  /** pipe → presented of every frame, in PRESENTED_BIN_MS bins (for the charts). */
+  readonly presentedHistogram: Histogram;
   /** MSE: pipe → the first Display::FrameDisplayed after presentationTime (trace), ms */
   readonly presentedTrace?: Summary;
   /** Each figure of `drawn` and `presented` ÷ (a)'s. */
@@ -326,6 +336,7 @@ function summarizeLatency(traces: Map<LatencyPath, PathTrace[]>, runs: number, s
       runs: ts.length,
       drawn: summarize(drawn),
       presented: summarize(presented),
+      presentedHistogram: histogram(presented, PRESENTED_BIN_MS),
       ...(path === "mse" ? { presentedTrace: summarize(presentedTrace) } : {}),
       ratioToA: undefined,
       perRun,

@@ -2,16 +2,20 @@
 // from Chromium's own presentation feedback, with the frame-clock floor), browser CPU per player,
 // many players on one page, slow viewers and fan-out, measured in headless Chromium against the real
 // server and real gst test-pattern pipelines, all on loopback. Writes bench/results/latest.json and
-// prints markdown tables.
+// its charts (bench/charts.ts), and prints markdown tables.
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
+import type { Page } from "puppeteer";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
 import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
 import type { SlowKind } from "./delay-histogram.js";
+import { BARE_PLAYER_SELECTOR, startBarePages, type BarePages } from "./bare-page.js";
+import { writeCharts } from "./charts.js";
+import { JOIN_STAGES, measureJoin, summarizeJoins, type JoinSample, type JoinStageKey, type JoinStages, type JoinTarget } from "./join.js";
 import { startJsmpegRelay } from "./jsmpeg/relay.js";
 import { measureSendPath } from "./send-path.js";
 import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
@@ -28,6 +32,14 @@ function progress(text: string): void {
   const minutes = ((performance.now() - benchStart) / 60_000).toFixed(1).padStart(4);
   for (const line of text.split("\n")) process.stderr.write(`[bench ${minutes} min] ${line}\n`);
 }
+
+/** A scenario begins: what it measures and how long it takes. */
+function scenario(text: string): void {
+  progress(`== ${text}`);
+}
+
+/** Seconds since `start` (a performance.now()), for the step lines. */
+const took = (start: number): string => `${((performance.now() - start) / 1000).toFixed(1)} s`;
 
 /** Adds lines to a table of the final summary, and shows them now. */
 function report(table: string[], ...lines: string[]): void {
@@ -59,6 +71,8 @@ const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
 // Up in steps until a step breaks (delivery p99 > 33 ms, frames skipped, or the server's core saturated).
 const FANOUT_VIEWERS = (process.env.BENCH_FANOUT_VIEWERS ?? "1,100,300,500,800,1000,1200,1600,2000,2500,3000").split(",").map(Number);
 const JOINS = Number(process.env.BENCH_JOINS ?? 10);
+/** `BENCH_JOIN_SCREENCAST=0` joins without the screencast (no "composited" stage; the browser does less while joining). */
+const JOIN_SCREENCAST = process.env.BENCH_JOIN_SCREENCAST !== "0";
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 4);
 // 22 s at 30 fps: at least 600 frames per trace, also for MSE, whose <video> drops a few.
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 22);
@@ -69,23 +83,58 @@ const JANK_SECONDS = Number(process.env.BENCH_JANK_SECONDS ?? 20);
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
-async function measureJoins(browser: TestBrowser, url: string, joins: number): Promise<number[]> {
-  const times: number[] = [];
+/** A join scenario: which page, the result key's stem, the table's wording. */
+interface JoinScenario {
+  readonly key: string;
+  /** The stage table's name for it. */
+  readonly short: string;
+  readonly what: string;
+  readonly target: JoinTarget;
+}
+
+function joinScenarios(serverUrl: string, bare: BarePages): JoinScenario[] {
+  return [
+    { key: "join", short: "dashboard", what: "join: page load → first paint", target: { kind: "dashboard", url: serverUrl, stream: "cam0" } },
+    { key: "join_mse", short: "dashboard, MSE", what: "MSE join: page load → first frame presented", target: { kind: "dashboard", url: `${serverUrl}?mode=mse`, stream: "cam0" } },
+    { key: "join_bare_worker", short: "bare page, worker", what: "join, bare page with `<canvas-cast>` (worker): page load → first paint", target: { kind: "bare", url: bare.url("worker"), selector: BARE_PLAYER_SELECTOR } },
+    { key: "join_bare_main", short: "bare page, main thread", what: "join, bare page with `<canvas-cast>` (main thread): page load → first paint", target: { kind: "bare", url: bare.url("main"), selector: BARE_PLAYER_SELECTOR } },
+  ];
+}
+
+/** The stages of a join in a line: `html 31 · module 180 · …`. */
+const stagesLine = (stages: JoinStages): string =>
+  (Object.keys(JOIN_STAGES) as JoinStageKey[]).flatMap((k) => (stages[k] === undefined ? [] : [`${k} ${stages[k].toFixed(0)}`])).join(" · ");
+
+async function measureJoins(browser: TestBrowser, analyzer: Page, s: JoinScenario, interval: number, joins: number): Promise<JoinSample[]> {
+  const samples: JoinSample[] = [];
   for (let i = 0; i < joins; i++) {
-    // A fresh context per join: no cached page or modules.
-    const context = await browser.browser.createBrowserContext();
-    const page = await context.newPage();
-    await page.goto(url, { waitUntil: "domcontentloaded" });
-    await page.waitForFunction(
-      () => Number(document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset.firstPaintAt ?? "") > 0,
-      { timeout: 20_000 },
-    );
-    times.push(Number(await page.evaluate(() => document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset.firstPaintAt)));
-    await context.close();
+    const start = performance.now();
+    const sample = await measureJoin(browser, analyzer, s.target, JOIN_SCREENCAST);
+    samples.push(sample);
+    progress(`${s.key}_gop${interval}s ${i + 1}/${joins}: first picture ${fmt(sample.firstPaintMs)} ms — ${stagesLine(sample.stages)} (${took(start)})`);
     // Join at a different point of the GOP each time.
     await new Promise((r) => setTimeout(r, 137 + Math.random() * 400));
   }
-  return times;
+  return samples;
+}
+
+/** The stage tables: p50 of each stage per join scenario, ms from navigation start; and of the time each took. */
+function joinStageRows(rows: { what: string; stages: JoinStages; increments: JoinStages }[]): string[] {
+  const keys = (Object.keys(JOIN_STAGES) as JoinStageKey[]).filter((k) => rows.some((r) => r.stages[k] !== undefined));
+  const table = (pick: (r: (typeof rows)[number]) => JoinStages): string[] => [
+    `| join | ${keys.map((k) => JOIN_STAGES[k]).join(" | ")} |`,
+    `|---|${keys.map(() => "---|").join("")}`,
+    ...rows.map((r) => `| ${r.what} | ${keys.map((k) => fmt(pick(r)[k])).join(" | ")} |`),
+  ];
+  return [
+    "Join stages: p50 over the joins of each stage, ms from the page's navigation start (docs/benchmarks.md says what each is):",
+    "",
+    ...table((r) => r.stages),
+    "",
+    "Join stage by stage: p50 over the joins of the time from the stage before (for the in-JS stages and GOP received, from their network stage; for GOP decoded, from the first frame in JS):",
+    "",
+    ...table((r) => r.increments),
+  ];
 }
 
 async function main(): Promise<void> {
@@ -96,37 +145,49 @@ async function main(): Promise<void> {
     loadavgAtStart: load(),
   };
   const rows: string[] = [];
+  const stageRows: { what: string; stages: JoinStages; increments: JoinStages }[] = [];
   let latencyTable: string[] = [];
   let costBreakdownTable: string[] = [];
   const fanoutTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
+      scenario(`join, ${interval} s keyframe interval: the dashboard (WebCodecs, MSE) and a bare page with <canvas-cast> (worker, main thread), ${JOINS} joins each, in stages`);
       const server = await startServerProcess(["--source", "test", "--keyframe-interval", String(interval)]);
-      await new Promise((r) => setTimeout(r, 1500)); // let the first GOP fill the cache
-      const joins = (await measureJoins(browser, server.url, JOINS)).sort((a, b) => a - b);
-      results[`join_gop${interval}s`] = { samples: joins, p50: pct(joins, 50), max: joins.at(-1), loadavg: load() };
-      report(rows, `| join: page load → first paint, ${interval} s keyframe interval (${joins.length} joins) | p50 ${fmt(pct(joins, 50))} ms | max ${fmt(joins.at(-1))} ms |`);
-      const mseJoins = (await measureJoins(browser, `${server.url}?mode=mse`, JOINS)).sort((a, b) => a - b);
-      results[`join_mse_gop${interval}s`] = { samples: mseJoins, p50: pct(mseJoins, 50), max: mseJoins.at(-1), loadavg: load() };
-      report(rows, 
-        `| MSE join: page load → first frame presented, ${interval} s keyframe interval (${mseJoins.length} joins) | p50 ${fmt(pct(mseJoins, 50))} ms | max ${fmt(mseJoins.at(-1))} ms |`,
-      );
-      await server.stop();
+      const bare = await startBarePages(server.url, "cam0");
+      // Decodes the screencast frames after each join, in the default context.
+      const analyzer = await browser.newPage();
+      try {
+        await new Promise((r) => setTimeout(r, 1500)); // let the first GOP fill the cache
+        for (const s of joinScenarios(server.url, bare)) {
+          const summary = summarizeJoins(await measureJoins(browser, analyzer, s, interval, JOINS));
+          results[`${s.key}_gop${interval}s`] = { ...summary, loadavg: load() };
+          stageRows.push({ what: `${s.short}, ${interval} s GOP`, stages: summary.stages, increments: summary.increments });
+          report(rows, `| ${s.what}, ${interval} s keyframe interval (${summary.samples.length} joins) | p50 ${fmt(summary.p50)} ms | max ${fmt(summary.max)} ms |`);
+        }
+      } finally {
+        await analyzer.close();
+        await bare.close();
+        await server.stop();
+      }
     }
+    if (stageRows.length) progress(joinStageRows(stageRows).join("\n"));
     if (ONLY.has("jsmpeg")) {
       // jsmpeg join: page load → first picture drawn, at 1 s and 4 s GOPs.
+      scenario(`jsmpeg join: page load → first picture drawn, 1 s and 4 s GOPs, ${JOINS} joins each`);
       for (const seconds of [1, 4]) {
         const relay = await startJsmpegRelay({ width: 640, height: 480, fps: 30, bitrateKbps: 1500, gop: 30 * seconds });
         try {
           await new Promise((r) => setTimeout(r, 1500));
           const joins: number[] = [];
           for (let i = 0; i < JOINS; i++) {
+            const start = performance.now();
             const context = await browser.browser.createBrowserContext();
             const page = await context.newPage();
             await page.goto(relay.url, { waitUntil: "domcontentloaded" });
             await page.waitForFunction(() => (window as unknown as { bench?: { firstDrawAt: number | null } }).bench?.firstDrawAt != null, { timeout: 20_000 });
             joins.push(await page.evaluate(() => (window as unknown as { bench: { firstDrawAt: number } }).bench.firstDrawAt));
             await context.close();
+            progress(`jsmpeg_join_gop${seconds}s ${i + 1}/${JOINS}: first picture ${fmt(joins.at(-1))} ms (${took(start)})`);
             // A join waits for the next I-frame: start the next one at a random point of the GOP,
             // or every join would begin right after the I-frame the last one waited for.
             await new Promise((r) => setTimeout(r, Math.random() * seconds * 1000));
@@ -141,12 +202,13 @@ async function main(): Promise<void> {
     }
     if (ONLY.has("latency")) {
       // Every player side by side: the canvascast server and the jsmpeg relay run throughout.
+      scenario(`latency: ${LATENCY_PATH_LIST.join(", ")} side by side, ${LATENCY_RUNS} runs of a ${LATENCY_SECONDS} s trace per path (~${Math.ceil((LATENCY_RUNS * LATENCY_PATH_LIST.length * (LATENCY_SECONDS + 5)) / 60)} min)`);
       const server = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30", "--bitrate", "1500"]);
       const relay = await startJsmpegRelay({ width: 640, height: 480, fps: 30, bitrateKbps: 1500, gop: 30 });
       try {
         await new Promise((r) => setTimeout(r, 1500));
         const loadBefore = load();
-        const r = await measureLatency(browser, { serverUrl: server.url, jsmpegUrl: relay.url }, LATENCY_PATH_LIST, LATENCY_RUNS, LATENCY_SECONDS);
+        const r = await measureLatency(browser, { serverUrl: server.url, jsmpegUrl: relay.url }, LATENCY_PATH_LIST, LATENCY_RUNS, LATENCY_SECONDS, progress);
         results.latency = { ...r, loadavg: { before: loadBefore, after: load() } };
         latencyTable = latencyRows(r.paths, r.runs, r.tickIntervalMs, r.compositingMinMs);
         progress(latencyTable.join("\n"));
@@ -175,6 +237,7 @@ async function main(): Promise<void> {
       const costServer = await startServerProcess(["--source", "test", "--size", "640x480", "--fps", "30"]);
       try {
         if (ONLY.has("cost")) {
+          scenario(`browser cost: CPU of all Chromium processes for one 640×480@30 player, 6 players one after another, ${COST_SECONDS} s each (+ an idle page and settling)`);
           const paths: [string, string][] = [
             ["WebCodecs, main thread, paint in rAF (dashboard)", `${costServer.url}?paint=raf`],
             ["WebCodecs, main thread, paint on decoder output (dashboard)", `${costServer.url}?paint=decode`],
@@ -205,6 +268,7 @@ async function main(): Promise<void> {
             await relay.close();
           }
         }
+        if (ONLY.has("many")) scenario(`many: ${MANY_PLAYERS} players on one page, in workers and on the main thread, ${COST_SECONDS} s each`);
         for (const worker of ONLY.has("many") ? [true, false] : []) {
           const r = await manyPlayers(costServer.url, "cam0", MANY_PLAYERS, worker, COST_SECONDS);
           results[`many_${worker ? "worker" : "main"}`] = { ...r, loadavg: load() };
@@ -219,6 +283,7 @@ async function main(): Promise<void> {
     }
     if (ONLY.has("fanout")) {
       // Step the viewer count up until a step breaks (or the last step).
+      scenario(`fan-out: viewers stepped up ${FANOUT_VIEWERS.join(", ")} until a step breaks twice, ${FANOUT_SECONDS} s per step`);
       const steps: unknown[] = [];
       report(fanoutTable, 
         `Fan-out: one 640×480@30 1.5 Mbit/s stream, ${FANOUT_SECONDS} s per step, viewers in ⌈N / ${VIEWERS_PER_PROCESS}⌉ client processes (CPU in % of one core; the machine has ${cpus().length}):`,
@@ -229,6 +294,7 @@ async function main(): Promise<void> {
       steps: for (const n of FANOUT_VIEWERS) {
         // A step that breaks is run once more: one stall of the shared machine should not end the climb.
         for (let attempt = 1; attempt <= 2; attempt++) {
+          progress(`fan-out: ${n} viewers${attempt > 1 ? ", again" : ""}…`);
           const r = await measureViewers(n, 0, FANOUT_SECONDS);
           const breaks = fanoutBreaks(r);
           steps.push({ ...r, attempt, breaks });
@@ -245,6 +311,7 @@ async function main(): Promise<void> {
     if (BASELINE !== null) {
       // The same fan-out steps against an older build (`--baseline DIR`), alternating, in this run.
       const rounds: unknown[] = [];
+      scenario(`fan-out against the baseline (${BASELINE.label}): ${BASELINE_VIEWERS.join(", ")} viewers, two rounds of both builds, ${FANOUT_SECONDS} s each`);
       report(fanoutTable, 
         "",
         `Fan-out, this build against the baseline (${BASELINE.label}), alternating, ${FANOUT_SECONDS} s each:`,
@@ -264,6 +331,7 @@ async function main(): Promise<void> {
       }
       results.fanoutAgainstBaseline = { baseline: BASELINE.label, rounds };
     }
+    if (ONLY.has("send")) scenario("send path: one frame to 500 and 1000 sockets, ws.send() per socket against one WireMessage");
     for (const n of ONLY.has("send") ? [500, 1000] : []) {
       // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
       const r = await measureSendPath(n, 300);
@@ -273,7 +341,9 @@ async function main(): Promise<void> {
       );
     }
     const slowRuns: [number, number, SlowKind][] = [[20, 0, "ws-acks"], [20, 5, "ws-acks"], [100, 0, "ws-acks"], [100, 20, "ws-acks"], [100, 20, "ws-no-acks"], [100, 20, "webm"]];
+    if (ONLY.has("slow")) scenario(`slow viewers: ${slowRuns.length} runs of ${SLOW_SECONDS} s`);
     for (const [n, k, kind] of ONLY.has("slow") ? slowRuns : []) {
+      progress(`slow viewers: ${n} viewers, ${k} slow (${SLOW_KIND_LABEL[kind]})…`);
       const r = await measureViewers(n, k, SLOW_SECONDS, kind);
       results[`slow_${n}_${k}${kind === "ws-acks" ? "" : `_${kind}`}`] = r; // r.loadavg: when its window ended
       const who = k === 0 ? "" : `, ${k} reading at half the bitrate (${SLOW_KIND_LABEL[kind]})`;
@@ -287,11 +357,13 @@ async function main(): Promise<void> {
   }
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(`${RESULTS}latest.json`, JSON.stringify(results, null, 2) + "\n");
+  const charts = writeCharts(results, RESULTS);
+  if (stageRows.length) console.log(joinStageRows(stageRows).join("\n") + "\n");
   if (latencyTable.length) console.log(latencyTable.join("\n") + "\n");
   if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
   if (costBreakdownTable.length) console.log(costBreakdownTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
-  console.log(`\nwrote ${RESULTS}latest.json`);
+  console.log(`\nwrote ${RESULTS}latest.json${charts.map((c) => `, ${c}`).join("")}`);
 }
 
 /** The side-by-side latency table: each path's figures, ratios to (a) and distance to the frame-clock floor. */

@@ -4,7 +4,10 @@
 
 import type { CanvasCastElementConstructor, PlayFunction } from "./player/api.js";
 import { CanvasCastElementImpl } from "./player/element.js";
+import { markJoin } from "./player/join-marks.js";
 import { play as playCanvas } from "./player/play.js";
+
+markJoin("module");
 
 export type * from "./player/api.js";
 

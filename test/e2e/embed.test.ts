@@ -343,6 +343,58 @@ describe("canvascast.js embedded in a page from another origin", () => {
     await csp.close();
   });
 
+  it("with the bench's flag, a worker player and a main-thread player mark their join stages on the page's clock, once each, in order", async () => {
+    const problems: string[] = [];
+    const page = await browser!.newPage();
+    page.on("pageerror", (err) => problems.push(String(err)));
+    await page.evaluateOnNewDocument(() => {
+      (globalThis as { canvascastMarkPaints?: boolean }).canvascastMarkPaints = true;
+    });
+    // ?worker=0: the element plays in a worker, the page's own canvas on the main thread.
+    await page.goto(`${pageOrigin}/?worker=0`, { waitUntil: "load" });
+    type Mark = { stage: string; at: number; player: number; thread: string };
+    const read = (): Promise<{ marks: Mark[]; firstPaints: Record<string, number | null> }> =>
+      page.evaluate(() => {
+        type P = { thread: string; stats(): { firstPaintAtMs: number | null } };
+        const el = document.getElementById("element") as unknown as { player: P | undefined };
+        const api = (window as unknown as { apiPlayer: P }).apiPlayer;
+        const marks = performance
+          .getEntriesByType("mark")
+          .filter((m) => m.name.startsWith("canvascast-join "))
+          .map((m) => {
+            const detail = (m as PerformanceMark).detail as { player: number; thread: string };
+            return { stage: m.name.slice("canvascast-join ".length), at: m.startTime, player: detail.player, thread: detail.thread };
+          });
+        const firstPaints: Record<string, number | null> = {};
+        for (const p of [el.player, api]) if (p !== undefined) firstPaints[p.thread] = p.stats().firstPaintAtMs;
+        return { marks, firstPaints };
+      });
+    const seen = await until("both players' paint marks and first paints", 20_000, async () => {
+      const r = await read();
+      const painted = ["main", "worker"].every((t) => r.marks.some((m) => m.thread === t && m.stage === "paint") && (r.firstPaints[t] ?? null) !== null);
+      return painted ? r : undefined;
+    });
+    await sleep(1000); // later frames must add no marks
+    const { marks, firstPaints } = await read();
+    expect(marks.length).toBe(seen.marks.length);
+    const module = marks.filter((m) => m.stage === "module");
+    expect(module.map((m) => [m.player, m.thread])).toEqual([[0, "main"]]);
+    for (const thread of ["main", "worker"]) {
+      const own = marks.filter((m) => m.thread === thread && m.stage !== "module");
+      // The timeline is in time order: the stages were reached in join order.
+      expect(own.map((m) => m.stage), thread).toEqual(["hello", "frame", "decoded", "paint"]);
+      expect(new Set(own.map((m) => m.player)).size, thread).toBe(1);
+      const times = own.map((m) => m.at);
+      expect(times[0]!, thread).toBeGreaterThan(module[0]!.at);
+      // The paint mark is made just after the paint the player's stats report: on the page's clock
+      // for the worker too (unshifted, the worker's times would be off by its later time origin).
+      expect(Math.abs(times[3]! - firstPaints[thread]!), thread).toBeLessThan(5);
+    }
+    expect(problems).toEqual([]);
+    await page.close();
+    await until("no viewer left after the marks page closed", 5000, async () => ((await viewers(server)) === 0 ? true : undefined));
+  });
+
   it("warns about bad attribute values and uses the defaults; mode=mse, and mode=auto without a secure context, play the WebM stream in a <video>", async () => {
     const warnings: string[] = [];
     const bad = await openPage("?mode=bogus&fit=weird", warnings);

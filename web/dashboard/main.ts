@@ -26,6 +26,9 @@ import type { ServerClock } from "../player/clock.js";
 import { serverClock } from "../player/clock.js";
 import { Sparkline } from "./sparkline.js";
 import { saveBlob, snapshotFileName } from "./snapshot.js";
+import { markJoin } from "../player/join-marks.js";
+
+markJoin("module");
 
 declare global {
   interface Window {

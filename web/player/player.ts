@@ -17,6 +17,7 @@ import type { Encoding, PauseReason, PlayerOptions, PlayerStatsSnapshot, PlayerT
 import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
 import { CloseCode } from "../../shared/protocol.js";
 import { PlayerError } from "./errors.js";
+import { markJoin } from "./join-marks.js";
 import { observeOffscreen } from "./offscreen.js";
 import type { ResolvedPlayerOptions } from "./options.js";
 import { resolvePlayerOptions } from "./options.js";
@@ -217,6 +218,7 @@ export class CanvasCastPlayer extends PlayerBase {
     });
     transport.on("hello", (hello) => {
       if (!isCurrent()) return; // a switch's hello is announced when its picture replaces the old one
+      markJoin("hello", this.#stats); // the key the backend marks this player's other stages with
       this.setHello(hello);
       this.emit("hello", hello);
       this.#update();

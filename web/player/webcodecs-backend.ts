@@ -118,7 +118,7 @@ export class WebCodecsBackend implements Backend {
       const pipeToPaint = performance.timeOrigin + info.paintedAt - info.meta.serverTime;
       performance.mark(`cc-paint ${pipeToPaint.toFixed(3)} ${(info.meta.serverTime - info.meta.pts / 1000).toFixed(3)}`);
     }
-    markJoin("first-paint");
+    markJoin("paint", this.#host.stats);
     if (info.source instanceof DecoderFeed) this.#host.showing(info.source);
   }
 }
@@ -221,11 +221,8 @@ class DecoderFeed implements Feed {
       this.#reportedFrameBeforeHello = true; // once per socket; the decoder drops them
       this.#host.error(new PlayerError("CC_ERR_UNEXPECTED_MESSAGE", "video frame before hello"));
     }
-    const keyframe = isKeyframe(frame.header);
-    if (keyframe) {
-      this.#host.stats.keyframeSubmitted(isReplay(frame.header));
-      markJoin("first-frame");
-    }
+    markJoin("frame", this.#host.stats);
+    if (isKeyframe(frame.header)) this.#host.stats.keyframeSubmitted(isReplay(frame.header));
     this.#decoder.decode(frame.header, frame.data, frame.receivedAt);
   }
 
@@ -241,7 +238,7 @@ class DecoderFeed implements Feed {
       this.#host.stats.replaySkipped();
       return;
     }
-    if (meta.replay) markJoin("gop-decoded");
+    markJoin("decoded", this.#host.stats);
     this.#renderer.push(frame, meta, this);
   }
 
