@@ -21,8 +21,8 @@ export interface RendererOptions {
    * When to paint: `decode` (default) paints a frame as soon as it leaves the decoder, if no newer
    * one is still being decoded; `raf` paints the newest frame in the next animation frame. Measured
    * (docs/benchmarks.md) pipe → presented p50 4.1 ms for `decode` with a desynchronized canvas vs
-   * 16.9 ms for `raf`. The rAF loop runs in both modes: a desynchronized canvas shows nothing unless
-   * the page keeps producing main-thread frames, and it paints what `decode` left pending.
+   * 16.9 ms for `raf`. In both modes an animation frame paints what is left pending (`decode`
+   * leaves a frame pending while a newer one is still in the decoder).
    */
   paintMode?: PaintMode;
   /** Called after each paint. */
@@ -66,15 +66,18 @@ export class CanvasRenderer {
   constructor(canvas: RenderCanvas, options: RendererOptions = {}) {
     this.canvas = canvas;
     this.#options = options;
-    // desynchronized: lower latency (DESIGN.md: 4.4 ms vs 5.8 ms p50). It paints only if the page
-    // produces main-thread rAF frames after getContext, so the loop below always runs.
+    // desynchronized: lower latency (4.4 ms vs 5.8 ms p50 pipe → presented, measured here). It shows
+    // nothing until the page has produced one animation frame after getContext: one is asked for
+    // below. After that, animation frames are asked for only while something waits to be painted —
+    // a loop that ran every frame cost the page a rendering pass per display frame (measured: whole
+    // browser 15 % of a core without it against 21 % with it, for a 640×480@30 stream).
     const settings: CanvasRenderingContext2DSettings = { desynchronized: options.desynchronized ?? true, alpha: false };
     const ctx = isOffscreen(canvas) ? canvas.getContext("2d", settings) : canvas.getContext("2d", settings);
     if (ctx === null) throw new Error("canvas has no 2d context (is another context type in use?)");
     this.#ctx = ctx;
     if (!isOffscreen(canvas) && canvas.style.objectFit === "") canvas.style.objectFit = "contain";
     this.#fillBlack();
-    this.#cancelFrame = nextFrame(this.#tick);
+    this.#schedule();
   }
 
   /**
@@ -108,6 +111,7 @@ export class CanvasRenderer {
     // On decoder output, paint at once unless newer frames are still in the decoder (they will
     // replace this one); what is not painted now is painted at the next animation frame.
     if (this.#options.paintMode === "decode" && meta.newest) this.#paintPending();
+    if (this.#pending !== undefined) this.#schedule();
   }
 
   /** Drops (closes) a frame waiting to be painted — `source`'s only, if given; the canvas keeps what it shows. */
@@ -126,6 +130,7 @@ export class CanvasRenderer {
     if (this.#closed) return;
     this.#shownSource = undefined;
     this.#clearPending = true;
+    this.#schedule();
   }
 
   /** Stops painting and closes any frame held. Safe to call more than once. */
@@ -137,9 +142,15 @@ export class CanvasRenderer {
     this.#dropPending();
   }
 
-  readonly #tick = (): void => {
-    if (this.#closed) return;
+  /** Asks for an animation frame, unless one is asked for already. */
+  #schedule(): void {
+    if (this.#closed || this.#cancelFrame !== undefined) return;
     this.#cancelFrame = nextFrame(this.#tick);
+  }
+
+  readonly #tick = (): void => {
+    this.#cancelFrame = undefined;
+    if (this.#closed) return;
     if (this.#clearPending) {
       this.#clearPending = false;
       this.#fillBlack();
