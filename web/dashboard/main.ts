@@ -387,6 +387,7 @@ class Dashboard {
   readonly #clockValue = $<HTMLElement>(document, "#clock-value");
   readonly #template = $<HTMLTemplateElement>(document, "#tile-template");
   readonly #tiles = new Map<string, Tile>();
+  #polls = 0;
 
   start(): void {
     void this.#poll();
@@ -395,7 +396,9 @@ class Dashboard {
 
   async #poll(): Promise<void> {
     try {
-      const response = await fetch(API_URL, { cache: "no-store", headers: API_HEADERS });
+      // The first poll takes the response index.html preloads (a no-store request would not);
+      // the server marks every answer no-store, so later polls are never served from a cache.
+      const response = await fetch(API_URL, this.#polls++ === 0 ? { headers: API_HEADERS } : { cache: "no-store", headers: API_HEADERS });
       if (response.status === 401) throw new Error(TOKEN === undefined ? "this server needs a token: open the page as /?token=SECRET" : "wrong token");
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body: unknown = await response.json();
