@@ -48,14 +48,21 @@ export interface ManyPlayersResult {
  * One page on the server's origin with `count` players of `stream`, through the embeddable module
  * (/canvascast.js): in workers (OffscreenCanvas) or all on the main thread.
  */
-export async function manyPlayers(serverUrl: string, stream: string, count: number, worker: boolean, seconds: number): Promise<ManyPlayersResult> {
+export async function manyPlayers(
+  serverUrl: string,
+  stream: string,
+  count: number,
+  worker: boolean,
+  seconds: number,
+  encoding: "full" | "tile" = "full",
+): Promise<ManyPlayersResult> {
   const browser = await launchBrowser();
   try {
     const pid = browser.browser.process()?.pid;
     if (pid === undefined) throw new Error("no browser process");
     const page = await browser.newPage();
     await page.setViewport({ width: 1600, height: 1000 });
-    await openPlayersPage(page, serverUrl, stream, count, worker);
+    await openPlayersPage(page, serverUrl, stream, count, worker, "decode", encoding);
     await sleep(3000);
     const painted = async (): Promise<number[]> =>
       page.evaluate(() =>
@@ -95,10 +102,11 @@ export async function openPlayersPage(
   count: number,
   worker: boolean,
   paintMode: "decode" | "raf" = "decode",
+  encoding: "full" | "tile" = "full",
 ): Promise<void> {
   await gotoOrigin(page, serverUrl);
   await page.evaluate(
-    async (wsUrl: string, n: number, useWorker: boolean, paint: string) => {
+    async (wsUrl: string, n: number, useWorker: boolean, paint: string, enc: string) => {
       document.body.innerHTML = "";
       document.body.style.cssText = "margin:0;display:grid;grid-template-columns:repeat(4,1fr);gap:2px;background:#000";
       const moduleUrl = `${location.origin}/canvascast.js`; // a runtime URL, not a module TypeScript should resolve
@@ -115,13 +123,15 @@ export async function openPlayersPage(
         const canvas = document.createElement("canvas");
         canvas.style.width = "100%";
         document.body.append(canvas);
-        w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker, paintMode: paint }));
+        // Every player plays for the whole measurement, in view or not (the page may be taller than the window).
+        w.benchPlayers.push(mod.play(canvas, wsUrl, { worker: useWorker, paintMode: paint, encoding: enc, pauseWhenOffscreen: false }));
       }
     },
     `${serverUrl.replace(/^http/, "ws")}ws/${stream}`,
     count,
     worker,
     paintMode,
+    encoding,
   );
 }
 

@@ -277,6 +277,15 @@ async function main(): Promise<void> {
             `| one page, ${r.players} players of one 640×480@30 stream (/canvascast.js, ${r.thread} thread) | painted fps per player: min ${fmt(fps[0])}, median ${fmt(pct(fps, 50))} | main-thread long tasks: ${r.longTasks} (${fmt(r.longTaskMs)} ms in ${COST_SECONDS} s); Chromium ${fmt(r.chromiumCpu)} % of a core |`,
           );
         }
+        if (ONLY.has("many")) {
+          // The same page of players on the stream's tile encoding (320×240 at the stream's 30 fps), in workers: a camera wall.
+          const r = await manyPlayers(costServer.url, "cam0", MANY_PLAYERS, true, COST_SECONDS, "tile");
+          results.many_tiles = { ...r, loadavg: load() };
+          const fps = [...r.fps].sort((a, b) => a - b);
+          report(rows,
+            `| one page, ${r.players} players of one stream's 320×240@30 tile encoding (/canvascast.js, ${r.thread} thread) | painted fps per player: min ${fmt(fps[0])}, median ${fmt(pct(fps, 50))} | main-thread long tasks: ${r.longTasks} (${fmt(r.longTaskMs)} ms in ${COST_SECONDS} s); Chromium ${fmt(r.chromiumCpu)} % of a core |`,
+          );
+        }
       } finally {
         await costServer.stop();
       }
