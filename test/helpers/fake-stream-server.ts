@@ -73,6 +73,7 @@ export class ClientConnection {
   }
 
   hello(size: { width: number; height: number } = { width: 640, height: 480 }): void {
+    this.#size = size;
     this.json({ type: "hello", protocol: 1, stream: "cam0", codec: "vp8", ...size, framerate: 30, serverTime: Date.now() });
   }
 
@@ -80,14 +81,24 @@ export class ClientConnection {
     this.json({ type: "state", state, ...more });
   }
 
-  /** One video frame (flags from FLAG); `data` stands for the VP8 bytes. */
-  frame(seq: number, flags: number, data: Uint8Array = new Uint8Array([seq & 0xff, 1, 2, 3]), serverTime = Date.now()): void {
+  /**
+   * One video frame (flags from FLAG); `data` stands for the VP8 bytes: by default the seq's low
+   * byte, then (as a VP8 keyframe carries its size) the last hello's width and height, u16 LE at 4.
+   */
+  frame(seq: number, flags: number, data: Uint8Array = this.#frameData(seq), serverTime = Date.now()): void {
     const header: VideoFrameHeader = { flags, seq, pts: micros(seq * 33_333), serverTime: millis(serverTime) };
     this.socket.send(encodeVideoFrame(header, data));
   }
 
   close(code: number, reason = ""): void {
     this.socket.close(code, reason);
+  }
+
+  #size = { width: 640, height: 480 };
+
+  #frameData(seq: number): Uint8Array {
+    const { width, height } = this.#size;
+    return new Uint8Array([seq & 0xff, 1, 2, 3, width & 0xff, width >> 8, height & 0xff, height >> 8]);
   }
 }
 

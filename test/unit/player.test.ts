@@ -64,6 +64,8 @@ class FakeVideoDecoder {
   state: CodecState = "unconfigured";
   decodeQueueSize = 0;
   config: VideoDecoderConfig | undefined;
+  /** The size of the last keyframe decoded. */
+  #size: { width: number; height: number } | undefined;
   readonly chunks: FakeEncodedVideoChunk[] = [];
   readonly #init: VideoDecoderInit;
   /** Bumped by reset() and close(): work queued before is discarded, as the real one does. */
@@ -95,7 +97,14 @@ class FakeVideoDecoder {
         this.#init.error(new DOMException("corrupt VP8 frame", "EncodingError"));
         return;
       }
-      this.#init.output(new FakeVideoFrame(chunk.timestamp, config.codedWidth ?? 0, config.codedHeight ?? 0, chunk.data[0] ?? -1) as unknown as VideoFrame);
+      // Like VP8, a keyframe carries its size (bytes 4–7 here, u16 LE); the configured one is only a hint.
+      if (chunk.type === "key" && chunk.data.length >= 8) {
+        const d = chunk.data;
+        this.#size = { width: d[4]! | (d[5]! << 8), height: d[6]! | (d[7]! << 8) };
+      }
+      const width = this.#size?.width ?? config.codedWidth ?? 0;
+      const height = this.#size?.height ?? config.codedHeight ?? 0;
+      this.#init.output(new FakeVideoFrame(chunk.timestamp, width, height, chunk.data[0] ?? -1) as unknown as VideoFrame);
     };
     if (held !== undefined) held.push(job);
     else setTimeout(job, 0);
@@ -241,7 +250,8 @@ describe("CanvasCastPlayer (WebCodecs, fake decoder and canvas, real sockets)", 
     await soon(() => s.player.reason === "waiting for a keyframe", "waiting for a keyframe");
     expect(s.hellos).toMatchObject([{ width: 640, height: 480 }]);
     expect(s.player.hello?.width).toBe(640);
-    expect(FakeVideoDecoder.all[0]?.config).toMatchObject({ codec: "vp8", codedWidth: 640, codedHeight: 480 });
+    // Configured before hello, so that the decoder starts while the socket connects: VP8 needs no size.
+    expect(FakeVideoDecoder.all[0]?.config).toMatchObject({ codec: "vp8", optimizeForLatency: true });
 
     conn.frame(1, FLAG.KEY);
     await soon(() => s.player.state === "live", "live");

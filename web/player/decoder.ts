@@ -62,11 +62,10 @@ export function webCodecsAvailable(): boolean {
   return typeof globalThis.VideoDecoder === "function" && typeof globalThis.EncodedVideoChunk === "function";
 }
 
-export function decoderConfig(size: DecoderSize): VideoDecoderConfig {
+export function decoderConfig(size?: DecoderSize): VideoDecoderConfig {
   return {
     codec: "vp8",
-    codedWidth: size.width,
-    codedHeight: size.height,
+    ...(size === undefined ? {} : { codedWidth: size.width, codedHeight: size.height }),
     optimizeForLatency: true,
     colorSpace: { primaries: "smpte170m", transfer: "smpte170m", matrix: "smpte170m", fullRange: false },
   };
@@ -82,6 +81,8 @@ export class FrameDecoder {
   /** Set by the error callback; the decoder is rebuilt when the next keyframe arrives. */
   #needsRestart = false;
   #fatal = false;
+  /** Configured by prepare(), without a size. */
+  #prepared = false;
   #closed = false;
   /** Chunk timestamps are our own counter, so they are unique across pipeline restarts and resets. */
   #nextTimestamp = 0;
@@ -108,12 +109,23 @@ export class FrameDecoder {
     if (this.#closed) return;
     const same = this.#size !== undefined && this.#size.width === size.width && this.#size.height === size.height;
     this.#size = { width: size.width, height: size.height };
-    if (same && this.#decoder !== undefined && this.#decoder.state === "configured" && !this.#needsRestart) {
+    // A decoder prepared before hello (no size) keeps going: VP8 keyframes carry their size.
+    if ((same || this.#prepared) && this.#decoder !== undefined && this.#decoder.state === "configured" && !this.#needsRestart) {
       this.waitForKeyframe();
       return;
     }
     this.#fatal = false;
     this.#restart();
+  }
+
+  /**
+   * Builds and configures the VideoDecoder now, before the stream's size is known, so that its
+   * start overlaps the socket's: hello then only records the size.
+   */
+  prepare(): void {
+    if (this.#closed || this.#fatal || this.#decoder !== undefined) return;
+    this.#prepared = true;
+    this.#restart(true);
   }
 
   /** Drops delta frames until the next keyframe (e.g. on a new connection). */
@@ -194,9 +206,9 @@ export class FrameDecoder {
     this.#closeDecoder();
   }
 
-  #restart(): void {
+  #restart(withoutSize = false): void {
     const size = this.#size;
-    if (size === undefined) return;
+    if (size === undefined && !withoutSize) return;
     this.#generation++;
     this.#pending.clear();
     this.#waitingForKeyframe = true;

@@ -150,6 +150,7 @@ class DecoderFeed implements Feed {
       onFrame: (frame, meta) => this.#onDecoded(frame, meta),
       onError: (err) => this.#onDecoderError(err),
     });
+    if (!backend.paused) this.#decoder.prepare();
     this.#unsubscribe = [
       transport.on("open", () => {
         // Every socket starts with the cached GOP (or the next keyframe): nothing before it decodes.
