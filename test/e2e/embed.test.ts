@@ -420,7 +420,9 @@ describe("canvascast.js embedded in a page from another origin", () => {
       return { mode: e.player.mode, thread: e.player.thread, video: video !== null, fit: video?.style.objectFit };
     });
     expect(info).toEqual({ mode: "mse", thread: "main", video: true, fit: "cover" });
-    const shot = await until("an MSE snapshot", 10_000, async () => mse.evaluate(sampleSnapshot, "element").catch(() => undefined));
+    // Long enough for one recovery: a CI run once saw no picture within 10 s here (the player starts
+    // over after a 4 s stall, with backoff), which is left to find out.
+    const shot = await until("an MSE snapshot", 20_000, async () => mse.evaluate(sampleSnapshot, "element").catch(() => undefined));
     // The MSE player follows quality="auto" too: the small element plays the tile encoding from /webm/.
     expect({ width: shot.width, height: shot.height }).toEqual({ width: TILE_WIDTH, height: TILE_HEIGHT });
     expect(problems).toEqual([]);
