@@ -4,7 +4,7 @@ import type { Micros, Millis } from "../../shared/units.js";
 import { nanosToMicros } from "../../shared/units.js";
 import { parseVideoCaps, type VideoCaps } from "./caps.js";
 import { GstBufferFlag, type GdpPacket } from "./gdp.js";
-import { parseVp8Frame } from "./vp8.js";
+import { parseVp8Frame } from "../../shared/vp8.js";
 
 export interface EncodedFrame {
   readonly pts: Micros;

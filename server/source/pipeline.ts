@@ -161,7 +161,20 @@ function encoderArgs(bitrateKbps: number, keyframeDistance: number): string[] {
     `target-bitrate=${Math.round(bitrateKbps * 1000)}`,
     `keyframe-max-dist=${keyframeDistance}`,
     "lag-in-frames=0", "threads=1", "error-resilient=default",
+    ...temporalLayerArgs(),
   ];
+}
+
+/**
+ * Two temporal layers, as reference rules per frame (vp8enc applies the flags in turn, by frame
+ * number): even frames reference and update only the last frame; odd frames reference it too but
+ * update no reference buffer and no probabilities, so no frame depends on them. A joining player
+ * skips those frames of the replayed GOP (shared/vp8.ts) and decodes half of it. The rate control
+ * stays one layer (CBR at the stream's bitrate); the bitstream is plain VP8 for every decoder.
+ */
+function temporalLayerArgs(): string[] {
+  const base = "no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt";
+  return [`temporal-scalability-layer-flags=<${base},${base}+no-upd-last+no-upd-entropy>`];
 }
 
 function sinkArgs(fd: number): string[] {

@@ -5,7 +5,7 @@
 // breaks the keyframe rule at its start decodes to fewer pictures than it has frames.
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -54,6 +54,38 @@ function countPictures(name: string, bytes: Uint8Array, demuxer: string): Promis
       (err, stdout) => {
         rmSync(dir, { recursive: true, force: true });
         resolve(err === null ? (stdout.match(/last-message = chain/g) ?? []).length : -1);
+      },
+    );
+  });
+}
+
+/**
+ * The I420 pictures vp8dec makes of these frames, one per frame it decoded, in order (an IVF file
+ * through `ivfparse ! vp8dec ! filesink`). Rejects when gst-launch fails.
+ */
+export function decodedPictures(frames: readonly Uint8Array[], width: number, height: number): Promise<Uint8Array[]> {
+  const dir = mkdtempSync(join(tmpdir(), "canvascast-decode-"));
+  const input = join(dir, "frames.ivf");
+  const output = join(dir, "pictures.i420");
+  writeFileSync(input, ivf(frames, width, height));
+  const pictureBytes = width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
+  return new Promise<Uint8Array[]>((resolve, reject) => {
+    execFile(
+      "gst-launch-1.0",
+      ["-q", "filesrc", `location=${input}`, "!", "ivfparse", "!", "vp8dec", "!", "video/x-raw,format=I420", "!", "filesink", `location=${output}`],
+      { timeout: 120_000 },
+      (err) => {
+        try {
+          if (err !== null) throw new Error(`gst-launch-1.0 could not decode: ${err.message}`);
+          const bytes = readFileSync(output);
+          const pictures: Uint8Array[] = [];
+          for (let at = 0; at + pictureBytes <= bytes.byteLength; at += pictureBytes) pictures.push(bytes.subarray(at, at + pictureBytes));
+          resolve(pictures);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       },
     );
   });

@@ -225,6 +225,8 @@ describe("buildPipeline", () => {
         "lag-in-frames=0",
         "threads=1",
         "error-resilient=default",
+        // Two temporal layers: odd frames update nothing (test/integration/vp8-layers.test.ts).
+        "temporal-scalability-layer-flags=<no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt,no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt+no-upd-last+no-upd-entropy>",
       ]),
     );
   });

@@ -6,7 +6,7 @@ import { describe, expect, test } from "vitest";
 import { parseVideoCaps } from "../../server/source/caps.js";
 import { FrameAssembler, type EncodedFrame, type FrameEvent } from "../../server/source/frames.js";
 import { GdpParser, type GdpPacket } from "../../server/source/gdp.js";
-import { parseVp8Frame } from "../../server/source/vp8.js";
+import { isDisposableVp8Frame, parseVp8Frame } from "../../shared/vp8.js";
 import { millis, nanos } from "../../shared/units.js";
 
 const FIXTURE = new Uint8Array(
@@ -145,6 +145,34 @@ describe("FrameAssembler on hand-built packets", () => {
     expect(warnings(bad)).toEqual(["FRAME_WARN_BAD_CAPS"]);
     expect(warnings(a.accept({ type: "caps", caps: "video/x-vp8, profile=(string)0" }, at))).toEqual(["FRAME_WARN_BAD_CAPS"]);
     expect(a.accept({ type: "event", eventType: 0x2806, structure: "GstEventEos;" }, at)).toEqual([]);
+  });
+});
+
+/** The same 12 frames encoded with the server's two temporal layers (scripts/make-gdp-fixture.sh layers). */
+const LAYERED = new GdpParser()
+  .push(new Uint8Array(readFileSync(new URL("../fixtures/videotestsrc-vp8-layers-160x120.gdp", import.meta.url))))
+  .filter((p): p is BufferPacket => p.type === "buffer");
+
+describe("isDisposableVp8Frame", () => {
+  const pattern = (buffers: readonly BufferPacket[]): string =>
+    buffers.map((b) => (parseVp8Frame(b.payload)?.key === true ? "K" : isDisposableVp8Frame(b.payload) ? "d" : "b")).join("");
+
+  test("two temporal layers: the odd frames by frame number update nothing; keyframes and even frames do", () => {
+    // vp8enc applies the flags by frame number, through keyframes (frames 5 and 10 are keyframes).
+    expect(pattern(LAYERED)).toBe("KdbdbKbdbdKd");
+  });
+
+  test("one layer: every interframe updates the last frame", () => {
+    expect(pattern(BUFFERS)).toBe("KbbbbKbbbbKb");
+  });
+
+  test.each([
+    ["empty", ""],
+    ["a keyframe tag", "10 02 00 9d 01 2a"],
+    ["an interframe tag and no header", "01 00 00"],
+    ["a first partition cut short", "f1 10 00 e4"],
+  ])("%s: not disposable", (_name, bytes) => {
+    expect(isDisposableVp8Frame(hex(bytes))).toBe(false);
   });
 });
 

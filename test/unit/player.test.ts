@@ -17,6 +17,8 @@ import type { HelloMessage } from "../../shared/protocol.js";
 import type { ClientConnection } from "../helpers/fake-stream-server.js";
 import { FakeStreamServer, FLAG, openWsSocket } from "../helpers/fake-stream-server.js";
 import { sleep, until } from "../helpers/until.js";
+import { GdpParser } from "../../server/source/gdp.js";
+import { readFileSync } from "node:fs";
 
 /** First payload byte that makes the fake decoder fail. */
 const CORRUPT = 0xba;
@@ -290,6 +292,32 @@ describe("CanvasCastPlayer (WebCodecs, fake decoder and canvas, real sockets)", 
     await soon(() => s.canvas.drawn.length === 2, "the live frame");
     expect(s.canvas.drawn).toEqual([5, 6]);
     expect(s.player.stats().latencySamples).toBe(1);
+  });
+
+  test("replayed frames no later frame depends on are not decoded at all", async () => {
+    // Real interframes of the server's two temporal layers: d b d b after the keyframe.
+    const layered = new GdpParser()
+      .push(new Uint8Array(readFileSync(new URL("../fixtures/videotestsrc-vp8-layers-160x120.gdp", import.meta.url))))
+      .flatMap((p) => (p.type === "buffer" ? [p.payload] : []));
+    const s = makePlayer();
+    const conn = await connection(0);
+    conn.hello();
+    conn.state("live");
+    holdDecoders();
+    conn.frame(1, FLAG.KEY | FLAG.REPLAY);
+    for (let seq = 2; seq <= 5; seq++) conn.frame(seq, FLAG.REPLAY, layered[seq - 1]);
+    await soon(() => s.player.stats().framesReceived === 5, "the replay received");
+    await soon(() => FakeVideoDecoder.all[0]?.chunks.length === 3, "3 chunks in the decoder");
+    releaseDecoders();
+    await soon(() => s.player.state === "live", "live");
+    expect(FakeVideoDecoder.all[0]!.chunks.map((c) => c.data[0])).toEqual([1, layered[2]![0], layered[4]![0]]);
+    expect(s.player.stats()).toMatchObject({ framesDecoded: 3, framesPainted: 1, framesReplaySkipped: 2, framesReplayDisposable: 2 });
+
+    // Live frames are all decoded, whatever they are.
+    conn.frame(6, 0, layered[6]);
+    conn.frame(7, 0, layered[7]);
+    await soon(() => s.player.stats().framesDecoded === 5, "the live frames decoded");
+    expect(s.player.stats().framesReplayDisposable).toBe(2);
   });
 
   test("the server restarting its pipeline: state restarting, the picture dropped, live again from the next keyframe", async () => {

@@ -82,6 +82,8 @@ export interface PlayerStatsSnapshot {
   readonly framesDropped: number;
   /** Replayed frames (cached GOP at join) decoded but, by design, not painted because a newer one followed. */
   readonly framesReplaySkipped: number;
+  /** Replayed frames not decoded at all: no later frame depends on them (VP8 frames that update no reference). */
+  readonly framesReplayDisposable: number;
   readonly decoderErrors: number;
   readonly bytesReceived: number;
   /** Player start → first paint, ms; null until then. */

@@ -78,6 +78,7 @@ export class PlayerStats {
   #painted = 0;
   #dropped = 0;
   #replaySkipped = 0;
+  #replayDisposable = 0;
   #decoderErrors = 0;
   #firstPaintMs: number | null = null;
   #joinedFromReplay: boolean | null = null;
@@ -117,6 +118,10 @@ export class PlayerStats {
 
   replaySkipped(): void {
     this.#replaySkipped++;
+  }
+
+  replayDisposable(): void {
+    this.#replayDisposable++;
   }
 
   /** A keyframe went to the decoder; the first one tells how the player joined. */
@@ -215,6 +220,7 @@ export class PlayerStats {
       framesPainted: this.#painted,
       framesDropped: this.#dropped,
       framesReplaySkipped: this.#replaySkipped,
+      framesReplayDisposable: this.#replayDisposable,
       decoderErrors: this.#decoderErrors,
       bytesReceived: this.#bytes,
       firstPaintMs: this.#firstPaintMs,
