@@ -420,15 +420,16 @@ describe("canvascast.js embedded in a page from another origin", () => {
       return { mode: e.player.mode, thread: e.player.thread, video: video !== null, fit: video?.style.objectFit };
     });
     expect(info).toEqual({ mode: "mse", thread: "main", video: true, fit: "cover" });
-    // Long enough for one recovery: a CI run once saw no picture within 10 s here (the player starts
-    // over after a 4 s stall, with backoff), which is left to find out.
+    // Long enough for one recovery (the player starts over after a 4 s stall, with backoff). Under a
+    // full run's load the <video>'s buffered ranges had holes, and the join seek into a range that ended
+    // at one never finished in Chromium: the live-edge logic now redoes such a seek (live-edge.ts).
     const shot = await until("an MSE snapshot", 20_000, async () => mse.evaluate(sampleSnapshot, "element").catch(() => undefined)).catch(async (err: unknown) => {
       // What the <video> and the player were doing, for a failure that only shows under load.
       const seen = await mse.$eval("#element", (el) => {
         const e = el as unknown as { player: { state: string; encoding: string; stats(): unknown }; shadowRoot: ShadowRoot };
         const v = e.shadowRoot.querySelector("video")!;
         const ranges = Array.from({ length: v.buffered.length }, (_, i) => `${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
-        return { state: e.player.state, encoding: e.player.encoding, readyState: v.readyState, networkState: v.networkState, paused: v.paused, currentTime: v.currentTime, size: `${v.videoWidth}x${v.videoHeight}`, error: v.error?.message ?? null, buffered: ranges, stats: e.player.stats() };
+        return { state: e.player.state, encoding: e.player.encoding, readyState: v.readyState, seeking: v.seeking, networkState: v.networkState, paused: v.paused, currentTime: v.currentTime, size: `${v.videoWidth}x${v.videoHeight}`, error: v.error?.message ?? null, buffered: ranges, stats: e.player.stats() };
       });
       throw new Error(`${String(err)}: ${JSON.stringify(seen)}`);
     });

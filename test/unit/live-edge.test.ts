@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "vitest";
 import type { LiveEdgeInput, LiveVideo } from "../../web/player/live-edge.js";
-import { LiveEdge, STALL_MS } from "../../web/player/live-edge.js";
+import { LiveEdge, SEEK_STUCK_MS, STALL_MS } from "../../web/player/live-edge.js";
 
 /** TimeRanges from [start, end] pairs, in order. */
 class FakeTimeRanges implements TimeRanges {
@@ -168,6 +168,58 @@ describe("LiveEdge", () => {
     // While a seek is under way nothing more is decided.
     video.seeking = true;
     expect(edge.tick(video, input(200)).seekTo).toBeUndefined();
+  });
+
+  test("a seek that does not finish while newer media sits in a later range is redone into the newest range", () => {
+    // What a loaded CI machine showed: the join seek landed 0.1 s before the end of the join burst's
+    // range, the source had dropped frames after it, and Chromium kept seeking there for good.
+    const video = fakeVideo([[0, 0.53]], 0);
+    const edge = new LiveEdge(video, 0, true);
+    const join = edge.tick(video, input(0));
+    expect(join.seekTo).toBeCloseTo(0.43, 9);
+    video.currentTime = 0.43;
+    video.seeking = true;
+    video.readyState = 1; // HAVE_METADATA
+    video.buffered = new FakeTimeRanges([
+      [0, 0.53],
+      [1.07, 2.5],
+    ]);
+    expect(edge.tick(video, input(100)).seekTo).toBeUndefined(); // the seek is under way
+    expect(edge.tick(video, input(100 + SEEK_STUCK_MS)).seekTo).toBeUndefined(); // not yet longer than SEEK_STUCK_MS
+    expect(edge.tick(video, input(101 + SEEK_STUCK_MS)).seekTo).toBeCloseTo(2.4, 9);
+    // The new seek gets its own SEEK_STUCK_MS; landing in the newest range, it is left alone.
+    video.currentTime = 2.4;
+    video.buffered = new FakeTimeRanges([
+      [0, 0.53],
+      [1.07, 3],
+    ]);
+    expect(edge.tick(video, input(300 + SEEK_STUCK_MS)).seekTo).toBeUndefined();
+    expect(edge.tick(video, input(200 + 3 * SEEK_STUCK_MS)).seekTo).toBeUndefined();
+    // liveSync off: the newest range's start.
+    const plain = fakeVideo([[0, 0.53]], 0.43, { seeking: true, readyState: 1 });
+    const unsynced = new LiveEdge(plain, 0, false);
+    unsynced.tick(plain, input(0));
+    plain.buffered = new FakeTimeRanges([
+      [0, 0.53],
+      [1.07, 2.5],
+    ]);
+    expect(unsynced.tick(plain, input(1 + SEEK_STUCK_MS)).seekTo).toBe(1.07);
+  });
+
+  test("stall: a seek that has not finished after STALL_MS counts as a still playhead", () => {
+    const video = fakeVideo([[0, 1]], 0.5, { seeking: true, readyState: 1 });
+    const edge = new LiveEdge(video, 0, false);
+    edge.tick(video, input(0));
+    video.buffered = new FakeTimeRanges([[0, 4]]);
+    // Progress while the seek is under way (the target is in the newest range: no re-seek either).
+    expect(edge.tick(video, input(STALL_MS))).toEqual({ behindMs: 3500 });
+    video.buffered = new FakeTimeRanges([[0, 7]]);
+    expect(edge.tick(video, input(2 * STALL_MS)).stalled).toBeUndefined(); // not yet longer than STALL_MS since
+    expect(edge.tick(video, input(2 * STALL_MS + 1)).stalled).toBe("playback stalled at 0.50 s while media arrived up to 7.00 s");
+    // A finished seek and a moving playhead clear it.
+    video.seeking = false;
+    video.currentTime = 0.6;
+    expect(edge.tick(video, input(2 * STALL_MS + 100)).stalled).toBeUndefined();
   });
 
   test("stall: a still playhead after STALL_MS while more than 2 s of media arrived", () => {

@@ -3,7 +3,11 @@
 // - at join (once the join burst, the server's current GOP, is appended) seek near the newest media;
 // - behind by more than a few hundred ms play faster (playbackRate up to 1.5), more than 1.5 s seek;
 // - before the first buffered range (a late first timecode) or at a gap, seek to the next media;
-// - a playhead that does not move while media keeps arriving is a stall: the owner starts over.
+// - a seek still pending after SEEK_STUCK_MS while newer media sits in a later range is redone into
+//   the newest range: Chromium was seen never to finish a seek 0.1 s before the end of a range
+//   that ends at a hole (holes after the join burst are common under load);
+// - a playhead that does not move (or a seek that does not finish within STALL_MS) while media
+//   keeps arriving is a stall: the owner starts over.
 // It decides; the owner applies (seek, rate, play) — so it runs against a plain object in tests.
 
 /** What the controller reads of the <video>. */
@@ -32,6 +36,8 @@ export const LIVE = {
 } as const;
 /** Media arrived but the playhead did not move for this long: start over, ms. */
 export const STALL_MS = 4000;
+/** A seek pending this long while a later range exists is redone into the newest range, ms. */
+export const SEEK_STUCK_MS = 1000;
 const HAVE_METADATA = 1;
 
 export interface LiveEdgeInput {
@@ -65,6 +71,9 @@ export class LiveEdge {
   #lastTime: number;
   #lastMovedAt: number;
   #endWhenMoved = 0;
+  /** Since when the <video> has been seeking without a break, and when this controller last re-seeked. */
+  #seekingSince: number | undefined;
+  #reseekedAt = -Infinity;
 
   constructor(video: LiveVideo, now: number, liveSync: boolean) {
     this.#liveSync = liveSync;
@@ -87,8 +96,17 @@ export class LiveEdge {
     const lastStart = buffered.start(buffered.length - 1);
     const behind = end - t;
     let seekTo: number | undefined;
+    if (!video.seeking) this.#seekingSince = undefined;
+    else this.#seekingSince ??= input.now;
+    const seekingFor = this.#seekingSince === undefined ? 0 : input.now - this.#seekingSince;
 
-    if (!video.seeking) {
+    if (video.seeking) {
+      // The target's range cannot grow (a later one holds the newest media): go where media arrives.
+      if (input.now - Math.max(this.#seekingSince ?? input.now, this.#reseekedAt) > SEEK_STUCK_MS && lastStart > t) {
+        seekTo = this.#liveSync ? Math.max(lastStart, end - LIVE.seekTo) : lastStart;
+        this.#reseekedAt = input.now;
+      }
+    } else {
       const range = rangeAt(buffered, t);
       const nextStart = firstStartAfter(buffered, t);
       const stuckAtGap = range !== undefined && range < buffered.length - 1 && buffered.end(range) - t < LIVE.gapEpsilon;
@@ -120,7 +138,9 @@ export class LiveEdge {
     }
 
     let stalled: string | undefined;
-    if (t !== this.#lastTime || video.seeking || input.hidden) {
+    // A seek counts as progress, but not one that has not finished within STALL_MS.
+    const seekUnderWay = video.seeking && seekingFor <= STALL_MS;
+    if ((t !== this.#lastTime && !video.seeking) || seekUnderWay || input.hidden) {
       this.#lastTime = t;
       this.#lastMovedAt = input.now;
       this.#endWhenMoved = end;
