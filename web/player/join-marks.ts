@@ -38,7 +38,7 @@ let nextId = 1;
 let channel: BroadcastChannel | undefined;
 
 /** Marks `stage` for `player` (or for the page) unless it was marked before. */
-export function markJoin(stage: JoinStage, player: object = PAGE): void {
+export function markJoin(stage: JoinStage, player: object = PAGE, at: number = performance.now()): void {
   if (!enabled()) return;
   let stages = reached.get(player);
   if (stages === undefined) reached.set(player, (stages = new Set()));
@@ -47,10 +47,10 @@ export function markJoin(stage: JoinStage, player: object = PAGE): void {
   const detail: JoinMarkDetail = { player: idOf(player), thread: onPage ? "main" : "worker" };
   if (onPage) {
     listenToWorkers();
-    performance.mark(JOIN_MARK_PREFIX + stage, { detail });
+    performance.mark(JOIN_MARK_PREFIX + stage, { detail, startTime: at });
     return;
   }
-  const mark: WorkerMark = { stage, at: performance.timeOrigin + performance.now(), detail };
+  const mark: WorkerMark = { stage, at: performance.timeOrigin + at, detail };
   try {
     (channel ??= new BroadcastChannel(CHANNEL)).postMessage(mark);
   } catch {

@@ -119,7 +119,7 @@ export class WebCodecsBackend implements Backend {
       const pipeToPaint = performance.timeOrigin + info.paintedAt - info.meta.serverTime;
       performance.mark(`cc-paint ${pipeToPaint.toFixed(3)} ${(info.meta.serverTime - info.meta.pts / 1000).toFixed(3)}`);
     }
-    markJoin("paint", this.#host.stats);
+    markJoin("paint", this.#host.stats, info.paintedAt); // the paint's own time: the stats' first paint
     if (info.source instanceof DecoderFeed) this.#host.showing(info.source);
   }
 }
