@@ -78,6 +78,13 @@ class FakeVideoDecoder {
     FakeVideoDecoder.all.push(this);
   }
 
+  /** The codecs this fake decodes, as isConfigSupported answers. */
+  static readonly codecs = new Set(["vp8", "vp09.00.21.08"]);
+
+  static isConfigSupported(config: VideoDecoderConfig): Promise<VideoDecoderSupport> {
+    return Promise.resolve({ supported: FakeVideoDecoder.codecs.has(config.codec), config });
+  }
+
   configure(config: VideoDecoderConfig): void {
     if (this.state === "closed") throw new DOMException("decoder is closed", "InvalidStateError");
     this.config = config;
