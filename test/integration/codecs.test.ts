@@ -8,7 +8,7 @@ import { BITSTREAM_READERS, CODEC_NAMES, codecOfString } from "../../shared/code
 import { isKeyframe, type HelloMessage } from "../../shared/protocol.js";
 import { decodedPictureCountOf } from "../helpers/codec-decode.js";
 import { startServerProcess, stopAllServers } from "../helpers/server-process.js";
-import { connectViewer } from "../helpers/ws-viewer.js";
+import { connectViewer, tryUpgrade } from "../helpers/ws-viewer.js";
 
 const WIDTH = 320;
 const HEIGHT = 240;
@@ -40,6 +40,10 @@ describe.each(CODEC_NAMES)("codec %s", (codec) => {
       expect(hellos.at(-1)?.codec).toBe(declared);
       const pictures = await decodedPictureCountOf(codec, frames.map((f) => f.data), WIDTH, HEIGHT);
       expect(pictures).toBe(frames.length);
+      // WebM is muxed as VP8 only: another codec's stream is not offered there.
+      const webm = await tryUpgrade(server.wsBase + "webm/cam0");
+      if (codec === "vp8") expect(webm).toEqual({ opened: true });
+      else expect(webm).toMatchObject({ opened: false, status: 404, code: "CC_ERR_NOT_FOUND" });
     } finally {
       viewer.close();
       await server.stop();
