@@ -18,6 +18,6 @@ export interface CodecModule {
   readonly read: BitstreamReader;
   /** The parser flags keyframes HEADER (they carry the codec configuration): those are pictures, not stream headers. */
   readonly headerFlagOnKeyframes: boolean;
-  /** What hello says before the first keyframe tells the real string (for 8-bit 4:2:0 at the usual sizes). */
+  /** What hello says before the first keyframe tells the real string: what the encoder declared at the default 640×480@30 here. */
   readonly provisionalCodecString: string;
 }

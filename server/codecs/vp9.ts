@@ -16,5 +16,5 @@ export const vp9: CodecModule = {
   ],
   read: BITSTREAM_READERS.vp9,
   headerFlagOnKeyframes: false,
-  provisionalCodecString: "vp09.00.10.08",
+  provisionalCodecString: "vp09.00.30.08",
 };
