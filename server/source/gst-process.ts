@@ -1,5 +1,5 @@
 // One gst-launch-1.0 child process: spawns it, parses each of its outputs (GDP on stdout, and on
-// fd 3… for a pipeline with more than one encoding) into VP8 frames, logs its stderr, and stops it
+// fd 3… for a pipeline with more than one encoding) into encoded frames of the stream's codec, logs its stderr, and stops it
 // (SIGINT for a clean EOS, SIGKILL after a grace period).
 
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
