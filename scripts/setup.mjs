@@ -43,6 +43,18 @@ const GST_ELEMENTS = [
   ["vp8enc", "gstreamer1.0-plugins-good"],
   ["v4l2src", "gstreamer1.0-plugins-good"],
   ["gdppay", "gstreamer1.0-plugins-bad"],
+  // The other codecs (server/codecs/): encoders and the parsers that frame their output.
+  ["vp9enc", "gstreamer1.0-plugins-good"],
+  ["av1enc", "gstreamer1.0-plugins-bad"],
+  ["av1parse", "gstreamer1.0-plugins-bad"],
+  ["h264parse", "gstreamer1.0-plugins-bad"],
+  ["x264enc", "gstreamer1.0-plugins-ugly"],
+];
+/** Only the tests use these: they decode what a client received (test/helpers/codec-decode.ts). */
+const GST_TEST_ELEMENTS = [
+  ["vp9dec", "gstreamer1.0-plugins-good"],
+  ["av1dec", "gstreamer1.0-plugins-bad"],
+  ["avdec_h264", "gstreamer1.0-libav"],
 ];
 
 function onPath(program) {
@@ -52,9 +64,9 @@ function onPath(program) {
 function missingPackages() {
   const missing = new Set();
   if (!onPath("gst-launch-1.0") || !onPath("gst-inspect-1.0")) {
-    for (const [, pkg] of GST_ELEMENTS) missing.add(pkg);
+    for (const [, pkg] of [...GST_ELEMENTS, ...(mode === "serve" ? [] : GST_TEST_ELEMENTS)]) missing.add(pkg);
   } else {
-    for (const [element, pkg] of GST_ELEMENTS) {
+    for (const [element, pkg] of [...GST_ELEMENTS, ...(mode === "serve" ? [] : GST_TEST_ELEMENTS)]) {
       if (spawnSync("gst-inspect-1.0", ["--exists", element], { stdio: "ignore" }).status !== 0) missing.add(pkg);
     }
   }

@@ -8,6 +8,8 @@ import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type Con
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
 import type { AccessConfig } from "./http/access.js";
 import type { TlsConfig } from "./http/tls.js";
+import { CODEC_NAMES, isCodecName, type CodecName } from "../shared/codec.js";
+import { DEFAULT_CODEC } from "./codecs/registry.js";
 import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
 import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
@@ -25,6 +27,7 @@ export const DEFAULT_SETTINGS: EncodeSettings = {
   framerate: 30,
   bitrateKbps: 1500,
   keyframeIntervalS: 1,
+  codec: DEFAULT_CODEC,
 };
 
 /** videotestsrc patterns worth offering (gst-inspect-1.0 videotestsrc lists them all). */
@@ -82,6 +85,7 @@ export const USAGE = `Usage: npm run serve -- [options]
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
   --keyframe-interval S    seconds between keyframes, at most 30 (default ${DEFAULT_SETTINGS.keyframeIntervalS})
+  --codec NAME             ${CODEC_NAMES.join(" | ")} (default ${DEFAULT_SETTINGS.codec}); the tile encoding uses the same
   --tile WxH | off         the smaller encoding for grids (/ws/NAME?encoding=tile), encoded in the
                            same pipeline: its size, or off for none (default: ${DEFAULT_TILE_WIDTH} wide with the
                            stream's aspect, its fps, ${DEFAULT_TILE_KBPS} kbit/s, for streams from flags that are
@@ -116,7 +120,7 @@ export const USAGE = `Usage: npm run serve -- [options]
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
 
---size, --fps, --bitrate, --keyframe-interval and --tile apply to every stream; flags win over
+--size, --fps, --bitrate, --keyframe-interval, --codec and --tile apply to every stream; flags win over
 the config file.
 `;
 
@@ -146,6 +150,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         fps: { type: "string" },
         bitrate: { type: "string" },
         "keyframe-interval": { type: "string" },
+        codec: { type: "string" },
         tile: { type: "string" },
         "log-level": { type: "string" },
         "max-lag-ms": { type: "string" },
@@ -189,12 +194,14 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         ? (fileDefaults?.keyframeInterval ?? DEFAULT_SETTINGS.keyframeIntervalS)
         : // At most 30 s: a WebM cluster (one GOP) can span at most 32.7 s.
           numberInRange("--keyframe-interval", values["keyframe-interval"], 0.1, 30),
+    codec: values.codec === undefined ? (fileDefaults?.codec ?? DEFAULT_SETTINGS.codec) : parseCodec(values.codec),
   };
   const flagsOverride = {
     ...(flagSize ? { width: flagSize.width, height: flagSize.height } : {}),
     ...(values.fps !== undefined ? { framerate: base.framerate } : {}),
     ...(values.bitrate !== undefined ? { bitrateKbps: base.bitrateKbps } : {}),
     ...(values["keyframe-interval"] !== undefined ? { keyframeIntervalS: base.keyframeIntervalS } : {}),
+    ...(values.codec !== undefined ? { codec: base.codec } : {}),
   };
 
   const tileFlag = parseTileFlag(values.tile);
@@ -218,6 +225,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       framerate: entry.fps ?? base.framerate,
       bitrateKbps: entry.bitrate ?? base.bitrateKbps,
       keyframeIntervalS: entry.keyframeInterval ?? base.keyframeIntervalS,
+      codec: entry.codec ?? base.codec,
     };
     const { source } = parseSource(entry.source, () => false, `${key}.source`, false);
     const settings = { ...own, ...flagsOverride };
@@ -390,4 +398,9 @@ function numberInRange(key: string, text: string, min: number, max: number): num
     throw new ConfigError(key, `expected a number from ${min} to ${max}, got "${text}"`);
   }
   return n;
+}
+
+function parseCodec(value: string): CodecName {
+  if (!isCodecName(value)) throw new ConfigError("--codec", `expected one of ${CODEC_NAMES.join(", ")}, got "${value}"`);
+  return value;
 }

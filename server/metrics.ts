@@ -72,10 +72,10 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
     });
   };
 
-  totalCounter("canvascast_pipeline_frames_total", "VP8 frames read from the stream's pipeline, by encoding (full, tile)", ["stream", "encoding"], (add) => {
+  totalCounter("canvascast_pipeline_frames_total", "Encoded frames read from the stream's pipeline, by encoding (full, tile)", ["stream", "encoding"], (add) => {
     for (const [labels, e] of encodings()) add(labels, e.fanout.framesIn);
   });
-  totalCounter("canvascast_pipeline_bytes_total", "VP8 bytes read from the stream's pipeline (frame payloads), by encoding", ["stream", "encoding"], (add) => {
+  totalCounter("canvascast_pipeline_bytes_total", "Encoded bytes read from the stream's pipeline (frame payloads), by encoding", ["stream", "encoding"], (add) => {
     for (const [labels, e] of encodings()) add(labels, e.fanout.bytesIn);
   });
   totalCounter("canvascast_pipeline_restarts_total", "Times the stream's pipeline was restarted after it ended or stalled", ["stream"], (add) => {

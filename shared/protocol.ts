@@ -168,7 +168,11 @@ export interface HelloMessage {
   readonly stream: string;
   /** The encoding this connection carries (docs/protocol.md, Encodings); width, height and framerate are its own. */
   readonly encoding: EncodingName;
-  readonly codec: "vp8";
+  /**
+   * The WebCodecs codec string of the frames (docs/protocol.md, Codecs): "vp8", "vp09.PP.LL.DD",
+   * "av01.P.LLT.DD" or "avc1.PPCCLL". A client that cannot decode it says so rather than guess.
+   */
+  readonly codec: string;
   readonly width: number;
   readonly height: number;
   readonly framerate: number;
@@ -277,6 +281,9 @@ function parseTypedObject(text: string, what: string): Record<string, unknown> &
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 const isNonNegative = (v: unknown): v is number => typeof v === "number" && v >= 0 && Number.isFinite(v);
 
+/** A WebCodecs codec string: what a client knows of it is its own business (codecOfString in codec.ts). */
+const isCodecString = (v: unknown): v is string => typeof v === "string" && /^[A-Za-z0-9.]{1,64}$/.test(v);
+
 const isDimension = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 16384;
 
 /** Parses a server text message. Unknown types decode as `unknown`; malformed known ones throw. */
@@ -291,7 +298,7 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
         protocol !== PROTOCOL_VERSION ||
         typeof stream !== "string" ||
         !isEncodingName(encoding) ||
-        codec !== "vp8" ||
+        !isCodecString(codec) ||
         !isDimension(width) ||
         !isDimension(height) ||
         typeof framerate !== "number" ||

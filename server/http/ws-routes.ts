@@ -87,6 +87,13 @@ export class WsRoutes {
     // No parameter: the full encoding (every stream has it).
     const encoding = params.get("encoding") ?? "full";
     const stream = this.options.streams.get(name);
+    const codec = stream?.config.settings.codec;
+    if (mode === "webm" && codec !== undefined && codec !== "vp8") {
+      // The WebM muxer writes VP8 only (webm.ts): another codec's frames would be mislabelled.
+      const message = `stream "${name}" is ${codec}: /webm/ serves VP8 streams only; play it through /ws/`;
+      refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message }, this.refusals);
+      return;
+    }
     const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);
     if (full) {
       this.options.log.info("viewer refused: too many viewers", { stream: name, mode, remote: req.socket.remoteAddress, reason: full.message });

@@ -1,10 +1,13 @@
-// Turns GDP packets from a `vp8enc ! gdppay` pipeline into VP8 frames and caps.
+// Turns GDP packets from an encoder's `… ! gdppay` into encoded frames and caps, for one codec:
+// the caps must be its media type, and the bitstream (not the buffer flags) says which frames are
+// keyframes and, on keyframes, the WebCodecs codec string.
 
 import type { Micros, Millis } from "../../shared/units.js";
 import { nanosToMicros } from "../../shared/units.js";
 import { parseVideoCaps, type VideoCaps } from "./caps.js";
 import { GstBufferFlag, type GdpPacket } from "./gdp.js";
-import { parseVp8Frame } from "../../shared/vp8.js";
+import { CODECS } from "../codecs/registry.js";
+import type { CodecModule } from "../codecs/codec-module.js";
 
 export interface EncodedFrame {
   readonly pts: Micros;
@@ -12,6 +15,8 @@ export interface EncodedFrame {
   /** GStreamer marked a discontinuity before this frame. */
   readonly discont: boolean;
   readonly data: Uint8Array;
+  /** The WebCodecs codec string the bitstream declares (keyframes); absent when it says nothing. */
+  readonly codec?: string;
   /** Wall clock when the frame's last byte was read from the pipe. */
   readonly receivedAt: Millis;
 }
@@ -23,12 +28,16 @@ export type FrameEvent =
 
 export type FrameWarningCode =
   | "FRAME_WARN_BAD_CAPS"
-  | "FRAME_WARN_NOT_VP8"
+  /** A buffer that is not a frame of the stream's codec. */
+  | "FRAME_WARN_BAD_FRAME"
   | "FRAME_WARN_KEY_MISMATCH"
   | "FRAME_WARN_NO_PTS";
 
 export class FrameAssembler {
   private lastPts: Micros | null = null;
+  private framerate = 0;
+
+  constructor(private readonly codec: CodecModule = CODECS.vp8) {}
 
   /** Events for one packet. `receivedAt` is when the chunk that completed it was read. */
   accept(packet: GdpPacket, receivedAt: Millis): FrameEvent[] {
@@ -37,9 +46,10 @@ export class FrameAssembler {
         return [];
       case "caps": {
         const caps = parseVideoCaps(packet.caps);
-        if (caps === null || caps.mediaType !== "video/x-vp8") {
+        if (caps === null || caps.mediaType !== this.codec.mediaType) {
           return [warning("FRAME_WARN_BAD_CAPS", `unexpected caps: ${packet.caps.slice(0, 120)}`)];
         }
+        this.framerate = caps.framerate;
         return [{ type: "caps", caps }];
       }
       case "buffer":
@@ -48,18 +58,22 @@ export class FrameAssembler {
   }
 
   private acceptBuffer(packet: Extract<GdpPacket, { type: "buffer" }>, receivedAt: Millis): FrameEvent[] {
-    // Stream headers (HEADER flag) and gaps carry no picture.
-    if (packet.flags & (GstBufferFlag.HEADER | GstBufferFlag.GAP) || packet.payload.byteLength === 0) return [];
-    const info = parseVp8Frame(packet.payload);
+    // Gaps carry no picture.
+    if (packet.flags & GstBufferFlag.GAP || packet.payload.byteLength === 0) return [];
+    const info = this.codec.read(packet.payload, this.framerate);
+    // HEADER: a stream header (vp8enc's) carries no picture; a parser's keyframe with its codec
+    // configuration in band (h264parse's SPS/PPS, av1parse's sequence header) does.
+    if (packet.flags & GstBufferFlag.HEADER && !(this.codec.headerFlagOnKeyframes && info?.key === true)) return [];
+    const name = this.codec.name.toUpperCase();
     if (info === null) {
-      return [warning("FRAME_WARN_NOT_VP8", `dropped a ${packet.payload.byteLength}-byte buffer that is not a VP8 frame`)];
+      return [warning("FRAME_WARN_BAD_FRAME", `dropped a ${packet.payload.byteLength}-byte buffer that is not a ${name} frame`)];
     }
     const events: FrameEvent[] = [];
     const gstKey = (packet.flags & GstBufferFlag.DELTA_UNIT) === 0;
     if (gstKey !== info.key) {
       // The bitstream is what the decoder obeys, so it wins.
       events.push(
-        warning("FRAME_WARN_KEY_MISMATCH", `buffer flags say ${gstKey ? "key" : "delta"}, VP8 frame tag says ${info.key ? "key" : "delta"}`),
+        warning("FRAME_WARN_KEY_MISMATCH", `buffer flags say ${gstKey ? "key" : "delta"}, the ${name} bitstream says ${info.key ? "key" : "delta"}`),
       );
     }
     let pts: Micros;
@@ -78,6 +92,7 @@ export class FrameAssembler {
         key: info.key,
         discont: (packet.flags & GstBufferFlag.DISCONT) !== 0,
         data: packet.payload,
+        ...(info.codec !== null ? { codec: info.codec } : {}),
         receivedAt,
       },
     });

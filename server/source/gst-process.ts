@@ -1,5 +1,5 @@
 // One gst-launch-1.0 child process: spawns it, parses each of its outputs (GDP on stdout, and on
-// fd 3… for a pipeline with more than one encoding) into VP8 frames, logs its stderr, and stops it
+// fd 3… for a pipeline with more than one encoding) into encoded frames of the stream's codec, logs its stderr, and stops it
 // (SIGINT for a clean EOS, SIGKILL after a grace period).
 
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
@@ -8,6 +8,7 @@ import { Emitter } from "../../shared/emitter.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import { errorFields, type Logger } from "../log.js";
 import type { VideoCaps } from "./caps.js";
+import type { CodecModule } from "../codecs/codec-module.js";
 import { FrameAssembler, type EncodedFrame, type FrameWarningCode } from "./frames.js";
 import { GdpError, GdpParser, type GdpPacket } from "./gdp.js";
 
@@ -37,6 +38,8 @@ export interface GstProcessOptions {
   readonly log: Logger;
   /** The GDP streams to read; each gets its own parser. */
   readonly outputs: readonly GstOutputSpec[];
+  /** What every output carries; VP8 when not given. */
+  readonly codec?: CodecModule;
   /** Grace period between SIGINT and SIGKILL on close(). */
   readonly stopGraceMs?: number;
   readonly program?: string;
@@ -98,7 +101,7 @@ export class GstProcess {
       this.fatal = `cannot run ${options.program ?? GST_LAUNCH}: ${err.message}`;
     });
     for (const output of options.outputs) {
-      const reader = new OutputReader(output.name);
+      const reader = new OutputReader(output.name, options.codec);
       (this.child.stdio[output.fd] as Readable).on("data", (chunk: Buffer) => this.onOutput(reader, chunk));
     }
     this.child.stderr!.setEncoding("utf8");
@@ -198,8 +201,13 @@ export class GstProcess {
 /** One output's parser state: GDP packets, then frames. */
 class OutputReader {
   readonly parser = new GdpParser();
-  readonly assembler = new FrameAssembler();
-  constructor(readonly name: string) {}
+  readonly assembler: FrameAssembler;
+  constructor(
+    readonly name: string,
+    codec: CodecModule | undefined,
+  ) {
+    this.assembler = new FrameAssembler(codec);
+  }
 }
 
 /** stdin ignored, stderr a pipe (gst's messages), a pipe on each output's fd, the fds between ignored. */

@@ -1,10 +1,13 @@
 // Builds the gst-launch-1.0 argv for a stream: source → raw I420 at the configured size/rate →
-// vp8enc with live settings → gdppay → fdsink fd=1. A stream with a tile encoding gets a second
+// the stream's encoder with live settings (server/codecs/) → gdppay → fdsink fd=1. A stream with a tile encoding gets a second
 // branch in the same process (one capture): a tee after the raw caps, scaled down and encoded
 // again, out on fd 3 — or, for a camera's own substream, a second source chain. Passed as an argv
 // array, never through a shell.
 
+import type { CodecName } from "../../shared/codec.js";
 import type { EncodingName } from "../../shared/protocol.js";
+import type { EncoderTarget } from "../codecs/codec-module.js";
+import { CODECS } from "../codecs/registry.js";
 
 export type SourceSpec =
   | { readonly kind: "test"; readonly pattern: string }
@@ -19,6 +22,8 @@ export interface EncodeSettings {
   readonly framerate: number;
   readonly bitrateKbps: number;
   readonly keyframeIntervalS: number;
+  /** The tile encoding, when there is one, uses the same codec. */
+  readonly codec: CodecName;
 }
 
 /** The smaller encoding for grids of players. */
@@ -111,12 +116,17 @@ export function buildPipeline(spec: PipelineSpec, options: PipelineOptions): Gst
     "-q", // without -q status lines go to stdout and corrupt the GDP stream
     "-e", // SIGINT sends EOS: a clean exit on a packet boundary
   ];
-  const fullTail = [...encoderArgs(settings.bitrateKbps, keyframeMaxDist(settings)), ...sinkArgs(FULL_FD)];
+  const codec = CODECS[settings.codec];
+  const encoderArgs = (target: EncoderTarget): string[] => codec.encoderArgs(target);
+  const fullTail = [...encoderArgs({ bitrateKbps: settings.bitrateKbps, keyframeDistance: keyframeMaxDist(settings) }), ...sinkArgs(FULL_FD)];
   if (tile === null) {
     return { args: [...head, ...input, ...toI420, ...fullTail], outputs: [{ encoding: "full", fd: FULL_FD }] };
   }
   const tileEncode = [
-    ...encoderArgs(tile.bitrateKbps, keyframeMaxDist({ framerate: tile.framerate, keyframeIntervalS: settings.keyframeIntervalS })),
+    ...encoderArgs({
+      bitrateKbps: tile.bitrateKbps,
+      keyframeDistance: keyframeMaxDist({ framerate: tile.framerate, keyframeIntervalS: settings.keyframeIntervalS }),
+    }),
     ...sinkArgs(TILE_FD),
   ];
   const outputs: PipelineOutput[] = [{ encoding: "full", fd: FULL_FD }, { encoding: "tile", fd: TILE_FD }];
@@ -151,30 +161,6 @@ const toI420 = ["!", "videoconvert", "!", "video/x-raw,format=I420"];
 
 function queueArgs(leaky: boolean): string[] {
   return ["queue", "max-size-buffers=1", "max-size-bytes=0", "max-size-time=0", ...(leaky ? ["leaky=downstream"] : []), "silent=true"];
-}
-
-function encoderArgs(bitrateKbps: number, keyframeDistance: number): string[] {
-  return [
-    "!", "vp8enc",
-    // vp8enc defaults are for files (deadline 1 s); these are the live settings measured in DESIGN.md.
-    "deadline=1", "cpu-used=8", "end-usage=cbr",
-    `target-bitrate=${Math.round(bitrateKbps * 1000)}`,
-    `keyframe-max-dist=${keyframeDistance}`,
-    "lag-in-frames=0", "threads=1", "error-resilient=default",
-    ...temporalLayerArgs(),
-  ];
-}
-
-/**
- * Two temporal layers, as reference rules per frame (vp8enc applies the flags in turn, by frame
- * number): even frames reference and update only the last frame; odd frames reference it too but
- * update no reference buffer and no probabilities, so no frame depends on them. A joining player
- * skips those frames of the replayed GOP (shared/vp8.ts) and decodes half of it. The rate control
- * stays one layer (CBR at the stream's bitrate); the bitstream is plain VP8 for every decoder.
- */
-function temporalLayerArgs(): string[] {
-  const base = "no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt";
-  return [`temporal-scalability-layer-flags=<${base},${base}+no-upd-last+no-upd-entropy>`];
 }
 
 function sinkArgs(fd: number): string[] {

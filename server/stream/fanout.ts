@@ -34,6 +34,11 @@ import type { WireMessage } from "./wire-message.js";
 export interface FanoutOptions {
   /** Which of the stream's encodings this fan-out carries (in hello and the viewer list); "full" by default. */
   readonly encoding?: EncodingName;
+  /**
+   * The WebCodecs codec string hello announces until a keyframe declares its own ("vp8" by
+   * default); a keyframe that declares another re-announces hello.
+   */
+  readonly codec?: string;
   /** Viewer ids; a stream's encodings share one source so that ids are unique per stream. */
   readonly nextViewerId?: () => number;
   /** The flow-control policy's limits (flow-control.ts). */
@@ -78,6 +83,7 @@ export class StreamFanout {
   private readonly nextViewerId: () => number;
   readonly encoding: EncodingName;
   private video: VideoInfo;
+  private codec: string;
   private stateMessage: StateMessage = { type: "state", state: "starting" };
   /** The next frame published carries the discontinuity flag (pipeline restart). */
   private discontinuityNext = false;
@@ -96,6 +102,7 @@ export class StreamFanout {
     options: FanoutOptions = {},
   ) {
     this.video = initialVideo;
+    this.codec = options.codec ?? "vp8";
     this.encoding = options.encoding ?? "full";
     let ids = 1;
     this.nextViewerId = options.nextViewerId ?? (() => ids++);
@@ -169,7 +176,7 @@ export class StreamFanout {
     }
     const output = mode === "ws" ? new FrameOutput(viewer) : new WebmOutput(viewer, this.webmMux, meta);
     this.viewers.set(viewer, output);
-    output.greet(helloMessage(this.name, this.encoding, this.video), this.stateMessage);
+    output.greet(helloMessage(this.name, this.encoding, this.video, this.codec), this.stateMessage);
     this.replayTo(viewer, output, "replay", now);
     return viewer;
   }
@@ -255,9 +262,19 @@ export class StreamFanout {
     if (v.width === info.width && v.height === info.height && v.framerate === info.framerate) return;
     this.video = info;
     this.webmMux.setVideo(info);
+    this.announceFormat();
+  }
+
+  /** The WebCodecs codec string hello says. */
+  get codecString(): string {
+    return this.codec;
+  }
+
+  /** Frames from here on are of a new format: a new hello, and every viewer restarts at a keyframe. */
+  private announceFormat(): void {
     this.gop.clear();
     this.gopStart = null;
-    const hello = helloMessage(this.name, this.encoding, this.video);
+    const hello = helloMessage(this.name, this.encoding, this.video, this.codec);
     for (const [viewer, output] of this.viewers) {
       viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
       if (!output.formatChanged(hello)) this.viewers.delete(viewer);
@@ -286,6 +303,11 @@ export class StreamFanout {
 
   /** Encodes a frame once, caches it and offers it to every viewer. */
   publish(frame: EncodedFrame): FrameMessage {
+    if (frame.codec !== undefined && frame.codec !== this.codec) {
+      // A keyframe declares another profile or level than hello said: say it before this frame.
+      this.codec = frame.codec;
+      this.announceFormat();
+    }
     this.seq = nextSeq(this.seq);
     let flags = 0;
     if (frame.key) flags |= FrameFlag.KEYFRAME;

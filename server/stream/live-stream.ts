@@ -10,6 +10,7 @@ import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { GstProcess, type GstExit } from "../source/gst-process.js";
 import { buildPipeline, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec, type TileSettings } from "../source/pipeline.js";
+import { CODECS } from "../codecs/registry.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
 import type { VideoInfo } from "./messages.js";
 
@@ -112,6 +113,7 @@ export class LiveStream {
       const observer = options.viewerLagObserver?.(name) ?? options.fanout?.onViewerLag;
       const fanout = new StreamFanout(config.name, target, {
         ...options.fanout,
+        codec: CODECS[config.settings.codec].provisionalCodecString,
         encoding: name,
         nextViewerId: () => viewerIds++,
         ...(observer ? { onViewerLag: observer } : {}),
@@ -162,7 +164,8 @@ export class LiveStream {
     if (this.closed) return;
     const pipeline = buildPipeline(this.config, this.options.pipeline);
     const outputs = pipeline.outputs.map((o) => ({ name: o.encoding, fd: o.fd }));
-    const gst = new GstProcess(pipeline.args, { log: this.log, outputs, ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}) });
+    const codec = CODECS[this.config.settings.codec];
+    const gst = new GstProcess(pipeline.args, { log: this.log, outputs, codec, ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}) });
     this.process = gst;
     this.startedAt = wallClockMs();
     for (const e of this.encodings.values()) e.lastFrameAt = null;

@@ -9,13 +9,14 @@ export interface VideoInfo {
   readonly framerate: number;
 }
 
-export function helloMessage(stream: string, encoding: EncodingName, video: VideoInfo): HelloMessage {
+/** `codec`: the WebCodecs codec string (docs/protocol.md, Codecs). */
+export function helloMessage(stream: string, encoding: EncodingName, video: VideoInfo, codec: string): HelloMessage {
   return {
     type: "hello",
     protocol: PROTOCOL_VERSION,
     stream,
     encoding,
-    codec: "vp8",
+    codec,
     width: video.width,
     height: video.height,
     framerate: video.framerate,

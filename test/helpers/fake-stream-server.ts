@@ -72,9 +72,9 @@ export class ClientConnection {
     this.socket.send(raw);
   }
 
-  hello(size: { width: number; height: number } = { width: 640, height: 480 }): void {
+  hello(size: { width: number; height: number } = { width: 640, height: 480 }, codec = "vp8"): void {
     this.#size = size;
-    this.json({ type: "hello", protocol: 1, stream: "cam0", codec: "vp8", ...size, framerate: 30, serverTime: Date.now() });
+    this.json({ type: "hello", protocol: 1, stream: "cam0", codec, ...size, framerate: 30, serverTime: Date.now() });
   }
 
   state(state: "starting" | "live" | "restarting" | "offline", more: { reason?: string; retryInMs?: number } = {}): void {

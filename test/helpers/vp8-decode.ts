@@ -9,14 +9,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export function ivf(frames: readonly Uint8Array[], width: number, height: number): Uint8Array {
+/** An IVF file of these frames; `fourcc` names the codec ("VP80", "VP90", "AV01"). */
+export function ivf(frames: readonly Uint8Array[], width: number, height: number, fourcc = "VP80"): Uint8Array {
   const total = 32 + frames.reduce((n, f) => n + 12 + f.byteLength, 0);
   const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
   out.set([0x44, 0x4b, 0x49, 0x46], 0); // "DKIF"
   v.setUint16(4, 0, true); // version
   v.setUint16(6, 32, true); // header size
-  out.set([0x56, 0x50, 0x38, 0x30], 8); // "VP80"
+  out.set([...fourcc].map((c) => c.charCodeAt(0)), 8);
   v.setUint16(12, width, true);
   v.setUint16(14, height, true);
   v.setUint32(16, 30, true); // timebase denominator

@@ -42,19 +42,19 @@ describe("config file", () => {
       {
         name: "door",
         source: { kind: "v4l2", device: "/dev/video2" },
-        settings: { width: 1280, height: 720, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 2 },
+        settings: { width: 1280, height: 720, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 2, codec: "vp8" },
         tile: null,
       },
       {
         name: "yard",
         source: { kind: "gst", fragment: "videotestsrc is-live=true pattern=ball" },
-        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1, codec: "vp8" },
         tile: null,
       },
       {
         name: "extra",
         source: { kind: "test", pattern: "ball" },
-        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1 },
+        settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1, codec: "vp8" },
         tile: null,
       },
     ]);

@@ -36,7 +36,7 @@ describe("parseCli", () => {
         {
           name: "cam0",
           source: { kind: "test", pattern: "smpte" },
-          settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 },
+          settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1, codec: "vp8" },
           tile: { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null },
         },
       ],
@@ -81,7 +81,7 @@ describe("parseCli", () => {
     expect(config.streams[0]).toEqual({
       name: "cam0",
       source: { kind: "test", pattern: "ball" },
-      settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 2.5 },
+      settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 2.5, codec: "vp8" },
       // No wider than a tile: no tile encoding.
       tile: null,
     });
@@ -203,7 +203,7 @@ const buildGstArgs = (source: SourceSpec, settings: EncodeSettings, options: { t
   buildPipeline({ source, settings, tile: null }, options).args;
 
 describe("buildPipeline", () => {
-  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1 };
+  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1, codec: "vp8" };
   const args = buildGstArgs({ kind: "test", pattern: "smpte" }, settings, { timeOverlay: false });
 
   test("-q and -e come first", () => {
@@ -262,7 +262,7 @@ describe("buildPipeline", () => {
 });
 
 describe("buildPipeline with a tile encoding", () => {
-  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 2 };
+  const settings: EncodeSettings = { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 2, codec: "vp8" };
   const tile: TileSettings = { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null };
   const source: SourceSpec = { kind: "test", pattern: "smpte" };
   /** Each vp8enc's properties, in order. */
@@ -332,7 +332,7 @@ describe("gst: sources", () => {
     expect(splitFragment('filesrc location="my file.mp4" ! decodebin')).toEqual(["filesrc", 'location="my file.mp4"', "!", "decodebin"]);
     const args = buildGstArgs(
       { kind: "gst", fragment: "rtspsrc location=rtsp://cam/1 latency=0 ! decodebin" },
-      { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 1 },
+      { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 1, codec: "vp8" },
       { timeOverlay: true },
     );
     expect(args.slice(2, 14)).toEqual([
@@ -355,7 +355,7 @@ describe("buildGstArgs, run for real", () => {
   test("gst-launch-1.0 with the test-pattern argv streams 160x120 VP8, keyframe first", async () => {
     const args = buildGstArgs(
       { kind: "test", pattern: "smpte" },
-      { width: 160, height: 120, framerate: 30, bitrateKbps: 200, keyframeIntervalS: 1 },
+      { width: 160, height: 120, framerate: 30, bitrateKbps: 200, keyframeIntervalS: 1, codec: "vp8" },
       { timeOverlay: false },
     );
     const proc = spawn("gst-launch-1.0", args, { stdio: ["ignore", "pipe", "pipe"] });

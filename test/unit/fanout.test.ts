@@ -252,6 +252,24 @@ describe("StreamFanout", () => {
     expect(f.viewerCount("webm")).toBe(0);
   });
 
+  test("a keyframe that declares another codec string than hello said: a new hello before it, and only it and later frames follow", () => {
+    const f = makeFanout({ codec: "avc1.42C01E" });
+    const [s] = join(f);
+    expect(s.texts()[0]).toMatchObject({ type: "hello", codec: "avc1.42C01E" });
+    f.setState("live");
+    // The bitstream says otherwise: hello is said again, then the keyframe.
+    const key = f.publish({ ...frame(true), codec: "avc1.640028" }).seq;
+    const next = f.publish(frame(false)).seq;
+    answer(f, s);
+    const order = s.sent.flatMap((m) => (m.kind === "text" ? [(JSON.parse(m.text) as { type: string; codec?: string }).codec ?? "text"] : m.kind === "binary" ? ["frame"] : []));
+    expect(order).toEqual(["avc1.42C01E", "text", "text", "avc1.640028", "frame", "frame"]);
+    expect(s.frames().map(([seq]) => seq)).toEqual([key, next]);
+    // The same string again changes nothing.
+    f.publish({ ...frame(true), codec: "avc1.640028" });
+    expect(s.texts().filter((m) => m.type === "hello")).toHaveLength(2);
+    expect(f.codecString).toBe("avc1.640028");
+  });
+
   test("a fan-out of the tile encoding says so in hello and in its viewer list; encodings of one stream share viewer ids", () => {
     let ids = 1;
     const nextViewerId = (): number => ids++;

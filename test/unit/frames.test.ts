@@ -116,10 +116,10 @@ describe("FrameAssembler on hand-built packets", () => {
     ["text whose first byte has bit 0 = 0 and no start code", new TextEncoder().encode("hello, not vp8")],
     ["two bytes", hex("01 02")],
     ["a keyframe tag cut before the size", hex("f0 36 00 9d 01 2a a0 00 78")],
-  ])("non-VP8 bytes (%s) → FRAME_WARN_NOT_VP8 and no frame", (_name, payload) => {
+  ])("non-VP8 bytes (%s) → FRAME_WARN_BAD_FRAME and no frame", (_name, payload) => {
     const events = new FrameAssembler().accept(buffer(payload, 0, 0), at);
     expect(events).toHaveLength(1);
-    expect(warnings(events)).toEqual(["FRAME_WARN_NOT_VP8"]);
+    expect(warnings(events)).toEqual(["FRAME_WARN_BAD_FRAME"]);
   });
 
   test("missing PTS → FRAME_WARN_NO_PTS and a strictly increasing PTS from the wall clock (µs)", () => {

@@ -51,7 +51,7 @@ describe("GstProcess outputs", () => {
     const pipeline = buildPipeline(
       {
         source: { kind: "test", pattern: "smpte" },
-        settings: { width: 160, height: 120, framerate: 30, bitrateKbps: 200, keyframeIntervalS: 1 },
+        settings: { width: 160, height: 120, framerate: 30, bitrateKbps: 200, keyframeIntervalS: 1, codec: "vp8" },
         tile: { width: 80, height: 60, framerate: 30, bitrateKbps: 100, source: null },
       },
       { timeOverlay: false },

@@ -78,6 +78,13 @@ class FakeVideoDecoder {
     FakeVideoDecoder.all.push(this);
   }
 
+  /** The codecs this fake decodes, as isConfigSupported answers. */
+  static readonly codecs = new Set(["vp8", "vp09.00.21.08"]);
+
+  static isConfigSupported(config: VideoDecoderConfig): Promise<VideoDecoderSupport> {
+    return Promise.resolve({ supported: FakeVideoDecoder.codecs.has(config.codec), config });
+  }
+
   configure(config: VideoDecoderConfig): void {
     if (this.state === "closed") throw new DOMException("decoder is closed", "InvalidStateError");
     this.config = config;
@@ -272,6 +279,36 @@ describe("CanvasCastPlayer (WebCodecs, fake decoder and canvas, real sockets)", 
     expect(stats.firstPaintMs).not.toBeNull();
     await expect(s.player.snapshot()).resolves.toBeInstanceOf(Blob);
     expect(s.errors).toEqual([]);
+  });
+
+  test("another codec in hello: checked with isConfigSupported, frames held meanwhile, then decoded with it", async () => {
+    const s = makePlayer();
+    const conn = await connection(0);
+    conn.hello({ width: 640, height: 480 }, "vp09.00.21.08");
+    conn.state("live");
+    conn.frame(1, FLAG.KEY | FLAG.REPLAY);
+    conn.frame(2, FLAG.REPLAY);
+    await soon(() => s.player.state === "live", "live");
+    const decoder = FakeVideoDecoder.all.at(-1)!;
+    expect(decoder.config).toMatchObject({ codec: "vp09.00.21.08", codedWidth: 640, codedHeight: 480 });
+    expect(decoder.chunks.map((c) => c.type)).toEqual(["key", "delta"]);
+    expect(s.errors).toEqual([]);
+  });
+
+  test("a codec the browser cannot decode: fatal CC_ERR_CODEC_UNSUPPORTED naming it, nothing decoded", async () => {
+    const s = makePlayer();
+    const conn = await connection(0);
+    conn.hello({ width: 640, height: 480 }, "hev1.1.6.L93.B0");
+    conn.state("live");
+    conn.frame(1, FLAG.KEY);
+    await soon(() => s.errors.length > 0, "an error");
+    expect(s.errors[0]).toMatchObject({ code: "CC_ERR_CODEC_UNSUPPORTED", fatal: true });
+    expect(s.errors[0]!.message).toContain("hev1.1.6.L93.B0");
+    expect(FakeVideoDecoder.all.flatMap((d) => d.chunks)).toEqual([]);
+    // It stops: the state says why, and its socket is closed.
+    expect(s.player.state).toBe("unsupported");
+    expect(s.player.reason).toContain("CC_ERR_CODEC_UNSUPPORTED");
+    await soon(() => conn.closed !== undefined, "the socket closed");
   });
 
   test("a replayed GOP is decoded whole and only its newest frame painted", async () => {

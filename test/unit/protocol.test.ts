@@ -306,7 +306,8 @@ describe("parseServerMessage", () => {
 
   test.each([
     ["protocol 2", { ...hello, protocol: 2 }],
-    ["codec h264", { ...hello, codec: "h264" }],
+    ["a codec with a space", { ...hello, codec: "h 264" }],
+    ["a numeric codec", { ...hello, codec: 8 }],
     ["width 0", { ...hello, width: 0 }],
     ["fractional height", { ...hello, height: 480.5 }],
     ["framerate 0", { ...hello, framerate: 0 }],

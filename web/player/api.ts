@@ -41,7 +41,8 @@ export interface HelloMessage {
   readonly stream: string;
   /** The encoding this connection carries; width, height and framerate are its own. */
   readonly encoding: Encoding;
-  readonly codec: "vp8";
+  /** The WebCodecs codec string: "vp8", "vp09.PP.LL.DD", "av01.P.LLT.DD" or "avc1.PPCCLL". */
+  readonly codec: string;
   readonly width: number;
   readonly height: number;
   readonly framerate: number;
@@ -138,6 +139,8 @@ export type PlayerErrorCode =
   | "CC_ERR_DECODE"
   /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */
   | "CC_ERR_DECODER_UNSUPPORTED"
+  /** `VideoDecoder.isConfigSupported` says this browser cannot decode the stream's codec (hello.codec, named in the message). Fatal for this stream. */
+  | "CC_ERR_CODEC_UNSUPPORTED"
   /** No WebCodecs `VideoDecoder`: insecure context (needs https or localhost) or an old browser. */
   | "CC_ERR_NO_WEBCODECS"
   /** No MediaSource, or it cannot play `video/webm; codecs="vp8"`. Fatal for the MSE player. */

@@ -1,6 +1,7 @@
-// Wraps WebCodecs `VideoDecoder` for a live VP8 stream: keyframe gating, recovery after errors,
-// a generation counter so output from before a reset is dropped, and every VideoFrame either
-// handed on or closed.
+// Wraps WebCodecs `VideoDecoder` for a live stream of the codec hello names: a support check
+// before configuring (VideoDecoder.isConfigSupported), keyframe gating, recovery after errors, a
+// generation counter so output from before a reset is dropped, and every VideoFrame either handed
+// on or closed.
 
 import type { VideoFrameHeader } from "../../shared/protocol.js";
 import { isKeyframe, isReplay } from "../../shared/protocol.js";
@@ -42,6 +43,23 @@ export interface DecoderSize {
   readonly height: number;
 }
 
+/** What hello says the frames are: the WebCodecs codec string and the picture size. */
+export interface DecoderFormat extends DecoderSize {
+  readonly codec: string;
+}
+
+/** A frame that came while the codec's support was being checked, decoded once it is known. */
+interface HeldFrame {
+  readonly header: VideoFrameHeader;
+  readonly data: Uint8Array;
+  readonly receivedAt: number;
+}
+
+/** The codec a decoder is prepared with before hello: the one most streams use. */
+const PREPARED_CODEC = "vp8";
+/** Frames held while a support check runs (a replayed GOP); more, and the rest wait for a keyframe. */
+const MAX_HELD = 600;
+
 interface PendingMeta {
   readonly generation: number;
   readonly seq: number;
@@ -62,9 +80,25 @@ export function webCodecsAvailable(): boolean {
   return typeof globalThis.VideoDecoder === "function" && typeof globalThis.EncodedVideoChunk === "function";
 }
 
-export function decoderConfig(size?: DecoderSize): VideoDecoderConfig {
+/** Answers per codec string, shared by every decoder of the page (or worker). */
+const support = new Map<string, Promise<boolean>>();
+
+/** Whether this browser decodes `codec` (VideoDecoder.isConfigSupported, asked once per codec string). */
+export function codecSupported(codec: string): Promise<boolean> {
+  let answer = support.get(codec);
+  if (answer === undefined) {
+    answer = Promise.resolve(decoderConfig(codec)).then((config) => VideoDecoder.isConfigSupported(config)).then(
+      (result) => result.supported === true,
+      () => false, // a TypeError: not even a valid codec string
+    );
+    support.set(codec, answer);
+  }
+  return answer;
+}
+
+export function decoderConfig(codec: string, size?: DecoderSize): VideoDecoderConfig {
   return {
-    codec: "vp8",
+    codec,
     ...(size === undefined ? {} : { codedWidth: size.width, codedHeight: size.height }),
     optimizeForLatency: true,
     colorSpace: { primaries: "smpte170m", transfer: "smpte170m", matrix: "smpte170m", fullRange: false },
@@ -76,6 +110,11 @@ export class FrameDecoder {
   readonly #callbacks: DecoderCallbacks;
   #decoder: VideoDecoder | undefined;
   #size: DecoderSize | undefined;
+  /** The codec hello named; the decoder is configured for it once its support is known. */
+  #codec = PREPARED_CODEC;
+  /** The codec whose support check is under way; frames meanwhile are held. */
+  #checking: string | undefined;
+  #held: HeldFrame[] = [];
   #generation = 0;
   #waitingForKeyframe = true;
   /** Set by the error callback; the decoder is rebuilt when the next keyframe arrives. */
@@ -102,13 +141,25 @@ export class FrameDecoder {
   }
 
   /**
-   * Configures for a stream of this size. A different size (or a first call) resets and
-   * reconfigures the decoder; the same size only waits for the next keyframe.
+   * Configures for a stream of this codec and size. Another codec is first checked
+   * (isConfigSupported: frames meanwhile are held, an unsupported one is a fatal
+   * CC_ERR_CODEC_UNSUPPORTED); a different size (or a first call) resets and reconfigures the
+   * decoder; the same codec and size only wait for the next keyframe.
    */
-  configure(size: DecoderSize): void {
+  configure(format: DecoderFormat): void {
     if (this.#closed) return;
-    const same = this.#size !== undefined && this.#size.width === size.width && this.#size.height === size.height;
-    this.#size = { width: size.width, height: size.height };
+    const sameCodec = format.codec === this.#codec;
+    const same = sameCodec && this.#size !== undefined && this.#size.width === format.width && this.#size.height === format.height;
+    this.#size = { width: format.width, height: format.height };
+    if (!sameCodec) {
+      this.#codec = format.codec;
+      this.#fatal = false;
+      this.#prepared = false;
+      this.#closeDecoder();
+      this.#check(format.codec, true);
+      return;
+    }
+    if (this.#checking !== undefined) return; // the check's answer configures
     // A decoder prepared before hello (no size) keeps going: VP8 keyframes carry their size.
     if ((same || this.#prepared) && this.#decoder !== undefined && this.#decoder.state === "configured" && !this.#needsRestart) {
       this.waitForKeyframe();
@@ -119,13 +170,44 @@ export class FrameDecoder {
   }
 
   /**
+   * Asks whether the browser decodes `codec`. `hold`: frames are held until the answer, then
+   * decoded on a decoder configured for it; otherwise (a decoder already configured, prepared
+   * before hello) only an unsupported answer acts.
+   */
+  #check(codec: string, hold: boolean): void {
+    if (hold) {
+      this.#checking = codec;
+      this.#held = [];
+    }
+    void codecSupported(codec).then((supported) => {
+      if (this.#closed || codec !== this.#codec) return; // another hello since
+      if (hold) this.#checking = undefined;
+      const held = this.#held;
+      this.#held = [];
+      if (!supported) {
+        this.#fatal = true;
+        this.counters.errors++;
+        this.counters.dropped += held.length;
+        this.#closeDecoder();
+        this.#callbacks.onError(new PlayerError("CC_ERR_CODEC_UNSUPPORTED", `this browser cannot decode ${codec}`, true));
+        return;
+      }
+      if (!hold) return;
+      this.#restart();
+      for (const frame of held) this.decode(frame.header, frame.data, frame.receivedAt);
+    });
+  }
+
+  /**
    * Builds and configures the VideoDecoder now, before the stream's size is known, so that its
    * start overlaps the socket's: hello then only records the size.
    */
   prepare(): void {
-    if (this.#closed || this.#fatal || this.#decoder !== undefined) return;
+    if (this.#closed || this.#fatal || this.#decoder !== undefined || this.#codec !== PREPARED_CODEC) return;
     this.#prepared = true;
     this.#restart(true);
+    // Not waited for: VP8 decodes wherever VideoDecoder exists; the answer only confirms it.
+    this.#check(PREPARED_CODEC, false);
   }
 
   /** Drops delta frames until the next keyframe (e.g. on a new connection). */
@@ -136,6 +218,12 @@ export class FrameDecoder {
   decode(header: VideoFrameHeader, data: Uint8Array, receivedAt: number): void {
     if (this.#closed) return;
     const keyframe = isKeyframe(header);
+    if (this.#checking !== undefined && !this.#fatal) {
+      // Held from a keyframe on, until the support check answers.
+      if ((keyframe || this.#held.length > 0) && this.#held.length < MAX_HELD) this.#held.push({ header, data, receivedAt });
+      else this.counters.dropped++;
+      return;
+    }
     if (this.#size === undefined || this.#fatal) {
       this.counters.dropped++;
       return;
@@ -203,6 +291,7 @@ export class FrameDecoder {
     this.#closed = true;
     this.#generation++;
     this.#pending.clear();
+    this.#held = [];
     this.#closeDecoder();
   }
 
@@ -213,7 +302,7 @@ export class FrameDecoder {
     this.#pending.clear();
     this.#waitingForKeyframe = true;
     this.#needsRestart = false;
-    const config = decoderConfig(size);
+    const config = decoderConfig(this.#codec, size);
     try {
       // After an error the decoder is closed and cannot be reset: build a new one.
       if (this.#decoder === undefined || this.#decoder.state === "closed") this.#decoder = this.#create();
@@ -275,7 +364,7 @@ export class FrameDecoder {
       this.#fatal = true;
       this.#closeDecoder();
       this.#callbacks.onError(
-        new PlayerError("CC_ERR_DECODER_UNSUPPORTED", `VP8 ${this.#describeSize()} is not supported here`, true, {
+        new PlayerError("CC_ERR_DECODER_UNSUPPORTED", `${this.#codec} ${this.#describeSize()} is not supported here`, true, {
           cause: err,
         }),
       );

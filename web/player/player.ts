@@ -89,7 +89,7 @@ export class CanvasCastPlayer extends PlayerBase {
       stats: this.#stats,
       showing: (feed) => this.#onShowing(feed),
       blank: (feed) => this.#onBlank(feed),
-      error: (err) => this.emit("error", err),
+      error: (err) => this.#onBackendError(err),
     };
     this.#backend = backend.create(backendHost, this.#options, host.thread);
     this.#statsTimer = setInterval(() => this.emit("stats", this.stats()), this.#options.statsIntervalMs);
@@ -303,6 +303,21 @@ export class CanvasCastPlayer extends PlayerBase {
       const stop = observeOffscreen(element, (offscreen) => this.setPausedFor("offscreen", offscreen));
       if (stop !== undefined) this.#cleanups.push(stop);
     }
+  }
+
+  /**
+   * The browser cannot decode the stream's codec: nothing this player does will change that, so
+   * it stops (no socket left open) in `unsupported`, with the code and codec in the reason.
+   */
+  #onBackendError(err: PlayerError): void {
+    if (err.code === "CC_ERR_CODEC_UNSUPPORTED" && this.state !== "closed") {
+      this.#unsubscribe(this.#next);
+      this.#next = undefined;
+      this.#unsubscribe(this.#current);
+      this.#current = undefined;
+      this.setState("unsupported", `${err.code}: ${err.message}`, undefined);
+    }
+    this.emit("error", err);
   }
 
   /** Derives the state from what the transport, the backend and the page have said. */

@@ -161,7 +161,7 @@ class DecoderFeed implements Feed {
       transport.on("hello", (hello) => {
         this.#hello = hello;
         // While paused the codec stays released; resuming configures from the latest hello.
-        if (!this.#backend.paused) this.#decoder.configure({ width: hello.width, height: hello.height });
+        if (!this.#backend.paused) this.#decoder.configure({ codec: hello.codec, width: hello.width, height: hello.height });
       }),
       transport.on("state", (message) => {
         if (message.state === "live") return;
@@ -188,7 +188,7 @@ class DecoderFeed implements Feed {
   /** The player plays again: configure from the latest hello; the server replays the cached GOP. */
   wake(): void {
     const hello = this.#hello;
-    if (hello !== undefined) this.#decoder.configure({ width: hello.width, height: hello.height });
+    if (hello !== undefined) this.#decoder.configure({ codec: hello.codec, width: hello.width, height: hello.height });
     this.#decoder.waitForKeyframe();
   }
 
@@ -228,7 +228,7 @@ class DecoderFeed implements Feed {
     if (keyframe) this.#host.stats.keyframeSubmitted(isReplay(frame.header));
     // A replayed frame no later frame depends on is never painted (only the newest is): not decoding it
     // shortens the join by its decode time. With two temporal layers that is every other frame.
-    if (!keyframe && isReplay(frame.header) && isDisposableVp8Frame(frame.data)) {
+    if (!keyframe && isReplay(frame.header) && this.#hello?.codec === "vp8" && isDisposableVp8Frame(frame.data)) {
       this.#host.stats.replayDisposable();
       return;
     }

@@ -1,0 +1,33 @@
+// VP8 (vp8enc): the live settings measured in DESIGN.md, in two temporal layers.
+
+import { BITSTREAM_READERS } from "../../shared/codec.js";
+import type { CodecModule } from "./codec-module.js";
+
+export const vp8: CodecModule = {
+  name: "vp8",
+  mediaType: "video/x-vp8",
+  encoderArgs: ({ bitrateKbps, keyframeDistance }) => [
+    "!", "vp8enc",
+    // vp8enc defaults are for files (deadline 1 s); these are the live settings.
+    "deadline=1", "cpu-used=8", "end-usage=cbr",
+    `target-bitrate=${Math.round(bitrateKbps * 1000)}`,
+    `keyframe-max-dist=${keyframeDistance}`,
+    "lag-in-frames=0", "threads=1", "error-resilient=default",
+    ...temporalLayerArgs(),
+  ],
+  read: BITSTREAM_READERS.vp8,
+  headerFlagOnKeyframes: false,
+  provisionalCodecString: "vp8",
+};
+
+/**
+ * Two temporal layers, as reference rules per frame (vp8enc applies the flags in turn, by frame
+ * number): even frames reference and update only the last frame; odd frames reference it too but
+ * update no reference buffer and no probabilities, so no frame depends on them. A joining player
+ * skips those frames of the replayed GOP (shared/vp8.ts) and decodes half of it. The rate control
+ * stays one layer (CBR at the stream's bitrate); the bitstream is plain VP8 for every decoder.
+ */
+function temporalLayerArgs(): string[] {
+  const base = "no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt";
+  return [`temporal-scalability-layer-flags=<${base},${base}+no-upd-last+no-upd-entropy>`];
+}
