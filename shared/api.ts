@@ -1,12 +1,22 @@
 // JSON shapes of the HTTP API (`GET /api/streams`), shared by the server and the dashboard.
 
+import type { MseContainer } from "./mse.js";
 import type { EncodingName, SkipCounts, StreamState } from "./protocol.js";
+
+/** Where a stream plays through MSE (shared/mse.ts): its socket path and the SourceBuffer's type. */
+export interface MseInfo {
+  /** `/webm/<stream>` (VP8, VP9, AV1) or `/mp4/<stream>` (H.264), percent-encoded as a URL path. */
+  readonly path: string;
+  readonly container: MseContainer;
+  /** For `MediaSource.isTypeSupported` and `addSourceBuffer`, e.g. `video/mp4; codecs="avc1.42C01E"`. */
+  readonly mimeType: string;
+}
 
 /** One connected viewer, as the server sees it. */
 export interface ViewerInfo {
   readonly id: number;
-  /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/. Both get the same flow control. */
-  readonly mode: "ws" | "webm";
+  /** "ws": frame protocol on /ws/; "webm": WebM for MSE on /webm/; "mp4": fragmented MP4 for MSE on /mp4/. All get the same flow control. */
+  readonly mode: "ws" | "webm" | "mp4";
   /** The encoding it watches (`?encoding=`). */
   readonly encoding: EncodingName;
   readonly remote: string;
@@ -27,7 +37,7 @@ export interface ViewerInfo {
   readonly skipped: SkipCounts;
 }
 
-/** One encoding of a stream: what `/ws/<stream>?encoding=<name>` and `/webm/…` carry. */
+/** One encoding of a stream: what `/ws/<stream>?encoding=<name>` and its MSE path carry. */
 export interface EncodingInfo {
   readonly name: EncodingName;
   /** Configured size and rate; the live caps, once known, replace them. */
@@ -39,7 +49,7 @@ export interface EncodingInfo {
   /** Measured over the last few seconds. */
   readonly fps: number;
   readonly kbps: number;
-  /** Its viewers, /ws/ and /webm/ together, and how many of them are paused. */
+  /** Its viewers, /ws/ and MSE together, and how many of them are paused. */
   readonly viewers: number;
   readonly pausedViewers: number;
   readonly framesIn: number;
@@ -62,6 +72,10 @@ export interface StreamInfo {
   /** Target bitrate, kbit/s. */
   readonly targetKbps: number;
   readonly keyframeIntervalS: number;
+  /** The WebCodecs codec string hello says (docs/protocol.md, Codecs). */
+  readonly codec: string;
+  /** Its MSE path and type; null for a codec no MSE container here carries. */
+  readonly mse: MseInfo | null;
   /** Measured over the last few seconds. */
   readonly fps: number;
   readonly kbps: number;

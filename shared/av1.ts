@@ -138,3 +138,29 @@ export function readSequenceHeader(data: Uint8Array, start: number, end: number)
 export function av1CodecString(s: Av1SequenceInfo): string {
   return `av01.${s.profile}.${String(s.level).padStart(2, "0")}${s.tier ? "H" : "M"}.${String(s.bitDepth).padStart(2, "0")}`;
 }
+
+/**
+ * The AV1CodecConfigurationRecord (av1C, AV1-ISOBMFF §2.3; Matroska's CodecPrivate for V_AV1)
+ * from a temporal unit with a sequence header: the header's profile, level, tier and bit depth,
+ * then the sequence header OBU itself as configOBUs. Chroma is written as 4:2:0, not monochrome:
+ * what the encoders canvascast runs deliver (decoders take the real values from the OBU). Null
+ * when the unit has no readable sequence header.
+ */
+export function av1CodecConfig(data: Uint8Array): Uint8Array | null {
+  const obus = splitObus(data);
+  if (obus === null) return null;
+  const index = obus.findIndex((o) => o.type === OBU_SEQUENCE_HEADER);
+  const obu = obus[index];
+  if (obu === undefined) return null;
+  const s = readSequenceHeader(data, obu.start, obu.end);
+  if (s === null) return null;
+  const obuStart = index === 0 ? 0 : obus[index - 1]!.end;
+  const record = new Uint8Array(4 + obu.end - obuStart);
+  record[0] = 0x81; // marker 1, version 1
+  record[1] = (s.profile << 5) | s.level;
+  // tier, high_bitdepth, twelve_bit, monochrome 0, chroma_subsampling_x 1, _y 1, chroma_sample_position 0
+  record[2] = (s.tier << 7) | ((s.bitDepth > 8 ? 1 : 0) << 6) | ((s.bitDepth === 12 ? 1 : 0) << 5) | 0b01100;
+  record[3] = 0; // no initial_presentation_delay
+  record.set(data.subarray(obuStart, obu.end), 4);
+  return record;
+}

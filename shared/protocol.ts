@@ -47,8 +47,13 @@ export const CloseCode = {
   UNKNOWN_ENCODING: 4406,
   /** A viewer that does not ack kept more than the hard limit queued for longer than the grace period. */
   TOO_SLOW: 4408,
-  /** WebM (/webm/) only: the pipeline came back with another picture size; reconnect for a new init segment. */
+  /** MSE (/webm/, /mp4/) only: the pipeline came back with another picture size or codec; reconnect for a new init segment. */
   FORMAT_CHANGED: 4409,
+  /**
+   * MSE (/webm/, /mp4/): the stream's codec plays in the other container. Reason:
+   * `CC_ERR_WRONG_PATH: …`, naming the path (WebM on /webm/ for VP8, VP9, AV1; MP4 on /mp4/ for H.264).
+   */
+  WRONG_CONTAINER: 4415,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

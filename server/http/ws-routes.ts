@@ -1,5 +1,5 @@
-// WebSocket endpoints: upgrade on /ws/<stream> and /webm/<stream> (`?encoding=full|tile`), viewer
-// wiring, client message validation, heartbeat.
+// WebSocket endpoints: upgrade on /ws/<stream>, /webm/<stream> and /mp4/<stream>
+// (`?encoding=full|tile`), viewer wiring, client message validation, heartbeat.
 
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -7,7 +7,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { CloseCode, isEncodingName, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
 import { STREAM_NAME } from "../config-file.js";
 import { errorFields, type Logger } from "../log.js";
-import type { StreamFanout } from "../stream/fanout.js";
+import { wrongContainerReason, type StreamFanout } from "../stream/fanout.js";
 import type { LiveStream } from "../stream/live-stream.js";
 import type { ViewerMode } from "../stream/viewer.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
@@ -28,8 +28,8 @@ export interface WsRoutesOptions {
   readonly refusals?: RefusalCounts;
 }
 
-/** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE. */
-const WS_PATH = /^\/(ws|webm)\/([^/]+)$/;
+/** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE; /mp4/<stream>: fragmented MP4 for MSE. */
+const WS_PATH = /^\/(ws|webm|mp4)\/([^/]+)$/;
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const reason = (text: string): string => (Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString() + "…");
@@ -55,8 +55,9 @@ export class WsRoutes {
    * Handles an HTTP upgrade. Refused with an HTTP status before the handshake: a path that is not
    * ours or a name that cannot be a stream (404), the access rules (401 no or wrong token, 403 a
    * token for other streams or a foreign Origin), a full stream or server (503); ws itself answers
-   * a bad handshake (400). An unknown stream (4404) or encoding (4406) is told after the handshake,
-   * with a close code, since a browser's WebSocket cannot read an HTTP status.
+   * a bad handshake (400). An unknown stream (4404) or encoding (4406), and an MSE path of the
+   * other container than the stream's codec plays in (4415), are told after the handshake, with a
+   * close code, since a browser's WebSocket cannot read an HTTP status.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
@@ -87,13 +88,6 @@ export class WsRoutes {
     // No parameter: the full encoding (every stream has it).
     const encoding = params.get("encoding") ?? "full";
     const stream = this.options.streams.get(name);
-    const codec = stream?.config.settings.codec;
-    if (mode === "webm" && codec !== undefined && codec !== "vp8") {
-      // The WebM muxer writes VP8 only (webm.ts): another codec's frames would be mislabelled.
-      const message = `stream "${name}" is ${codec}: /webm/ serves VP8 streams only; play it through /ws/`;
-      refuseSocket(socket, { status: 404, code: "CC_ERR_NOT_FOUND", message }, this.refusals);
-      return;
-    }
     const full = stream && viewerCapRefusal(stream, this.options.streams.values(), this.options.limits ?? DEFAULT_LIMITS);
     if (full) {
       this.options.log.info("viewer refused: too many viewers", { stream: name, mode, remote: req.socket.remoteAddress, reason: full.message });
@@ -119,14 +113,20 @@ export class WsRoutes {
         }
         return;
       }
+      if (mode !== "ws" && fanout.mseContainer !== mode) {
+        ws.on("error", (err) => log.warn("viewer socket error", { error: err.message }));
+        log.info("viewer refused: the stream's codec plays in another container", { codec: fanout.codecString });
+        ws.close(CloseCode.WRONG_CONTAINER, wrongContainerReason(name, fanout.codecString, fanout.mseContainer));
+        return;
+      }
       this.alive.set(ws, true);
       this.attach(ws, fanout, req, mode, meta, log);
     });
   }
 
   /**
-   * Wires a viewer of either mode to the fan-out of the encoding it asked for. Pongs feed flow
-   * control. A /ws/ viewer's text messages are validated and applied; a /webm/ viewer's messages
+   * Wires a viewer of any mode to the fan-out of the encoding it asked for. Pongs feed flow
+   * control. A /ws/ viewer's text messages are validated and applied; an MSE viewer's messages
    * are ignored (MSE pages send nothing), as are binary messages there.
    */
   private attach(ws: WebSocket, fanout: StreamFanout, req: IncomingMessage, mode: ViewerMode, meta: boolean, log: Logger): void {

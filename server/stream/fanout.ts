@@ -1,5 +1,5 @@
-// Fan-out of one encoding of a stream (full or tile) to all its viewers, of both outputs (/ws/
-// frames and /webm/ WebM): sequence numbers and the timeline, the GOP cache and join replay, the
+// Fan-out of one encoding of a stream (full or tile) to all its viewers, of every output (/ws/
+// frames, /webm/ WebM and /mp4/ fragmented MP4): sequence numbers and the timeline, the GOP cache and join replay, the
 // flow-control policy for each viewer (flow-control.ts) and the probes it feeds on. The rule it keeps for every viewer at every
 // moment: after any frame a viewer was not sent, the next frame it receives is a keyframe.
 
@@ -28,7 +28,11 @@ import { probeMessage, readProbe } from "./probe.js";
 import { RateMeter } from "./rate-meter.js";
 import { StreamTimeline } from "./timeline.js";
 import { Viewer, zeroSkips, type ViewerMode, type ViewerSocket } from "./viewer.js";
-import { WebmMux, WebmOutput } from "./webm-output.js";
+import { Fmp4Mux } from "./fmp4-output.js";
+import { MseOutput, type MseMux } from "./mse-output.js";
+import { WebmMux } from "./webm-output.js";
+import { codecOfString } from "../../shared/codec.js";
+import type { MseContainer } from "../../shared/mse.js";
 import type { WireMessage } from "./wire-message.js";
 
 export interface FanoutOptions {
@@ -68,7 +72,8 @@ export class StreamFanout {
   private readonly viewers = new Map<Viewer, ViewerOutput>();
   private readonly gop: GopCache;
   private readonly timeline = new StreamTimeline();
-  private readonly webmMux: WebmMux;
+  /** The MSE mux of the stream's codec (WebM or MP4); null for a codec no container here carries. */
+  private mseMux: MseMux | null;
   private readonly flow: FlowOptions;
   private readonly slowGraceMs: number;
   private readonly resyncMinIntervalMs: number;
@@ -91,7 +96,7 @@ export class StreamFanout {
   private gopStart: Micros | null = null;
   /** The probe last made: viewers sent the same frame at the same moment share it. */
   private lastProbe: { readonly seq: number; readonly at: Millis; readonly wire: WireMessage } | null = null;
-  private readonly skippedByMode: Record<ViewerMode, Record<SkipReason, number>> = { ws: zeroSkips(), webm: zeroSkips() };
+  private readonly skippedByMode: Record<ViewerMode, Record<SkipReason, number>> = { ws: zeroSkips(), webm: zeroSkips(), mp4: zeroSkips() };
   framesIn = 0;
   bytesIn = 0;
   private closed = false;
@@ -106,7 +111,7 @@ export class StreamFanout {
     this.encoding = options.encoding ?? "full";
     let ids = 1;
     this.nextViewerId = options.nextViewerId ?? (() => ids++);
-    this.webmMux = new WebmMux(initialVideo);
+    this.mseMux = createMseMux(this.codec, initialVideo);
     this.gop = options.gopLimits ? new GopCache(options.gopLimits) : new GopCache();
     this.flow = { ...DEFAULT_FLOW, ...options.flow };
     this.slowGraceMs = options.slowViewerGraceMs ?? DEFAULT_SLOW_VIEWER_GRACE_MS;
@@ -163,9 +168,15 @@ export class StreamFanout {
     return this.rate.rates(now);
   }
 
+  /** The MSE container the stream's codec plays in (`/webm/` or `/mp4/`); null for none. */
+  get mseContainer(): MseContainer | null {
+    return this.mseMux?.container ?? null;
+  }
+
   /**
-   * Adds a viewer: `/ws/` gets hello, the state, then the cached GOP flagged replay; `/webm/` the
-   * init segment (after hello and state with `meta`), then the cached GOP as its first cluster.
+   * Adds a viewer: `/ws/` gets hello, the state, then the cached GOP flagged replay; `/webm/` and
+   * `/mp4/` the init segment (after hello and state with `meta`), then the cached GOP from its
+   * keyframe. An MSE viewer of the other container's path is closed with 4415, naming the right one.
    */
   addViewer(socket: ViewerSocket, mode: ViewerMode, remote = "", meta = false): Viewer {
     const now = this.clock();
@@ -174,7 +185,12 @@ export class StreamFanout {
       socket.close(CloseCode.GOING_AWAY, "server shutting down");
       return viewer;
     }
-    const output = mode === "ws" ? new FrameOutput(viewer) : new WebmOutput(viewer, this.webmMux, meta);
+    const mux = this.mseMux;
+    if (mode !== "ws" && mux?.container !== mode) {
+      socket.close(CloseCode.WRONG_CONTAINER, wrongContainerReason(this.name, this.codec, mux?.container ?? null));
+      return viewer;
+    }
+    const output = mode === "ws" || mux === null ? new FrameOutput(viewer) : new MseOutput(viewer, mux, meta);
     this.viewers.set(viewer, output);
     output.greet(helloMessage(this.name, this.encoding, this.video, this.codec), this.stateMessage);
     this.replayTo(viewer, output, "replay", now);
@@ -261,7 +277,7 @@ export class StreamFanout {
     const v = this.video;
     if (v.width === info.width && v.height === info.height && v.framerate === info.framerate) return;
     this.video = info;
-    this.webmMux.setVideo(info);
+    this.mseMux?.setVideo(info);
     this.announceFormat();
   }
 
@@ -305,7 +321,9 @@ export class StreamFanout {
   publish(frame: EncodedFrame): FrameMessage {
     if (frame.codec !== undefined && frame.codec !== this.codec) {
       // A keyframe declares another profile or level than hello said: say it before this frame.
+      const before = codecOfString(this.codec);
       this.codec = frame.codec;
+      if (codecOfString(frame.codec) !== before) this.mseMux = createMseMux(frame.codec, this.video);
       this.announceFormat();
     }
     this.seq = nextSeq(this.seq);
@@ -446,4 +464,18 @@ export class StreamFanout {
     viewer.skipped[reason] += frames;
     this.skippedByMode[viewer.mode][reason] += frames;
   }
+}
+
+/** The mux of the container that carries `codec` (a WebCodecs codec string); null for a codec none carries. */
+export function createMseMux(codec: string, video: VideoInfo): MseMux | null {
+  const name = codecOfString(codec);
+  if (name === null) return null;
+  return name === "h264" ? new Fmp4Mux(video) : new WebmMux(video, name);
+}
+
+/** The close reason for an MSE socket on the wrong path (at most 123 bytes). */
+export function wrongContainerReason(stream: string, codec: string, container: MseContainer | null): string {
+  const name = stream.length > 40 ? `${stream.slice(0, 40)}…` : stream;
+  const where = container === null ? "no MSE path here; play it through /ws/" : `play it on /${container}/${name}`;
+  return `CC_ERR_WRONG_PATH: stream is ${codec.slice(0, 24)}: ${where}`;
 }

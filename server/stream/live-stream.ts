@@ -4,7 +4,8 @@
 // which any encoding produces no frame for the stall timeout is killed and restarted. Viewers and
 // the API see the state and the reason.
 
-import type { EncodingInfo, StreamInfo } from "../../shared/api.js";
+import type { EncodingInfo, MseInfo, StreamInfo } from "../../shared/api.js";
+import { mseFormatOf } from "../../shared/mse.js";
 import type { EncodingName, SkipCounts, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
@@ -13,6 +14,7 @@ import { buildPipeline, describeSource, type EncodeSettings, type PipelineOption
 import { CODECS } from "../codecs/registry.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
 import type { VideoInfo } from "./messages.js";
+import { VIEWER_MODES } from "./viewer.js";
 
 export interface StreamConfig {
   readonly name: string;
@@ -88,7 +90,7 @@ const WATCHDOG_INTERVAL_MS = 250;
 export class LiveStream {
   /** Every encoding the stream has, "full" first. */
   readonly encodings: ReadonlyMap<EncodingName, StreamEncoding>;
-  /** The full encoding's viewers, of /ws/ and /webm/ alike. */
+  /** The full encoding's viewers, of /ws/ and MSE alike. */
   readonly fanout: StreamFanout;
   private readonly log: Logger;
   private readonly supervisor: Required<SupervisorOptions>;
@@ -254,12 +256,14 @@ export class LiveStream {
       framerate: full.framerate,
       targetKbps: full.targetKbps,
       keyframeIntervalS: this.config.settings.keyframeIntervalS,
+      codec: this.fanout.codecString,
+      mse: mseInfo(this.name, this.fanout.codecString),
       fps: full.fps,
       kbps: full.kbps,
       viewers: this.viewerCount,
       framesIn: full.framesIn,
       gopFrames: full.gopFrames,
-      skipped: sumSkips(fanouts.flatMap((f) => [f.skipped("ws"), f.skipped("webm")])),
+      skipped: sumSkips(fanouts.flatMap((f) => VIEWER_MODES.map((mode) => f.skipped(mode)))),
       restarts: this.restarts,
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
       encodings,
@@ -293,4 +297,11 @@ function sumSkips(counts: readonly SkipCounts[]): SkipCounts {
     bufferFull += c["buffer-full"];
   }
   return { lagging, "buffer-full": bufferFull };
+}
+
+/** Where `stream` plays through MSE, for the codec string hello says. */
+export function mseInfo(stream: string, codec: string): MseInfo | null {
+  const format = mseFormatOf(codec);
+  if (format === null) return null;
+  return { path: `/${format.container}/${encodeURIComponent(stream)}`, container: format.container, mimeType: format.mimeType };
 }

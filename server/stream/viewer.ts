@@ -1,5 +1,5 @@
 // One viewer of a stream, whatever it watches: its socket, its flow-control state and what it was
-// sent. The fan-out decides; an output (frames or WebM) encodes; this counts.
+// sent. The fan-out decides; an output (frames, WebM or MP4) encodes; this counts.
 
 import type { SkipReason } from "../../shared/protocol.js";
 import type { Millis } from "../../shared/units.js";
@@ -20,8 +20,8 @@ export interface ViewerSocket {
 
 export const OPEN = 1;
 
-/** `/ws/`: frame protocol v1; `/webm/`: WebM for MSE. */
-export const VIEWER_MODES = ["ws", "webm"] as const;
+/** `/ws/`: frame protocol v1; `/webm/`: WebM for MSE (VP8, VP9, AV1); `/mp4/`: fragmented MP4 for MSE (H.264). */
+export const VIEWER_MODES = ["ws", "webm", "mp4"] as const;
 export type ViewerMode = (typeof VIEWER_MODES)[number];
 
 export const zeroSkips = (): Record<SkipReason, number> => ({ lagging: 0, "buffer-full": 0 });

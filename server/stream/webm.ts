@@ -1,5 +1,5 @@
-// A live WebM muxer for MSE: just the EBML that Chromium's WebM parser needs, written by hand
-// because it is small and the bytes are shared between viewers. The stream a viewer gets:
+// A live WebM muxer for MSE (VP8, VP9, AV1): just the EBML that Chromium's WebM parser needs,
+// written by hand because it is small and the bytes are shared between viewers. The stream a viewer gets:
 //   EBML header · Segment (unknown size) · Info · Tracks · Cluster (unknown size) · SimpleBlock …
 // Clusters have unknown size too, so a frame can go out the moment it is read. The TrackEntry's
 // DefaultDuration gives every SimpleBlock a duration, so the player need not wait for the next
@@ -27,6 +27,7 @@ export const EbmlId = {
   TrackType: 0x83,
   FlagLacing: 0x9c,
   CodecID: 0x86,
+  CodecPrivate: 0x63a2,
   DefaultDuration: 0x23e383,
   Video: 0xe0,
   PixelWidth: 0xb0,
@@ -105,8 +106,16 @@ export interface WebmTrackInfo {
   readonly framerate: number;
 }
 
+/** What the TrackEntry says of the codec: its Matroska CodecID and, for AV1, the av1C record. */
+export interface WebmCodec {
+  readonly id: "V_VP8" | "V_VP9" | "V_AV1";
+  readonly private?: Uint8Array;
+}
+
+export const VP8_TRACK: WebmCodec = { id: "V_VP8" };
+
 /** Initialisation segment: EBML header, Segment start (unknown size), Info, Tracks. */
-export function initSegment(track: WebmTrackInfo): Uint8Array {
+export function initSegment(track: WebmTrackInfo, codec: WebmCodec = VP8_TRACK): Uint8Array {
   const ebml = master(EbmlId.EBML, [
     uint(EbmlId.EBMLVersion, 1),
     uint(EbmlId.EBMLReadVersion, 1),
@@ -126,7 +135,8 @@ export function initSegment(track: WebmTrackInfo): Uint8Array {
     uint(EbmlId.TrackUID, TRACK),
     uint(EbmlId.TrackType, 1), // video
     uint(EbmlId.FlagLacing, 0),
-    str(EbmlId.CodecID, "V_VP8"),
+    str(EbmlId.CodecID, codec.id),
+    ...(codec.private !== undefined ? [element(EbmlId.CodecPrivate, codec.private)] : []),
     ...(track.framerate > 0 ? [uint(EbmlId.DefaultDuration, Math.round(1e9 / track.framerate))] : []),
     master(EbmlId.Video, [uint(EbmlId.PixelWidth, track.width), uint(EbmlId.PixelHeight, track.height)]),
   ]);
@@ -141,7 +151,7 @@ export function clusterStart(timecodeMs: number): Uint8Array {
 
 /**
  * The start of one SimpleBlock, up to its frame: ID, size, track 1, timecode relative to its
- * cluster (int16 ms), keyframe flag. The VP8 frame follows it unchanged, so it is never copied.
+ * cluster (int16 ms), keyframe flag. The frame follows it unchanged, so it is never copied.
  */
 export function simpleBlockHeader(relativeMs: number, key: boolean, frameLength: number): Uint8Array {
   if (!Number.isInteger(relativeMs) || relativeMs < -32768 || relativeMs > MAX_CLUSTER_SPAN_MS) {
