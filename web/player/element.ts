@@ -13,6 +13,7 @@
 import type * as Api from "./api.js";
 import type { Encoding, Player, PlayerMode, PlayerStateChange, PlayerStatsSnapshot, PlayOptions, Quality } from "./api.js";
 import type { ResolvedPlayerMode } from "./play.js";
+import { FallbackPlayer } from "./fallback-player.js";
 import { isPlayerMode, play, playVideo, resolvePlayerMode } from "./play.js";
 import { deviceWidthOf, encodingForWidth, followDisplaySize } from "./quality.js";
 import { socketUrl } from "./stream-url.js";
@@ -235,15 +236,19 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
       return;
     }
     const mode = resolvePlayerMode(this.#mode);
-    const media = document.createElement(mode === "mse" ? "video" : "canvas");
-    media.style.objectFit = this.#fit;
-    media.part.add(mode === "mse" ? "video" : "canvas");
-    this.#stage.append(media);
-    this.#media = media;
-    this.#watchSize(media);
+    const media = this.#addMedia(mode);
     let player: Player;
     try {
       player = this.createPlayer(media, socketUrl(src, { endpoint: mode === "mse" ? "webm" : "ws" }), mode, this.#encoding());
+      if (this.#mode === "auto" && mode === "webcodecs") {
+        // WebCodecs cannot decode the codec but MSE plays it: a <video> on the codec's path replaces the canvas.
+        player = new FallbackPlayer(player, (container) => {
+          this.#stopFollowingSize?.();
+          this.#media?.remove();
+          const video = this.#addMedia("mse");
+          return this.createPlayer(video, socketUrl(src, { endpoint: container }), "mse", this.#encoding());
+        });
+      }
     } catch (err) {
       media.remove();
       this.#media = undefined;
@@ -263,6 +268,17 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     player.on("error", (error) => this.dispatchEvent(new CustomEvent("cc-error", { detail: error })));
     this.renderState({ state: player.state, reason: player.reason, retryAt: player.retryAt });
     this.dispatchEvent(new CustomEvent("cc-player", { detail: player }));
+  }
+
+  /** A <canvas> or <video> for the mode, in the stage, its displayed size followed. */
+  #addMedia(mode: ResolvedPlayerMode): HTMLCanvasElement | HTMLVideoElement {
+    const media = document.createElement(mode === "mse" ? "video" : "canvas");
+    media.style.objectFit = this.#fit;
+    media.part.add(mode === "mse" ? "video" : "canvas");
+    this.#stage.append(media);
+    this.#media = media;
+    this.#watchSize(media);
+    return media;
   }
 
   /** The encoding for the `quality` attribute and, for `auto`, the displayed size. */

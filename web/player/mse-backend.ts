@@ -1,17 +1,22 @@
-// The MSE backend: the WebM byte stream of a `/webm/` transport → one MediaSource (mse-sink.ts)
-// → a <video>, kept at the live edge by live-edge.ts. Muted, inline autoplay. Each socket gets a
-// fresh MediaSource (a WebM stream cannot be joined mid-way); any media failure (video.error, a
+// The MSE backend: the byte stream of an MSE transport (WebM on `/webm/`, fragmented MP4 on
+// `/mp4/`) → one MediaSource (mse-sink.ts) → a <video>, kept at the live edge by live-edge.ts.
+// Muted, inline autoplay. The SourceBuffer's type is hello's codec's (`?meta=1`, shared/mse.ts);
+// a socket without hello gets its path's first codec (VP8 for WebM). A codec this browser's MSE
+// cannot play is a fatal CC_ERR_CODEC_UNSUPPORTED. Each socket gets a fresh MediaSource (a byte
+// stream cannot be joined mid-way); any media failure (video.error, a
 // SourceBuffer error, a QuotaExceededError that persists, a stall while media arrives) reports the
 // error and has the transport start over on a new socket — no page reload.
 //
 // Pictures are counted when the <video> presents them (requestVideoFrameCallback); with `?meta=1`
 // each frame's server time comes first, which gives the pipe → presented latency.
 
+import { DEFAULT_MIME, mseFormatOf } from "../../shared/mse.js";
+import type { HelloMessage } from "../../shared/protocol.js";
 import type { Millis } from "../../shared/units.js";
 import type { Backend, BackendFactory, BackendHost, Feed } from "./backend.js";
 import { PlayerError } from "./errors.js";
 import { LiveEdge } from "./live-edge.js";
-import { MseSink, mseSupported } from "./mse-sink.js";
+import { MseSink, mseSupported, mseTypeSupported } from "./mse-sink.js";
 import { snapshotVideo } from "./snapshot-video.js";
 import type { Transport } from "./transport.js";
 
@@ -27,7 +32,7 @@ export function mseBackend(video: HTMLVideoElement): BackendFactory {
   return {
     mode: "mse",
     unsupported: () =>
-      mseSupported() ? undefined : new PlayerError("CC_ERR_NO_MSE", 'This browser cannot play video/webm; codecs="vp8" through Media Source Extensions.', true),
+      mseSupported() ? undefined : new PlayerError("CC_ERR_NO_MSE", "This browser has no Media Source Extensions (MediaSource).", true),
     create: (host, options) => new MseBackend(video, host, { liveSync: options.liveSync }),
   };
 }
@@ -69,7 +74,7 @@ export class MseBackend implements Backend {
     return feed;
   }
 
-  // A paused `/webm/` transport closes its socket; on resume a new MediaSource starts at the live edge.
+  // A paused MSE transport closes its socket; on resume a new MediaSource starts at the live edge.
   pause(): void {}
   resume(): void {}
 
@@ -171,7 +176,14 @@ class MseFeed implements Feed {
     this.#unsubscribe = [
       // The MediaSource is made as the socket is, so it opens while the socket connects.
       transport.on("connecting", () => this.#startSession()),
-      transport.on("media", (chunk) => this.#session?.sink.append(chunk.data)),
+      transport.on("hello", (hello) => this.#onHello(hello)),
+      transport.on("media", (chunk) => {
+        const sink = this.#session?.sink;
+        if (sink === undefined) return;
+        // No hello on this socket (`meta: false`): the path's first codec.
+        if (sink.type === undefined && transport.endpoint !== "ws") sink.setType(DEFAULT_MIME[transport.endpoint]);
+        sink.append(chunk.data);
+      }),
       transport.on("frameTime", ({ mediaTimeMs, serverTime }) => {
         const times = this.#session?.frameTimes;
         if (times === undefined) return;
@@ -190,6 +202,19 @@ class MseFeed implements Feed {
       }),
     ];
     video.addEventListener("error", () => this.fail(mediaError(video)), { signal: this.#videoListeners.signal });
+  }
+
+  /** Hello names the codec: the SourceBuffer is made for it, where this browser's MSE plays it. */
+  #onHello(hello: HelloMessage): void {
+    const sink = this.#session?.sink;
+    if (sink === undefined || sink.type !== undefined) return;
+    const format = mseFormatOf(hello.codec);
+    if (format === null || !mseTypeSupported(format.mimeType)) {
+      const what = format === null ? hello.codec : format.mimeType;
+      this.#host.error(new PlayerError("CC_ERR_CODEC_UNSUPPORTED", `this browser cannot play ${what} through Media Source Extensions`, true));
+      return;
+    }
+    sink.setType(format.mimeType);
   }
 
   /** The live-edge decision for now, or undefined while no MediaSource is open. */

@@ -1,10 +1,11 @@
-// One MediaSource attached to a <video> with one SourceBuffer for `video/webm; codecs="vp8"`, fed
-// from a single FIFO queue: nothing is appended or removed while the buffer is `updating`, and
-// every byte is appended in the order it arrived (a WebM byte stream cannot skip a message).
+// One MediaSource attached to a <video> with one SourceBuffer of the stream's type (WebM or MP4,
+// given once hello names the codec, shared/mse.ts), fed from a single FIFO queue: nothing is
+// appended or removed while the buffer is `updating`, and every byte is appended in the order it
+// arrived (a WebM or MP4 byte stream cannot skip a message). Appends wait for the type.
 //
-// Old media behind the playhead is removed as playback moves on, always up to the start of a
-// cluster (a keyframe: removing a keyframe removes the frames that depend on it, which would cut
-// into what is playing), so QuotaExceededError should never happen. If it does, more is removed
+// Old media behind the playhead is removed as playback moves on, always up to a keyframe (a WebM
+// cluster's start, an MP4 fragment of a sync sample: removing a keyframe removes the frames that
+// depend on it, which would cut into what is playing), so QuotaExceededError should never happen. If it does, more is removed
 // and the append is retried once; if it happens again the sink reports CC_ERR_QUOTA and the owner
 // starts over with a fresh MediaSource.
 //
@@ -13,7 +14,6 @@
 
 import { PlayerError } from "./errors.js";
 
-export const WEBM_VP8_MIME = 'video/webm; codecs="vp8"';
 
 /** Media kept behind the playhead, seconds. */
 const KEEP_BEHIND_S = 3;
@@ -22,9 +22,19 @@ const MIN_REMOVE_S = 2;
 /** After QuotaExceededError: keep only this much behind the playhead, seconds. */
 const QUOTA_KEEP_BEHIND_S = 0.5;
 
-/** True where MediaSource exists and can play VP8 in WebM. */
+/** True where MediaSource exists. */
 export function mseSupported(): boolean {
-  return typeof globalThis.MediaSource === "function" && MediaSource.isTypeSupported(WEBM_VP8_MIME);
+  return typeof globalThis.MediaSource === "function";
+}
+
+/** True where MSE plays `mimeType` (e.g. `video/mp4; codecs="avc1.42C01E"`). */
+export function mseTypeSupported(mimeType: string): boolean {
+  return mseSupported() && MediaSource.isTypeSupported(mimeType);
+}
+
+/** The keyframe time (ms) a message starts with — a WebM cluster's, an MP4 sync fragment's — or undefined. */
+export function keyframeTimeMs(bytes: Uint8Array): number | undefined {
+  return clusterTimecode(bytes) ?? syncFragmentTime(bytes);
 }
 
 /** Matroska Cluster element ID. */
@@ -57,6 +67,44 @@ export function clusterTimecode(bytes: Uint8Array): number | undefined {
   return value;
 }
 
+const SAMPLE_IS_NON_SYNC = 0x0001_0000;
+
+/**
+ * When `bytes` starts an MP4 fragment (moof) whose first sample is a sync sample, its decode time
+ * (tfdt; canvascast's timescale is ms). Reads moof → traf → tfdt and trun's first sample flags.
+ */
+export function syncFragmentTime(bytes: Uint8Array): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const boxes = (start: number, end: number): Map<string, [number, number]> => {
+    const found = new Map<string, [number, number]>();
+    for (let at = start; at + 8 <= end; ) {
+      const size = view.getUint32(at);
+      if (size < 8 || at + size > end) break;
+      const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
+      if (!found.has(type)) found.set(type, [at + 8, at + size]);
+      at += size;
+    }
+    return found;
+  };
+  const moof = boxes(0, bytes.byteLength).get("moof");
+  const traf = moof === undefined ? undefined : boxes(...moof).get("traf");
+  if (traf === undefined) return undefined;
+  const children = boxes(...traf);
+  const tfdt = children.get("tfdt");
+  const trun = children.get("trun");
+  if (tfdt === undefined || trun === undefined || trun[1] - trun[0] < 12) return undefined;
+  const time = bytes[tfdt[0]] === 1 ? view.getUint32(tfdt[0] + 4) * 2 ** 32 + view.getUint32(tfdt[0] + 8) : view.getUint32(tfdt[0] + 4);
+  const flags = view.getUint32(trun[0]) & 0xff_ffff;
+  let at = trun[0] + 8 + (flags & 0x1 ? 4 : 0);
+  let sampleFlags: number | undefined;
+  if (flags & 0x4) sampleFlags = view.getUint32(at); // first_sample_flags
+  else if (flags & 0x400) {
+    at += (flags & 0x100 ? 4 : 0) + (flags & 0x200 ? 4 : 0);
+    if (at + 4 <= trun[1]) sampleFlags = view.getUint32(at);
+  }
+  return sampleFlags !== undefined && (sampleFlags & SAMPLE_IS_NON_SYNC) === 0 ? time : undefined;
+}
+
 /** Length of an EBML vint from its first byte (1–8), or undefined for 0x00. */
 function vintLength(first: number | undefined): number | undefined {
   if (first === undefined || first === 0) return undefined;
@@ -82,7 +130,9 @@ export class MseSink {
   #objectUrl: string | undefined;
   #sourceBuffer: SourceBuffer | undefined;
   readonly #queue: Operation[] = [];
-  /** Start times (s) of the clusters appended and not yet removed, ascending. */
+  /** The SourceBuffer's MIME type, once known. */
+  #type: string | undefined;
+  /** Start times (s) of the keyframes (WebM clusters, MP4 sync fragments) appended and not yet removed, ascending. */
   #clusterStarts: number[] = [];
   /** Set after a QuotaExceededError freed space for the append at the head of the queue. */
   #quotaRetry = false;
@@ -109,10 +159,23 @@ export class MseSink {
     return this.#queue.length;
   }
 
-  /** Queues one message of the WebM byte stream. Nothing is dropped: order matters. */
+  /** The type the SourceBuffer is made for (the first call decides), e.g. `video/webm; codecs="vp8"`. */
+  get type(): string | undefined {
+    return this.#type;
+  }
+
+  /** Sets the SourceBuffer's type; later calls change nothing (a new type needs a new sink). */
+  setType(mimeType: string): void {
+    if (this.#closed || this.#type !== undefined) return;
+    this.#type = mimeType;
+    if (this.#mediaSource.readyState === "open") this.#addSourceBuffer();
+  }
+
+  /** Queues one message of the byte stream. Nothing is dropped: order matters. */
   append(data: ArrayBuffer): void {
     if (this.#closed || this.#failed) return;
-    const timecode = clusterTimecode(new Uint8Array(data, 0, Math.min(data.byteLength, 32)));
+    // An MP4 fragment's moof is 100 bytes in front of its sample; a WebM cluster's timecode comes in 32.
+    const timecode = keyframeTimeMs(new Uint8Array(data, 0, Math.min(data.byteLength, 128)));
     if (timecode !== undefined) this.#clusterStarts.push(timecode / 1000);
     this.#queue.push({ kind: "append", data });
     this.#pump();
@@ -150,9 +213,15 @@ export class MseSink {
     // The element holds the MediaSource now; the URL is no longer needed.
     if (this.#objectUrl !== undefined) URL.revokeObjectURL(this.#objectUrl);
     this.#objectUrl = undefined;
+    if (this.#type !== undefined) this.#addSourceBuffer();
+  }
+
+  #addSourceBuffer(): void {
+    const type = this.#type;
+    if (type === undefined || this.#sourceBuffer !== undefined) return;
     let sourceBuffer: SourceBuffer;
     try {
-      sourceBuffer = this.#mediaSource.addSourceBuffer(WEBM_VP8_MIME);
+      sourceBuffer = this.#mediaSource.addSourceBuffer(type);
     } catch (err) {
       this.#fail(PlayerError.from(err, "CC_ERR_NO_MSE"));
       return;
@@ -162,7 +231,7 @@ export class MseSink {
     sourceBuffer.addEventListener("updateend", () => this.#onUpdateEnd(), { signal });
     sourceBuffer.addEventListener(
       "error",
-      () => this.#fail(new PlayerError("CC_ERR_MEDIA", "SourceBuffer error: the browser rejected the WebM data")),
+      () => this.#fail(new PlayerError("CC_ERR_MEDIA", `SourceBuffer error: the browser rejected the ${type} data`)),
       { signal },
     );
     this.#pump();

@@ -6,10 +6,13 @@
 //   `container` and builds the socket URL from a stream name (the dashboard).
 // Paths: `webcodecs` is the frame protocol on `/ws/<stream>` → VideoDecoder → <canvas> (lowest
 // latency; needs a secure context: https, or http on localhost); `mse` is WebM on `/webm/<stream>`
-// → MediaSource → <video> (any origin); `auto` is WebCodecs where `VideoDecoder` exists, else MSE.
+// (VP8, VP9, AV1) or fragmented MP4 on `/mp4/<stream>` (H.264) → MediaSource → <video> (any
+// origin); `auto` is WebCodecs where `VideoDecoder` exists, else MSE, and MSE too where WebCodecs
+// cannot decode the stream's codec but MSE can play it (fallback-player.ts).
 
 import type { PlayerMode, PlayOptions } from "./api.js";
 import { webCodecsAvailable } from "./decoder.js";
+import { FallbackPlayer } from "./fallback-player.js";
 import { mseBackend } from "./mse-backend.js";
 import { CanvasCastPlayer } from "./player.js";
 import type { PlayerBase } from "./player-base.js";
@@ -40,7 +43,7 @@ export function play(canvas: HTMLCanvasElement, url: string, options: PlayOption
   return mainThread();
 }
 
-/** MSE into `video` (`url` names the stream's `/ws/` or `/webm/` socket). */
+/** MSE into `video` (`url` names the stream's `/ws/`, `/webm/` or `/mp4/` socket; the player finds the path its codec plays on). */
 export function playVideo(video: HTMLVideoElement, url: string, options: PlayOptions = {}): PlayerBase {
   const { worker: _worker, ...playerOptions } = options;
   return new CanvasCastPlayer(mseBackend(video), url, playerOptions, { thread: "main", observe: video });
@@ -58,12 +61,14 @@ export interface StreamPlayOptions extends PlayOptions {
 /**
  * Plays `stream` in `container`: creates a <canvas> or <video> for the mode (`data-mode` says
  * which), puts it first in the container and starts the player. `close()` also removes the element.
+ * `auto` on WebCodecs replaces the canvas with a <video> if it falls back to MSE.
  */
 export function playStream(container: HTMLElement, stream: string, options: StreamPlayOptions = {}): PlayerBase {
   const { mode: askedMode, server, token, ...playOptions } = options;
   const mode = resolvePlayerMode(askedMode);
-  const url = streamSocketUrl(stream, { endpoint: mode === "mse" ? "webm" : "ws", ...(token === undefined ? {} : { token }) }, server);
-  const element = container.ownerDocument.createElement(mode === "mse" ? "video" : "canvas");
+  const tokenParam = token === undefined ? {} : { token };
+  const url = streamSocketUrl(stream, { endpoint: mode === "mse" ? "webm" : "ws", ...tokenParam }, server);
+  let element: HTMLCanvasElement | HTMLVideoElement = container.ownerDocument.createElement(mode === "mse" ? "video" : "canvas");
   element.dataset.mode = mode;
   container.prepend(element);
   let player: PlayerBase;
@@ -72,6 +77,15 @@ export function playStream(container: HTMLElement, stream: string, options: Stre
   } catch (err) {
     element.remove();
     throw err;
+  }
+  if ((askedMode ?? "auto") === "auto" && mode === "webcodecs") {
+    player = new FallbackPlayer(player, (mseContainer) => {
+      const video = container.ownerDocument.createElement("video");
+      video.dataset.mode = "mse";
+      element.replaceWith(video);
+      element = video;
+      return playVideo(video, streamSocketUrl(stream, { endpoint: mseContainer, ...tokenParam }, server), playOptions);
+    });
   }
   player.whenClosed(() => element.remove());
   return player;

@@ -23,7 +23,8 @@ import type { ResolvedPlayerOptions } from "./options.js";
 import { resolvePlayerOptions } from "./options.js";
 import { noPicture, PlayerBase } from "./player-base.js";
 import { PlayerStats } from "./stats.js";
-import { encodingOf, socketUrl } from "./stream-url.js";
+import type { MseContainer } from "../../shared/mse.js";
+import { encodingOf, endpointOf, socketUrl } from "./stream-url.js";
 import type { SocketLike } from "./transport.js";
 import { Transport } from "./transport.js";
 
@@ -67,6 +68,10 @@ export class CanvasCastPlayer extends PlayerBase {
   readonly #pausedFor = new Set<PauseReason>();
   /** Encodings the server said this stream does not have. */
   readonly #refused = new Set<Encoding>();
+  /** MSE: the path the stream's codec plays on (the URL's, else `/webm/`; the server's 4415 says the other). */
+  #container: MseContainer;
+  /** MSE: the player moved to the other container once already (a second 4415 is not followed). */
+  #containerMoved = false;
   readonly #cleanups: (() => void)[] = [];
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -78,6 +83,8 @@ export class CanvasCastPlayer extends PlayerBase {
     this.#baseUrl = url;
     this.#options = resolvePlayerOptions({ ...options, encoding: options.encoding ?? encodingOf(url) });
     this.#host = host;
+    const endpoint = endpointOf(url);
+    this.#container = endpoint === "ws" ? "webm" : endpoint;
     const unsupported = backend.unsupported();
     if (unsupported !== undefined) {
       this.setState("unsupported", unsupported.message, undefined);
@@ -197,7 +204,7 @@ export class CanvasCastPlayer extends PlayerBase {
   #subscribe(encoding: Encoding): Subscription {
     const backend = this.#backend;
     if (backend === undefined) throw new Error("no backend");
-    const endpoint = this.mode === "mse" ? "webm" : "ws";
+    const endpoint = this.mode === "mse" ? this.#container : "ws";
     let url: string;
     try {
       url = socketUrl(this.#baseUrl, { endpoint, encoding, meta: this.#options.meta });
@@ -227,6 +234,7 @@ export class CanvasCastPlayer extends PlayerBase {
     transport.on("error", (err) => this.emit("error", err));
     transport.on("closed", ({ code, reason }) => {
       if (code === CloseCode.UNKNOWN_ENCODING && encoding !== "full") this.#encodingRefused(subscription, reason);
+      else if (code === CloseCode.WRONG_CONTAINER && this.mode === "mse" && !this.#containerMoved) this.#moveContainer(subscription);
     });
     if (this.#pausedFor.size > 0) transport.pause();
     transport.start();
@@ -248,6 +256,17 @@ export class CanvasCastPlayer extends PlayerBase {
       this.#showing = false;
       this.#current = this.#subscribe("full");
     }
+    this.#update();
+  }
+
+  /** The stream's codec plays in the other MSE container (close 4415): open its path at once. */
+  #moveContainer(subscription: Subscription): void {
+    this.#containerMoved = true;
+    this.#container = this.#container === "webm" ? "mp4" : "webm";
+    const current = subscription === this.#current;
+    this.#unsubscribe(subscription);
+    if (subscription === this.#next) this.#next = this.#subscribe(subscription.encoding);
+    else if (current) this.#current = this.#subscribe(subscription.encoding);
     this.#update();
   }
 
@@ -307,17 +326,21 @@ export class CanvasCastPlayer extends PlayerBase {
 
   /**
    * The browser cannot decode the stream's codec: nothing this player does will change that, so
-   * it stops (no socket left open) in `unsupported`, with the code and codec in the reason.
+   * it stops (no socket left open) in `unsupported`, with the code and codec in the reason. The
+   * error is emitted first, so that an `auto` owner (fallback-player.ts) can move to MSE before
+   * the state says unsupported.
    */
   #onBackendError(err: PlayerError): void {
-    if (err.code === "CC_ERR_CODEC_UNSUPPORTED" && this.state !== "closed") {
+    const unsupported = err.code === "CC_ERR_CODEC_UNSUPPORTED" && this.state !== "closed";
+    if (unsupported) {
       this.#unsubscribe(this.#next);
       this.#next = undefined;
       this.#unsubscribe(this.#current);
       this.#current = undefined;
-      this.setState("unsupported", `${err.code}: ${err.message}`, undefined);
     }
     this.emit("error", err);
+    // A listener may have closed the player (state is a getter: read it again).
+    if (unsupported && (this.state as string) !== "closed") this.setState("unsupported", `${err.code}: ${err.message}`, undefined);
   }
 
   /** Derives the state from what the transport, the backend and the page have said. */

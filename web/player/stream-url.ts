@@ -1,12 +1,13 @@
-// Every socket URL the player opens is built here: a stream's `/ws/` (frame protocol) or `/webm/`
-// (WebM for MSE) endpoint on a server, the other endpoint of a URL given for one, and the query
-// parameters (`token`, `encoding`, `meta`).
+// Every socket URL the player opens is built here: a stream's `/ws/` (frame protocol), `/webm/`
+// (WebM for MSE) or `/mp4/` (fragmented MP4 for MSE) endpoint on a server, another endpoint of a
+// URL given for one, and the query parameters (`token`, `encoding`, `meta`).
 
+import type { MseContainer } from "../../shared/mse.js";
 import type { EncodingName } from "../../shared/protocol.js";
 import { isEncodingName } from "../../shared/protocol.js";
 
-/** The server's two viewer endpoints: `/ws/<stream>` (frame protocol v1) and `/webm/<stream>` (WebM for MSE). */
-export type Endpoint = "ws" | "webm";
+/** The server's viewer endpoints: `/ws/<stream>` (frame protocol v1), `/webm/<stream>` and `/mp4/<stream>` (MSE). */
+export type Endpoint = "ws" | MseContainer;
 
 const pageUrl = (): string => globalThis.location?.href ?? "http://localhost/";
 
@@ -18,12 +19,13 @@ export function toWebSocketUrl(url: string, base: string = pageUrl()): URL {
   return u;
 }
 
-const ENDPOINT_PATH = /^(.*\/)(ws|webm)\/([^/]+)\/?$/;
+const ENDPOINT_PATH = /^(.*\/)(ws|webm|mp4)\/([^/]+)\/?$/;
 
-/** Which endpoint a socket URL names; a path that names neither is taken as a frame-protocol socket. */
+/** Which endpoint a socket URL names; a path that names none is taken as a frame-protocol socket. */
 export function endpointOf(url: string): Endpoint {
   try {
-    return ENDPOINT_PATH.exec(new URL(url, pageUrl()).pathname)?.[2] === "webm" ? "webm" : "ws";
+    const endpoint = ENDPOINT_PATH.exec(new URL(url, pageUrl()).pathname)?.[2];
+    return endpoint === "webm" || endpoint === "mp4" ? endpoint : "ws";
   } catch {
     return "ws";
   }
@@ -35,12 +37,12 @@ export interface SocketUrlParams {
   readonly encoding?: EncodingName;
   /** Access token, for a server started with --token: browsers cannot set headers on a WebSocket handshake. */
   readonly token?: string;
-  /** `/webm/` only: ask for the server's JSON messages too (`?meta=1`). */
+  /** MSE paths only: ask for the server's JSON messages too (`?meta=1`). */
   readonly meta?: boolean;
 }
 
 /**
- * The socket URL for `src`, which names a stream as `…/ws/<name>` or `…/webm/<name>` (http(s) or
+ * The socket URL for `src`, which names a stream as `…/ws/<name>`, `…/webm/<name>` or `…/mp4/<name>` (http(s) or
  * ws(s)): the path is switched to the endpoint asked for, and the query gets the parameters. A
  * path that names no stream is used as it is. Throws (TypeError) for a URL that does not parse.
  */
@@ -52,7 +54,7 @@ export function socketUrl(src: string, params: SocketUrlParams, base: string = p
   if (params.encoding !== undefined && params.encoding !== "full") query.set("encoding", params.encoding);
   else if (params.encoding === "full") query.delete("encoding");
   if (params.token !== undefined && params.token !== "") query.set("token", params.token);
-  if (params.endpoint === "webm" && params.meta === true && !query.has("meta")) query.set("meta", "1");
+  if (params.endpoint !== "ws" && params.meta === true && !query.has("meta")) query.set("meta", "1");
   return url.href;
 }
 

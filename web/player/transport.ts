@@ -1,12 +1,12 @@
 // The player's transport: one stream subscription across sockets, for `/ws/` (frame protocol) and
-// `/webm/` (WebM for MSE) alike. It owns the socket and its replacement after a drop (backoff and
+// the MSE paths (`/webm/`, `/mp4/`) alike. It owns the socket and its replacement after a drop (backoff and
 // jitter, connection-status.ts), what the server says about the stream, the server clock offset
 // and acks (`/ws/`), pause and resume, and it parses every message into typed events for a
 // backend. Nothing thrown while parsing leaves the socket's handlers: a malformed message becomes
 // an `error` event and the transport carries on.
 //
 // Pausing a `/ws/` socket sends `pause` (the server sends nothing until `resume`, then the cached
-// GOP). `/webm/` has no client messages (MSE pages send nothing), so a paused `/webm/` transport
+// GOP). The MSE paths have no client messages (MSE pages send nothing), so a paused MSE transport
 // closes its socket and opens a new one on resume.
 
 import type {
@@ -47,7 +47,7 @@ export interface MediaChunk {
   readonly index: number;
 }
 
-/** `/webm/?meta=1`: a frame's media time and the server time its last byte was read from the pipeline. */
+/** MSE `?meta=1`: a frame's media time and the server time its last byte was read from the pipeline. */
 export interface FrameTime {
   readonly mediaTimeMs: number;
   readonly serverTime: number;
@@ -70,9 +70,9 @@ export type TransportEvents = {
   skipped: SkippedMessage;
   /** `/ws/`: one video frame. */
   frame: ReceivedFrame;
-  /** `/webm/`: one message of the byte stream. */
+  /** MSE: one message of the byte stream. */
   media: MediaChunk;
-  /** `/webm/?meta=1`: the times of the frame in the next media message. */
+  /** MSE `?meta=1`: the times of the frame in the next media message. */
   frameTime: FrameTime;
   /** The socket ended (closed, dropped, or replaced after `restart()`); a new one may follow. */
   closed: ConnectionClose;
@@ -142,11 +142,11 @@ export class Transport extends Emitter<TransportEvents> {
     this.clock = serverClock(url);
   }
 
-  /** Opens the first socket (a paused `/webm/` transport: the first `resume()` does). Once: later calls do nothing. */
+  /** Opens the first socket (a paused MSE transport: the first `resume()` does). Once: later calls do nothing. */
   start(): void {
     if (this.#closed || this.#started) return;
     this.#started = true;
-    if (this.#paused && this.endpoint === "webm") return;
+    if (this.#paused && this.endpoint !== "ws") return;
     this.#connect();
   }
 
@@ -177,7 +177,7 @@ export class Transport extends Emitter<TransportEvents> {
     this.#status.succeeded();
   }
 
-  /** Stops the stream: `/ws/` tells the server; `/webm/` closes its socket until `resume()`. */
+  /** Stops the stream: `/ws/` tells the server; MSE closes its socket until `resume()`. */
   pause(): void {
     if (this.#closed || this.#paused) return;
     this.#paused = true;
@@ -296,7 +296,7 @@ export class Transport extends Emitter<TransportEvents> {
       if (this.#closed) return; // closed by a `closed` listener (e.g. an encoding the stream lacks)
       this.#status.closedWith(event.code, event.reason);
       if (!this.#options.reconnect) this.#status.stopped(this.#status.lastClose ?? "connection closed");
-      else if (!(this.#paused && this.endpoint === "webm")) {
+      else if (!(this.#paused && this.endpoint !== "ws")) {
         // A format change is not a failure: reconnect at once for the new init segment (backoff if it repeats).
         const immediate = event.code === CloseCode.FORMAT_CHANGED && this.#status.failedAttempts === 0;
         this.#status.scheduleReconnect(() => this.#connect(), immediate ? { delayMs: 0 } : { closeCode: event.code });
@@ -355,8 +355,8 @@ export class Transport extends Emitter<TransportEvents> {
         this.#session?.clockProbe?.reply(message, receivedAt);
         break;
       case "unknown": {
-        // Newer servers may send more types; v1 clients ignore them. `/webm/?meta=1` frame times are one.
-        const frameTime = this.endpoint === "webm" ? parseFrameTime(message.raw) : undefined;
+        // Newer servers may send more types; v1 clients ignore them. MSE `?meta=1` frame times are one.
+        const frameTime = this.endpoint !== "ws" ? parseFrameTime(message.raw) : undefined;
         if (frameTime !== undefined) this.emit("frameTime", frameTime);
         break;
       }
@@ -365,7 +365,7 @@ export class Transport extends Emitter<TransportEvents> {
 
   #onBinary(session: Session, buffer: ArrayBuffer, receivedAt: number): void {
     const index = session.binaryMessages++;
-    if (this.endpoint === "webm") {
+    if (this.endpoint !== "ws") {
       // Every message after the init segment is one frame.
       if (index > 0) this.#stats.received(buffer.byteLength, receivedAt);
       this.emit("media", { data: buffer, index });
@@ -415,7 +415,7 @@ function closeReason(reason: string): string {
   return reason.slice(0, read);
 }
 
-/** `{"type":"frame","mediaTimeMs":M,"serverTime":S,…}` (`/webm/?meta=1`), or undefined for any other type. */
+/** `{"type":"frame","mediaTimeMs":M,"serverTime":S,…}` (MSE `?meta=1`), or undefined for any other type. */
 function parseFrameTime(raw: unknown): FrameTime | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const { type, mediaTimeMs, serverTime } = raw as Record<string, unknown>;
