@@ -96,7 +96,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
   );
   scrapedGauge(
     "canvascast_viewers",
-    "Connected viewers, by encoding and mode (ws: frame protocol on /ws/; webm: WebM on /webm/)",
+    "Connected viewers, by encoding and mode (ws: frame protocol on /ws/; webm: WebM on /webm/; mp4: fragmented MP4 on /mp4/)",
     ["stream", "encoding", "mode"],
     (add) => {
       for (const [labels, e] of encodings()) for (const mode of VIEWER_MODES) add({ ...labels, mode }, e.fanout.viewerCount(mode));
@@ -137,7 +137,7 @@ export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals
 
   const lag = new Histogram({
     name: "canvascast_viewer_lag_seconds",
-    help: "Viewers' delivery delay (a flow-control ping's time from being written to its pong), sampled at each such pong, /ws/ and /webm/ alike",
+    help: "Viewers' delivery delay (a flow-control ping's time from being written to its pong), sampled at each such pong, every mode alike",
     labelNames: ["stream", "encoding"],
     buckets: LAG_BUCKETS_S,
     registers,

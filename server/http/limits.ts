@@ -9,7 +9,7 @@ import type { LiveStream } from "../stream/live-stream.js";
 import { refuseSocket, type Refusal, type RefusalCounts } from "./refusal.js";
 
 export interface LimitsConfig {
-  /** Viewers of one stream, /ws/ and /webm/ together. */
+  /** Viewers of one stream, /ws/ and MSE together. */
   readonly maxViewersPerStream: number;
   /** Viewers of all streams together. */
   readonly maxViewers: number;

@@ -4,7 +4,7 @@
 //   the page sets styles only through the CSSOM, which style-src does not govern);
 // - img-src data: the favicon is a data: SVG;
 // - media-src blob: the MSE path plays a MediaSource through a blob: URL in a <video>;
-// - connect-src 'self': GET /api/streams and the WebSockets to /ws/ and /webm/ on the same origin
+// - connect-src 'self': GET /api/streams and the WebSockets to /ws/, /webm/ and /mp4/ on the same origin
 //   ('self' covers ws:/wss: of the page's own host and port);
 // - no workers: the dashboard plays on the main thread (the embeddable module's worker runs on the
 //   embedding page, under that page's policy);
