@@ -3,7 +3,7 @@
 // test/integration/codecs.test.ts.
 
 import { describe, expect, test } from "vitest";
-import { readAv1Frame } from "../../shared/av1.js";
+import { av1CodecConfig, readAv1Frame } from "../../shared/av1.js";
 import { BITSTREAM_READERS, codecOfString } from "../../shared/codec.js";
 import { readH264Frame } from "../../shared/h264.js";
 import { readVp9Frame } from "../../shared/vp9.js";
@@ -87,6 +87,12 @@ describe("AV1", () => {
   test("an inter frame, or a key frame without a sequence header, is not where a decoder can start", () => {
     expect(readAv1Frame(bytes(temporalDelimiter, frame(1)))).toEqual({ key: false, codec: null });
     expect(readAv1Frame(bytes(temporalDelimiter, frame(0)))).toEqual({ key: false, codec: null });
+  });
+
+  test("av1C (Matroska's CodecPrivate): profile, level, tier, bit depth, 4:2:0, then the sequence header OBU whole", () => {
+    const config = av1CodecConfig(bytes(temporalDelimiter, sequenceHeader, frame(0)));
+    expect([...config!]).toEqual([0x81, (0 << 5) | 8, 0b0000_1100, 0, ...sequenceHeader]);
+    expect(av1CodecConfig(bytes(temporalDelimiter, frame(1)))).toBeNull();
   });
 
   test("bytes that are not sized OBUs are not AV1", () => {

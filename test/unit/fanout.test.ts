@@ -19,6 +19,7 @@ import { decodeBinaryMessage, nextSeq, ProtocolError, type VideoFrameHeader } fr
 import { micros, millis } from "../../shared/units.js";
 import { expectErrorCode } from "../helpers/errors.js";
 import { mulberry32 } from "../helpers/random.js";
+import { readMp4, type ParsedMp4 } from "../helpers/mp4-reader.js";
 import { expectValidLiveWebm, readWebm, type ParsedWebm } from "../helpers/webm-reader.js";
 
 // Frame protocol v1 flags, close codes and ws readyState values, written out again.
@@ -1763,5 +1764,87 @@ describe("RateMeter", () => {
     // At 2050 the sample at 0 is out of the window: 19 left.
     expect(meter.rates(millis(2050))).toEqual({ fps: 9.5, kbps: 76 });
     expect(meter.rates(millis(10_000))).toEqual({ fps: 0, kbps: 0 });
+  });
+});
+
+describe("StreamFanout /mp4/ viewers (H.264)", () => {
+  const SPS = [0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80];
+  const PPS = [0x68, 0xce, 0x3c, 0x80];
+  const startCode = [0, 0, 0, 1];
+  /** An Annex B access unit: SPS, PPS and an IDR slice for a keyframe, a non-IDR slice otherwise. */
+  function h264Frame(key: boolean): EncodedFrame {
+    advance(FRAME_MS);
+    const slice = key ? [0x65, 0x88, 0x84, 0x21] : [0x41, 0x9a, 0x02, now & 0xff];
+    const data = new Uint8Array(key ? [...startCode, ...SPS, ...startCode, ...PPS, ...startCode, ...slice] : [...startCode, ...slice]);
+    return { pts: micros(now * 1000), key, discont: false, data, receivedAt: millis(now), ...(key ? { codec: "avc1.42C01E" } : {}) };
+  }
+  const publishH264 = (f: StreamFanout, pattern: string, ...prompt: FakeSocket[]): void => {
+    for (const c of pattern) {
+      f.publish(h264Frame(c === "k"));
+      for (const s of prompt) answer(f, s);
+    }
+  };
+  const mp4Of = (s: FakeSocket): ParsedMp4 => readMp4(Buffer.concat(s.wires().map((w) => w.payload())));
+
+  test("a viewer joining mid-GOP gets ftyp+moov (avcC from the in-band SPS/PPS), then one fragment per frame from 0, the sample length-prefixed", () => {
+    const f = makeFanout({ codec: "avc1.42C01E" });
+    f.setState("live");
+    publishH264(f, "kdd");
+    const [s] = join(f, "mp4");
+    publishH264(f, "ddkd", s);
+    const parsed = mp4Of(s);
+    expect(parsed.order).toEqual(["ftyp", "moov", ...Array<string[]>(7).fill(["moof", "mdat"]).flat()]);
+    expect(parsed).toMatchObject({ timescale: 1000, width: 640, height: 480 });
+    expect([...parsed.avcC!]).toEqual([1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, SPS.length, ...SPS, 1, 0, PPS.length, ...PPS]);
+    expect(parsed.fragments.map((g) => g.time)).toEqual([0, 33, 66, 99, 132, 165, 198]);
+    expect(parsed.fragments.map((g) => g.sync)).toEqual([true, false, false, false, false, true, false]);
+    expect(parsed.fragments.every((g) => g.duration === 33)).toBe(true);
+    expect([...parsed.fragments[1]!.sample]).toEqual([0, 0, 0, 4, 0x41, 0x9a, 0x02, parsed.fragments[1]!.sample[7]!]);
+    expect([...parsed.fragments[0]!.sample.subarray(0, 4 + SPS.length)]).toEqual([0, 0, 0, SPS.length, ...SPS]);
+  });
+
+  test("viewers that joined in one GOP share each fragment; a viewer of a later GOP has its own moof but the same sample bytes", () => {
+    const f = makeFanout({ codec: "avc1.42C01E" });
+    f.setState("live");
+    publishH264(f, "kd");
+    const [a] = join(f, "mp4");
+    const [b] = join(f, "mp4");
+    publishH264(f, "kd", a, b);
+    const [c] = join(f, "mp4");
+    publishH264(f, "dd", a, b, c);
+    const [wa, wb, wc] = [a, b, c].map((s) => s.wires());
+    expect(wa!.length).toBe(wb!.length);
+    wa!.forEach((w, i) => expect(w).toBe(wb![i])); // the very same messages
+    // c's first fragment is the keyframe a and b got third (its GOP replayed), on c's timeline (from 0).
+    expect(mp4Of(c).fragments.map((g) => g.time)).toEqual([0, 33, 66, 99]);
+    expect(mp4Of(a).fragments.map((g) => g.time)).toEqual([0, 33, 66, 99, 132, 165]);
+    const lastA = wa!.at(-1)!;
+    const lastC = wc!.at(-1)!;
+    expect(lastC).not.toBe(lastA);
+    expect(lastC.parts[1]).toBe(lastA.parts[1]); // the sample: one buffer for every viewer
+  });
+
+  test("after a pipeline restart the timeline goes on one frame after the last fragment", () => {
+    const f = makeFanout({ codec: "avc1.42C01E" });
+    f.setState("live");
+    const [s] = join(f, "mp4");
+    publishH264(f, "kdd", s);
+    f.setState("restarting", "pipeline stalled", 500);
+    advance(2000);
+    f.setState("live");
+    publishH264(f, "kd", s);
+    expect(mp4Of(s).fragments.map((g) => g.time)).toEqual([0, 33, 66, 99, 132]);
+  });
+
+  test("each MSE path refuses the other container's codec with 4415, naming the right path", () => {
+    const h264 = makeFanout({ codec: "avc1.42C01E" });
+    const [onWebm] = join(h264, "webm");
+    expect(onWebm.closes).toEqual([{ code: 4415, reason: expect.stringContaining("/mp4/cam0") as string }]);
+    const vp9 = makeFanout({ codec: "vp09.00.30.08" });
+    const [onMp4] = join(vp9, "mp4");
+    expect(onMp4.closes).toEqual([{ code: 4415, reason: expect.stringContaining("/webm/cam0") as string }]);
+    expect(h264.viewerCount()).toBe(0);
+    expect(vp9.viewerCount()).toBe(0);
+    expect(join(vp9, "webm")[0].closes).toEqual([]);
   });
 });
