@@ -200,6 +200,7 @@ class Tile {
     this.player.on("hello", (hello) => {
       this.#showSize(hello.width, hello.height, hello.framerate, hello.encoding);
       this.el.dataset.shownEncoding = hello.encoding;
+      this.el.dataset.mode = this.player.mode; // auto may have moved to MSE (a codec WebCodecs lacks here)
     });
     this.player.on("skipped", (message) => this.#showSkipped(message));
     this.player.on("error", (err) => console.warn(`[${info.name}] ${err.code}: ${err.message}`));

@@ -69,7 +69,7 @@ export interface PlayerStatsSnapshot {
    * display time of the frame (MSE, requestVideoFrameCallback), ms, over the last ~300 live frames
    * (replayed or join-burst frames excluded). Null before the first sample. WebCodecs: the frame's
    * server time is first put on this page's clock with the offset estimated over the socket, so the
-   * figure is right from another machine too. MSE: /webm/ carries no clock messages, so it assumes
+   * figure is right from another machine too. MSE: its paths carry no clock messages, so it assumes
    * the two clocks agree: right only on the server's machine (or with NTP-synced clocks).
    */
   readonly latencyP50Ms: number | null;
@@ -139,11 +139,15 @@ export type PlayerErrorCode =
   | "CC_ERR_DECODE"
   /** The decoder rejected the configuration (codec or size not supported). Fatal for this stream. */
   | "CC_ERR_DECODER_UNSUPPORTED"
-  /** `VideoDecoder.isConfigSupported` says this browser cannot decode the stream's codec (hello.codec, named in the message). Fatal for this stream. */
+  /**
+   * This browser cannot decode the stream's codec (hello.codec, named in the message): WebCodecs'
+   * `VideoDecoder.isConfigSupported`, or for MSE `MediaSource.isTypeSupported`, says no. Fatal,
+   * except for an `auto` player that goes on through MSE (then `fatal` is false).
+   */
   | "CC_ERR_CODEC_UNSUPPORTED"
   /** No WebCodecs `VideoDecoder`: insecure context (needs https or localhost) or an old browser. */
   | "CC_ERR_NO_WEBCODECS"
-  /** No MediaSource, or it cannot play `video/webm; codecs="vp8"`. Fatal for the MSE player. */
+  /** No MediaSource. Fatal for the MSE player. */
   | "CC_ERR_NO_MSE"
   /** The <video> or its SourceBuffer failed (decode error, rejected append); the MSE player reconnects with a fresh MediaSource. */
   | "CC_ERR_MEDIA"
@@ -212,7 +216,7 @@ export interface PlayerOptions {
   readonly encoding?: Encoding;
   /**
    * MSE: ask the server for its JSON messages too (`?meta=1`): stream state, hello, and per-frame
-   * times for the pipe → presented latency. Default true. Without it the socket carries WebM only.
+   * times for the pipe → presented latency. Default true. Without it the socket carries the media only (WebM or MP4).
    */
   readonly meta?: boolean;
   /** MSE: keep the playhead near the newest media (rate nudges and seeks). Default true. */

@@ -41,7 +41,7 @@ export interface ReceivedFrame {
   readonly receivedAt: number;
 }
 
-/** One binary message of the WebM byte stream, in order; message 0 of a socket is the init segment. */
+/** One binary message of the MSE byte stream (WebM or MP4), in order; message 0 of a socket is the init segment. */
 export interface MediaChunk {
   readonly data: ArrayBuffer;
   readonly index: number;
