@@ -26,7 +26,7 @@ describe("the rate on noise", () => {
         const frames = viewer.frames();
         return frames.length < 2 ? 0 : (frames.at(-1)!.header.pts - frames[0]!.header.pts) / 1e6;
       };
-      await until(`${1 + WINDOW_S} s of ${codec} stream time`, 60_000, async () => (spanS() >= 1 + WINDOW_S + 0.1 ? true : undefined));
+      await until(`${1 + WINDOW_S} s of ${codec} stream time`, 60_000, () => Promise.resolve(spanS() >= 1 + WINDOW_S + 0.1 ? true : undefined));
       const frames = viewer.frames();
       const start = frames[0]!.header.pts + 1e6;
       const window = frames.filter((f) => f.header.pts >= start && f.header.pts < start + WINDOW_S * 1e6);
