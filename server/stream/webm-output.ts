@@ -12,6 +12,8 @@ import { WireMessage } from "./wire-message.js";
 
 export type WebmCodecName = Exclude<CodecName, "h264">;
 
+// Chromium's MSE plays V_VP9 with neither CodecPrivate nor Colour (the profile and colour are in
+// each keyframe's header); V_AV1 gets the av1C record as CodecPrivate, as Matroska's AV1 mapping asks.
 const CODEC_IDS: Readonly<Record<WebmCodecName, WebmCodec["id"]>> = { vp8: "V_VP8", vp9: "V_VP9", av1: "V_AV1" };
 
 export class WebmMux implements MseMux {
