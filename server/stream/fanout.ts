@@ -26,7 +26,7 @@ import { closeIfStuck, helloMessage, stateMessage, type VideoInfo } from "./mess
 import type { FrameRole, ViewerOutput } from "./output.js";
 import { probeMessage, readProbe } from "./probe.js";
 import { RateMeter } from "./rate-meter.js";
-import { StreamTimeline } from "./timeline.js";
+import { GaplessTimeline, StreamTimeline } from "./timeline.js";
 import { Viewer, zeroSkips, type ViewerMode, type ViewerSocket } from "./viewer.js";
 import { Fmp4Mux } from "./fmp4-output.js";
 import { MseOutput, type MseMux } from "./mse-output.js";
@@ -72,6 +72,8 @@ export class StreamFanout {
   private readonly viewers = new Map<Viewer, ViewerOutput>();
   private readonly gop: GopCache;
   private readonly timeline = new StreamTimeline();
+  /** The MSE paths' time of each frame. */
+  private readonly gapless = new GaplessTimeline();
   /** The MSE mux of the stream's codec (WebM or MP4); null for a codec no container here carries. */
   private mseMux: MseMux | null;
   private readonly flow: FlowOptions;
@@ -92,7 +94,7 @@ export class StreamFanout {
   private stateMessage: StateMessage = { type: "state", state: "starting" };
   /** The next frame published carries the discontinuity flag (pipeline restart). */
   private discontinuityNext = false;
-  /** Stream time of the current GOP's keyframe; null until a keyframe (after start or a restart). */
+  /** Gapless time of the current GOP's keyframe; null until a keyframe (after start or a restart). */
   private gopStart: Micros | null = null;
   /** The probe last made: viewers sent the same frame at the same moment share it. */
   private lastProbe: { readonly seq: number; readonly at: Millis; readonly wire: WireMessage } | null = null;
@@ -333,9 +335,10 @@ export class StreamFanout {
     this.discontinuityNext = false;
     const frameUs = 1e6 / (this.video.framerate > 0 ? this.video.framerate : 30);
     const pts = this.timeline.place(frame.pts, frameUs);
-    if (frame.key) this.gopStart = pts;
+    const mediaTime = this.gapless.place(pts, frameUs);
+    if (frame.key) this.gopStart = mediaTime;
     const header = { flags, seq: this.seq, pts, serverTime: frame.receivedAt };
-    const message = FrameMessage.encode(header, frame.data, this.gopStart ?? pts);
+    const message = FrameMessage.encode(header, frame.data, { time: mediaTime, gopStart: this.gopStart ?? mediaTime });
     this.framesIn++;
     this.bytesIn += frame.data.byteLength;
     this.rate.add(frame.receivedAt, frame.data.byteLength);

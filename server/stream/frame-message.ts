@@ -15,13 +15,15 @@ export class FrameMessage {
     readonly data: Uint8Array,
     /** The live message: header (with the frame's own flags) and the VP8 bytes. */
     readonly wire: WireMessage,
-    /** Stream time of the keyframe that starts this frame's GOP (its own for a keyframe). */
+    /** The frame's time on the MSE paths' gapless timeline (timeline.ts: GaplessTimeline). */
+    readonly mediaTime: Micros,
+    /** `mediaTime` of the keyframe that starts this frame's GOP (its own for a keyframe). */
     readonly gopStart: Micros,
   ) {}
 
-  /** `gopStart`: the PTS of the GOP's keyframe; a keyframe's own PTS when omitted. */
-  static encode(header: VideoFrameHeader, data: Uint8Array, gopStart: Micros = header.pts): FrameMessage {
-    return new FrameMessage(header, data, wireFor(header, data), gopStart);
+  /** `media`: the gapless times (the header's PTS for both when omitted). */
+  static encode(header: VideoFrameHeader, data: Uint8Array, media: { readonly time: Micros; readonly gopStart: Micros } = { time: header.pts, gopStart: header.pts }): FrameMessage {
+    return new FrameMessage(header, data, wireFor(header, data), media.time, media.gopStart);
   }
 
   get seq(): number {

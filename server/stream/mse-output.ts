@@ -7,7 +7,8 @@
 // - it has no holes: after frames the viewer was not sent, its next keyframe comes one frame after
 //   the last frame it got. MSE does not play across a hole, and a page that never seeks would stop
 //   there; without the hole the <video> waits for data and plays on.
-// The stream time underneath stays monotonic across pipeline restarts (StreamTimeline). Viewers
+// Underneath is the stream time (monotonic across pipeline restarts: StreamTimeline) with the
+// steps over frames the encoder dropped cut to a frame and a half (GaplessTimeline). Viewers
 // that joined in the same GOP and skipped nothing are on the same timeline, so a mux can share a
 // frame's message between them even where it holds an absolute time (a cluster's, a moof's).
 
@@ -45,15 +46,15 @@ export interface MseMux {
   setVideo(video: VideoInfo): void;
 }
 
-/** The stream time of a frame, ms: the timelines' unit on both paths. */
-export const timeMs = (frame: FrameMessage): number => Math.round(frame.header.pts / 1000);
+/** A frame's time on the gapless timeline (timeline.ts), ms: the viewers' timelines' unit on both paths. */
+export const timeMs = (frame: FrameMessage): number => Math.round(frame.mediaTime / 1000);
 
 export function frameMsOf(video: VideoInfo): number {
   return video.framerate > 0 ? Math.max(1, Math.round(1000 / video.framerate)) : 33;
 }
 
 export class MseOutput implements ViewerOutput {
-  /** Stream time (ms) that is 0 on this viewer's timeline; null before its first keyframe. */
+  /** Gapless time (ms) that is 0 on this viewer's timeline; null before its first keyframe. */
   private shift: number | null = null;
   /** This viewer's time of the last frame it was sent, and that frame's sequence number. */
   private last: { readonly t: number; readonly seq: number } | null = null;

@@ -31,3 +31,23 @@ export class StreamTimeline {
     return t as Micros;
   }
 }
+
+/**
+ * The MSE paths' timeline: the stream time with every step longer than a frame and a half cut to
+ * one. MSE containers give each frame one fixed duration (WebM's DefaultDuration, the fMP4
+ * track's), so frames the encoder dropped (it does on content too hard for the bitrate) would
+ * leave holes in a <video>'s buffered ranges, and MSE does not play across a hole. Shortened, the
+ * <video> shows each frame it has and waits for the next. Steps up to 1.5 frames are kept, so the
+ * timeline keeps the source's own pace (its jitter too), and MSE sees no discontinuity (it starts
+ * one beyond twice the last frame's duration).
+ */
+export class GaplessTimeline {
+  private last: { readonly pts: number; readonly time: number } | null = null;
+
+  /** The gapless time of a frame at stream time `pts` (monotonic, StreamTimeline's); `frameUs`: one frame. */
+  place(pts: Micros, frameUs: number): Micros {
+    const time = this.last === null ? pts : this.last.time + Math.min(pts - this.last.pts, 1.5 * frameUs);
+    this.last = { pts, time };
+    return time as Micros;
+  }
+}
