@@ -14,6 +14,9 @@ export const vp9: CodecModule = {
     `keyframe-max-dist=${keyframeDistance}`,
     "lag-in-frames=0", "threads=1", "error-resilient=default",
   ],
+  // vp9parse puts the size in the caps (rtpvp9depay's have none) and keeps superframes whole.
+  parseArgs: ["!", "vp9parse", "!", "video/x-vp9,alignment=super-frame"],
+  rtp: { depayloader: "rtpvp9depay", encodingName: "VP9" },
   read: BITSTREAM_READERS.vp9,
   headerFlagOnKeyframes: false,
   provisionalCodecString: "vp09.00.30.08",

@@ -5,6 +5,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { CloseCode, isEncodingName, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage, ProtocolError } from "../../shared/protocol.js";
+import { codecOfString } from "../../shared/codec.js";
 import { STREAM_NAME } from "../config-file.js";
 import { errorFields, type Logger } from "../log.js";
 import type { StreamFanout } from "../stream/fanout.js";
@@ -87,7 +88,9 @@ export class WsRoutes {
     // No parameter: the full encoding (every stream has it).
     const encoding = params.get("encoding") ?? "full";
     const stream = this.options.streams.get(name);
-    const codec = stream?.config.settings.codec;
+    // A copy stream's codec is its source's, as far as known (hello's codec string).
+    const setting = stream?.config.settings.codec;
+    const codec = setting === "copy" ? (codecOfString(stream!.fanout.codecString) ?? "unknown") : setting;
     if (mode === "webm" && codec !== undefined && codec !== "vp8") {
       // The WebM muxer writes VP8 only (webm.ts): another codec's frames would be mislabelled.
       const message = `stream "${name}" is ${codec}: /webm/ serves VP8 streams only; play it through /ws/`;
