@@ -9,12 +9,20 @@ const SCRIPT = fileURLToPath(new URL("./rtsp_server.py", import.meta.url));
 /** Debian's Python has python3-gi and the GstRtspServer typelib; another python3 may be first on the PATH. */
 const PYTHON = "/usr/bin/python3";
 
+export interface CameraOptions {
+  readonly fps?: number;
+  /** videotestsrc pattern; "smpte" moves (as canvascast's own test source does). */
+  readonly pattern?: string;
+  readonly bitrateKbps?: number;
+}
+
 /** A live H.264 camera: x264 without B-frames, a keyframe a second, in RTP (payload pay0). */
-export function h264CameraPipeline(width: number, height: number, fps = 30): string {
+export function h264CameraPipeline(width: number, height: number, { fps = 30, pattern = "ball", bitrateKbps = 1000 }: CameraOptions = {}): string {
+  const motion = pattern === "smpte" ? " horizontal-speed=2" : "";
   return (
-    `videotestsrc is-live=true pattern=ball ! video/x-raw,width=${width},height=${height},framerate=${fps}/1 ! ` +
-    `x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=${fps} ! video/x-h264,profile=constrained-baseline ! ` +
-    `rtph264pay name=pay0 pt=96`
+    `videotestsrc is-live=true pattern=${pattern}${motion} ! video/x-raw,width=${width},height=${height},framerate=${fps}/1 ! ` +
+    `x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=${fps} bitrate=${bitrateKbps} ! ` +
+    `video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96`
   );
 }
 
