@@ -24,6 +24,8 @@ import { measureJank } from "./jank.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
 import { measureRtspCamera } from "./rtsp.js";
 import { fmt, pct } from "./stats.js";
+import { CODEC_NAMES, CODEC_SIZES, measureCodec, measureSnowRate } from "./codecs.js";
+import type { CodecName } from "../shared/codec.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const benchStart = performance.now();
@@ -64,7 +66,7 @@ const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "rtsp"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
@@ -81,6 +83,10 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 22);
 const LATENCY_PATH_LIST = (process.env.BENCH_LATENCY_PATHS ?? "main,worker,mse,jsmpeg,raf").split(",") as LatencyPath[];
 const JANK_RUNS = Number(process.env.BENCH_JANK_RUNS ?? 2);
 const JANK_SECONDS = Number(process.env.BENCH_JANK_SECONDS ?? 20);
+/** `BENCH_CODECS=vp8,h264` measures some codecs only (the codecs and snow sections). */
+const CODEC_LIST = (process.env.BENCH_CODECS ?? CODEC_NAMES.join(",")).split(",") as CodecName[];
+const CODEC_SECONDS = Number(process.env.BENCH_CODEC_SECONDS ?? 10);
+const CODEC_JOINS = Number(process.env.BENCH_CODEC_JOINS ?? 5);
 const RTSP_SECONDS = Number(process.env.BENCH_RTSP_SECONDS ?? 15);
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
   let latencyTable: string[] = [];
   let costBreakdownTable: string[] = [];
   const fanoutTable: string[] = [];
+  const codecTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
       scenario(`join, ${interval} s keyframe interval: the dashboard (WebCodecs, MSE) and a bare page with <canvas-cast> (worker, main thread), ${JOINS} joins each, in stages`);
@@ -377,6 +384,40 @@ async function main(): Promise<void> {
         `| ${n} viewers${who}, ${SLOW_SECONDS} s | healthy delivery p50 ${fmt(r.healthy.delayP50Ms)} / p99 ${fmt(r.healthy.delayP99Ms)} ms, ${r.healthy.gaps} gaps | server RSS ${fmt(r.rssMiB.start)} → max ${fmt(r.rssMiB.max)} MiB, CPU ${fmt(r.cpu.server)} %; skipped ${r.skipped.lagging ?? 0} lagging + ${r.skipped["buffer-full"] ?? 0} buffer-full; slow viewers' lag p50 ${fmt(r.slow.lagP50Ms)} / max ${fmt(r.slow.lagMaxMs)} ms, ${fmt(r.slow.framesPerViewer)} frames each |`,
       );
     }
+    if (ONLY.has("codecs")) {
+      scenario(`codecs: ${CODEC_LIST.join(", ")} at ${CODEC_SIZES.map((z) => `${z.width}×${z.height}`).join(" and ")}@30, ${CODEC_SECONDS} s of load, a ${CODEC_SECONDS} s latency trace and ${CODEC_JOINS} joins each`);
+      report(codecTable,
+        "Codecs: the live test pattern, one server per codec and size, one raw /ws/ viewer; pipe → drawn on a bare page (WebCodecs, main thread); join on a bare page (main thread), 1 s GOP (CPU in % of one core):",
+        "",
+        "| codec | size, target | hello.codec | frames/s, kbit/s received | server CPU | gst CPU | pipe → drawn p50 / p99, ms | join p50, ms |",
+        "|---|---|---|---|---|---|---|---|",
+      );
+      const analyzer = await browser.newPage();
+      try {
+        const all: unknown[] = [];
+        for (const size of CODEC_SIZES) {
+          for (const codec of CODEC_LIST) {
+            const r = await measureCodec(browser, analyzer, codec, size, { loadSeconds: CODEC_SECONDS, latencySeconds: CODEC_SECONDS, joins: CODEC_JOINS });
+            all.push({ ...r, loadavg: load() });
+            report(codecTable, `| ${codec} | ${r.width}×${r.height}, ${r.targetKbps} kbit/s | ${r.codecString} | ${fmt(r.fps)}, ${r.kbps.toFixed(0)} | ${fmt(r.serverCpu)} % | ${fmt(r.gstCpu)} % | ${fmt(r.drawn?.p50)} / ${fmt(r.drawn?.p99)} | ${fmt(r.joinP50)} |`);
+          }
+        }
+        results.codecs = all;
+      } finally {
+        await analyzer.close();
+      }
+    }
+    if (ONLY.has("snow")) {
+      scenario(`snow: each codec encoding noise (test:snow) at 640×480@30 against 1.5 Mbit/s, ${CODEC_SECONDS} s each`);
+      report(codecTable, "", "Rate on noise (test:snow, 640×480@30, target 1500 kbit/s, one raw /ws/ viewer):", "", "| codec | kbit/s received | ÷ target | frames/s | gst CPU |", "|---|---|---|---|---|");
+      const all: unknown[] = [];
+      for (const codec of CODEC_LIST) {
+        const r = await measureSnowRate(codec, CODEC_SECONDS);
+        all.push({ ...r, loadavg: load() });
+        report(codecTable, `| ${codec} | ${r.kbps.toFixed(0)} | ${r.ratio.toFixed(2)} | ${fmt(r.fps)} | ${fmt(r.gstCpu)} % |`);
+      }
+      results.snow = all;
+    }
   } finally {
     await browser.close();
     await stopAllServers();
@@ -387,6 +428,7 @@ async function main(): Promise<void> {
   if (stageRows.length) console.log(joinStageRows(stageRows).join("\n") + "\n");
   if (latencyTable.length) console.log(latencyTable.join("\n") + "\n");
   if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
+  if (codecTable.length) console.log(codecTable.join("\n") + "\n");
   if (costBreakdownTable.length) console.log(costBreakdownTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
   console.log(`\nwrote ${RESULTS}latest.json${charts.map((c) => `, ${c}`).join("")}`);

@@ -13,6 +13,7 @@ export const vp8: CodecModule = {
     `target-bitrate=${Math.round(bitrateKbps * 1000)}`,
     `keyframe-max-dist=${keyframeDistance}`,
     "lag-in-frames=0", "threads=1", "error-resilient=default",
+    ...RATE_HOLD_ARGS,
     ...temporalLayerArgs(),
   ],
   // VP8 has no gst parser: an encoder's or rtpvp8depay's frames are whole, with the size in the caps.
@@ -22,6 +23,14 @@ export const vp8: CodecModule = {
   headerFlagOnKeyframes: false,
   provisionalCodecString: "vp8",
 };
+
+/**
+ * Holds the rate on content no quantizer compresses enough (noise, a shaken camera): a 1 s model
+ * of the client's buffer, frames dropped while it is below 30 %. Measured on test:snow at
+ * 640×480@30 and 1.5 Mbit/s: 8.6 Mbit/s without, 1.56 with; libvpx's defaults (a 6 s buffer, no
+ * dropping) suit files. vp9enc takes the same properties.
+ */
+export const RATE_HOLD_ARGS = ["dropframe-threshold=30", "buffer-size=1000", "buffer-initial-size=500", "buffer-optimal-size=600"];
 
 /**
  * Two temporal layers, as reference rules per frame (vp8enc applies the flags in turn, by frame

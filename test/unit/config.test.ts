@@ -227,6 +227,11 @@ describe("buildPipeline", () => {
         "lag-in-frames=0",
         "threads=1",
         "error-resilient=default",
+        // Frames dropped to hold the rate on noise (test/integration/rate.test.ts).
+        "dropframe-threshold=30",
+        "buffer-size=1000",
+        "buffer-initial-size=500",
+        "buffer-optimal-size=600",
         // Two temporal layers: odd frames update nothing (test/integration/vp8-layers.test.ts).
         "temporal-scalability-layer-flags=<no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt,no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt+no-upd-last+no-upd-entropy>",
       ]),
