@@ -123,6 +123,10 @@ describe("RTSP cameras", () => {
       expect(hello?.codec).toBe(codecStringOfSps(frames[0]!.data));
       expect(hello?.codec).toMatch(/^avc1\.[0-9A-F]{6}$/);
       expect([hello?.width, hello?.height]).toEqual([WIDTH, HEIGHT]);
+      // GStreamer's buffer flags said the same of every frame (the server warns when they disagree), and
+      // every buffer and caps read as H.264.
+      const warnings = server.stderr().split("\n").filter((l) => l.includes("FRAME_WARN_") && l.includes('"stream":"copy"'));
+      expect(warnings).toEqual([]);
       expect(await decodedPictureCountOf("h264", frames.map((f) => f.data), WIDTH, HEIGHT)).toBe(frames.length);
       const fromLastKey = frames.slice(keys.at(-1)).map((f) => f.data);
       expect(await decodedPictureCountOf("h264", fromLastKey, WIDTH, HEIGHT)).toBe(fromLastKey.length);
