@@ -22,6 +22,7 @@ import { browserCpuPercent, manyPlayers } from "./browser-cost.js";
 import { breakdownTables, measureCpuBreakdowns } from "./cpu-breakdown.js";
 import { measureJank } from "./jank.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
+import { measureRtspCamera } from "./rtsp.js";
 import { fmt, pct } from "./stats.js";
 import { CODEC_NAMES, CODEC_SIZES, measureCodec, measureSnowRate } from "./codecs.js";
 import type { CodecName } from "../shared/codec.js";
@@ -65,7 +66,7 @@ const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
@@ -86,6 +87,7 @@ const JANK_SECONDS = Number(process.env.BENCH_JANK_SECONDS ?? 20);
 const CODEC_LIST = (process.env.BENCH_CODECS ?? CODEC_NAMES.join(",")).split(",") as CodecName[];
 const CODEC_SECONDS = Number(process.env.BENCH_CODEC_SECONDS ?? 10);
 const CODEC_JOINS = Number(process.env.BENCH_CODEC_JOINS ?? 5);
+const RTSP_SECONDS = Number(process.env.BENCH_RTSP_SECONDS ?? 15);
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -355,6 +357,21 @@ async function main(): Promise<void> {
       report(rows, 
         `| send path: one ${r.frameBytes}-byte frame to ${n} sockets (${r.frames} frames each way, alternating) | ws.send() per socket p50 ${r.wsSendUs.p50} µs (min ${r.wsSendUs.min}) | one WireMessage for all p50 ${r.wireUs.p50} µs (min ${r.wireUs.min}) |`,
       );
+    }
+    if (ONLY.has("rtsp")) {
+      scenario(`rtsp: a 1280×720@30 H.264 RTSP camera (gst-rtsp-server), copied and transcoded to VP8, two alternating rounds of ${RTSP_SECONDS} s`);
+      const runs: unknown[] = [];
+      for (let round = 1; round <= 2; round++) {
+        for (const way of ["copy", "vp8"] as const) {
+          const r = await measureRtspCamera(way, 1280, 720, RTSP_SECONDS);
+          runs.push({ ...r, round, loadavg: load() });
+          const what = way === "copy" ? "codec copy (depayload, parse)" : "transcoded to VP8 2.5 Mbit/s (decodebin, vp8enc)";
+          report(rows,
+            `| rtsp camera 1280×720@30 H.264, ${what}, round ${round} | gst ${fmt(r.cpu.gst)} % of a core, server ${fmt(r.cpu.server)} % (the camera's own x264: ${fmt(r.cpu.camera)} %) | ${fmt(r.fps)} fps, ${fmt((r.bytesPerSecond * 8) / 1000)} kbit/s to one viewer |`,
+          );
+        }
+      }
+      results.rtsp = runs;
     }
     const slowRuns: [number, number, SlowKind][] = [[20, 0, "ws-acks"], [20, 5, "ws-acks"], [100, 0, "ws-acks"], [100, 20, "ws-acks"], [100, 20, "ws-no-acks"], [100, 20, "webm"]];
     if (ONLY.has("slow")) scenario(`slow viewers: ${slowRuns.length} runs of ${SLOW_SECONDS} s`);

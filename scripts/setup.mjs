@@ -4,7 +4,8 @@
 //
 //   node scripts/setup.mjs serve   GStreamer tools and plugins, npm dependencies
 //   node scripts/setup.mjs test    the same, plus Chromium for the browser tests and Debian's
-//                                  Python 3 (/usr/bin/python3) for the spec-only test client
+//                                  Python 3 (/usr/bin/python3) for the spec-only test client and,
+//                                  with python3-gi and GstRtspServer, the tests' RTSP camera
 //   node scripts/setup.mjs bench   the same, plus ffmpeg (MPEG-1 for the jsmpeg comparison)
 //
 // Missing system packages are installed with apt-get when running as root or with passwordless
@@ -49,6 +50,12 @@ const GST_ELEMENTS = [
   ["av1parse", "gstreamer1.0-plugins-bad"],
   ["h264parse", "gstreamer1.0-plugins-bad"],
   ["x264enc", "gstreamer1.0-plugins-ugly"],
+  // rtsp:// sources (server/source/rtsp.ts) and what codec copy parses (server/codecs/*.ts parseArgs).
+  ["rtspsrc", "gstreamer1.0-plugins-good"],
+  ["rtph264depay", "gstreamer1.0-plugins-good"],
+  ["rtpvp8depay", "gstreamer1.0-plugins-good"],
+  ["rtpvp9depay", "gstreamer1.0-plugins-good"],
+  ["vp9parse", "gstreamer1.0-plugins-bad"],
 ];
 /** Only the tests use these: they decode what a client received (test/helpers/codec-decode.ts). */
 const GST_TEST_ELEMENTS = [
@@ -56,6 +63,13 @@ const GST_TEST_ELEMENTS = [
   ["av1dec", "gstreamer1.0-plugins-bad"],
   ["avdec_h264", "gstreamer1.0-libav"],
 ];
+
+/** The tests' RTSP camera (test/helpers/rtsp_server.py): gst-rtsp-server through PyGObject, on Debian's Python. */
+const RTSP_SERVER_PACKAGES = ["python3-gi", "gir1.2-gst-rtsp-server-1.0"];
+function hasRtspServer() {
+  const check = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer";
+  return existsSync(PYTHON) && spawnSync(PYTHON, ["-c", check], { stdio: "ignore" }).status === 0;
+}
 
 function onPath(program) {
   return spawnSync("sh", ["-c", `command -v "$1"`, "sh", program], { stdio: "ignore" }).status === 0;
@@ -72,6 +86,7 @@ function missingPackages() {
   }
   if (mode !== "serve" && !existsSync(CHROMIUM)) missing.add("chromium");
   if (mode !== "serve" && !existsSync(PYTHON)) missing.add("python3");
+  if (mode !== "serve" && !hasRtspServer()) for (const pkg of RTSP_SERVER_PACKAGES) missing.add(pkg);
   if (mode === "bench" && !onPath("ffmpeg")) missing.add("ffmpeg");
   return [...missing].sort();
 }

@@ -6,7 +6,7 @@
 //   "defaults": { "size": "640x480", "fps": 30, "bitrate": 1500, "keyframeInterval": 1, "codec": "vp8" },
 //   "streams": [
 //     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720", "tile": { "size": "320x180", "bitrate": 300 } },
-//     { "name": "yard", "source": "gst:rtspsrc location=rtsp://10.0.0.5/stream latency=0 ! decodebin" }
+//     { "name": "yard", "source": "rtsp://user:pass@10.0.0.5/stream", "codec": "copy" }
 //   ],
 //   "tokens": ["…", { "token": "…", "streams": ["door"] }],
 //   "allowOrigins": ["https://cams.example.com"],
@@ -15,7 +15,7 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CODEC_NAMES } from "../shared/codec.js";
+import { CODEC_SETTINGS } from "./codecs/registry.js";
 import { LIMIT_RANGES } from "./http/limits.js";
 import { TOKEN_PATTERN, TOKEN_RULE } from "./http/access.js";
 
@@ -30,8 +30,8 @@ const encodeFields = {
   bitrate: z.int().min(50).max(50_000).optional(),
   /** seconds; at most 30 (a WebM cluster holds one GOP and may span 32.7 s) */
   keyframeInterval: z.number().min(0.1).max(30).optional(),
-  /** The stream's codec; its tile encoding uses the same. */
-  codec: z.enum(CODEC_NAMES, { error: `expected one of ${CODEC_NAMES.join(", ")}` }).optional(),
+  /** The stream's codec; its tile encoding uses the same. `copy`: forward the source's own. */
+  codec: z.enum(CODEC_SETTINGS, { error: `expected one of ${CODEC_SETTINGS.join(", ")}` }).optional(),
 };
 
 /** The smaller encoding for grids (`?encoding=tile`); every field optional. */

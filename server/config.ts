@@ -8,11 +8,11 @@ import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type Con
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
 import type { AccessConfig } from "./http/access.js";
 import type { TlsConfig } from "./http/tls.js";
-import { CODEC_NAMES, isCodecName, type CodecName } from "../shared/codec.js";
-import { DEFAULT_CODEC } from "./codecs/registry.js";
+import { CODEC_SETTINGS, DEFAULT_CODEC, isCodecSetting, type CodecSetting } from "./codecs/registry.js";
 import type { LogLevel } from "./log.js";
 import { isLogLevel } from "./log.js";
-import type { EncodeSettings, SourceSpec } from "./source/pipeline.js";
+import { canCopy, describeSource, type EncodeSettings, type SourceSpec } from "./source/pipeline.js";
+import { parseRtspUrl, redactCredentials, RtspUrlError } from "./source/rtsp.js";
 import type { StreamConfig } from "./stream/live-stream.js";
 import { DEFAULT_TILE_KBPS, DEFAULT_TILE_WIDTH, fileStreamTile, flagStreamTile, type TileFlag, type TileRequest } from "./tile-config.js";
 
@@ -74,9 +74,10 @@ export const USAGE = `Usage: npm run serve -- [options]
 
   --config FILE            JSON config file (streams, defaults, server settings; see README)
   --stream NAME=SOURCE     serve a stream (repeatable); SOURCE is test | test:PATTERN |
-                           v4l2:/dev/videoN | gst:PIPELINE-FRAGMENT (ending in raw video)
+                           v4l2:/dev/videoN | rtsp://[USER:PASS@]HOST[:PORT]/PATH |
+                           gst:PIPELINE-FRAGMENT (ending in raw video, or encoded for --codec copy)
   --source SRC             the single stream "${DEFAULT_STREAM}" when no streams are configured: auto | test |
-                           test:PATTERN | v4l2:/dev/videoN | gst:FRAGMENT (default auto:
+                           test:PATTERN | v4l2:/dev/videoN | rtsp://… | gst:FRAGMENT (default auto:
                            ${DEFAULT_CAMERA} if it exists, otherwise the test pattern)
   --port N                 HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR              address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every
@@ -85,7 +86,8 @@ export const USAGE = `Usage: npm run serve -- [options]
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
   --keyframe-interval S    seconds between keyframes, at most 30 (default ${DEFAULT_SETTINGS.keyframeIntervalS})
-  --codec NAME             ${CODEC_NAMES.join(" | ")} (default ${DEFAULT_SETTINGS.codec}); the tile encoding uses the same
+  --codec NAME             ${CODEC_SETTINGS.join(" | ")} (default ${DEFAULT_SETTINGS.codec}); the tile encoding uses the same;
+                           copy forwards what an rtsp:// or gst: source already encodes (H.264, VP8, VP9, AV1)
   --tile WxH | off         the smaller encoding for grids (/ws/NAME?encoding=tile), encoded in the
                            same pipeline: its size, or off for none (default: ${DEFAULT_TILE_WIDTH} wide with the
                            stream's aspect, its fps, ${DEFAULT_TILE_KBPS} kbit/s, for streams from flags that are
@@ -229,10 +231,13 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     };
     const { source } = parseSource(entry.source, () => false, `${key}.source`, false);
     const settings = { ...own, ...flagsOverride };
+    checkCopySource(source, settings, values.codec !== undefined ? "--codec" : entry.codec !== undefined ? `${key}.codec` : fileKey("defaults.codec"));
     // Its own tile (null: none), else the file's default one.
     const request = entry.tile === undefined ? fileDefaultTile : entry.tile === null ? null : tileRequest(entry.tile, `${key}.tile`);
     const tileKey = entry.tile === undefined ? fileKey("defaults.tile") : `${key}.tile`;
-    addStream(entry.name, source, settings, fileStreamTile(entry.name, settings, request, tileFlag, tileKey), `${key}.name`);
+    const tile = fileStreamTile(entry.name, settings, request, tileFlag, tileKey);
+    if (tile?.source) checkCopySource(tile.source, settings, `${tileKey}.source`);
+    addStream(entry.name, source, settings, tile, `${key}.name`);
   }
   for (const spec of values.stream ?? []) {
     const eq = spec.indexOf("=");
@@ -241,12 +246,14 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
       throw new ConfigError("--stream", `expected NAME=SOURCE with a name of letters, digits, - and _, got "${spec}"`);
     }
     const { source } = parseSource(spec.slice(eq + 1), () => false, "--stream", false);
+    checkCopySource(source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
     addStream(name, source, base, flagStreamTile(name, base, tileFlag), `--stream ${name}`);
   }
   let sourceNote: string | null = null;
   if (streams.length === 0) {
     const parsed = parseSource(values.source ?? "auto", deviceExists);
     sourceNote = parsed.note;
+    checkCopySource(parsed.source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
     streams.push({ name: DEFAULT_STREAM, source: parsed.source, settings: base, tile: flagStreamTile(DEFAULT_STREAM, base, tileFlag) });
   } else if (values.source !== undefined) {
     throw new ConfigError("--source", "names the single default stream; with streams configured, add it as --stream NAME=SOURCE");
@@ -325,6 +332,16 @@ function tileRequest(entry: Partial<ConfigFileTile>, key: string): TileRequest {
   };
 }
 
+/** `codec: copy` forwards encoded video: a source of raw video (the test pattern, a V4L2 camera) has none. */
+function checkCopySource(source: SourceSpec, settings: EncodeSettings, key: string): void {
+  if (settings.codec !== "copy" || canCopy(source)) return;
+  throw new ConfigError(
+    key,
+    `codec copy forwards video the source has already encoded, and ${describeSource(source)} delivers raw video: ` +
+      `use an rtsp:// camera or a gst: fragment that ends in H.264, VP8, VP9 or AV1 (e.g. "gst:v4l2src ! video/x-h264"), or a codec to encode in`,
+  );
+}
+
 /** The longest gst: fragment accepted; a pipeline description is a line, not a program. */
 const MAX_GST_FRAGMENT = 2000;
 
@@ -355,6 +372,14 @@ export function parseSource(
     }
     return { source: { kind: "v4l2", device }, note: null };
   }
+  if (/^rtsps?:/i.test(text)) {
+    try {
+      return { source: parseRtspUrl(text), note: null };
+    } catch (err) {
+      if (err instanceof RtspUrlError) throw new ConfigError(key, err.message);
+      throw err;
+    }
+  }
   if (text.startsWith("gst:")) {
     // The operator's own pipeline fragment (never a client's): anything gst-launch can parse that ends in raw video.
     const fragment = text.slice(4).trim();
@@ -365,7 +390,10 @@ export function parseSource(
     if (/(^|!)\s*$|^\s*!/.test(fragment)) throw new ConfigError(key, `the gst: fragment must not start or end with "!"`);
     return { source: { kind: "gst", fragment }, note: null };
   }
-  throw new ConfigError(key, `expected ${allowAuto ? "auto, " : ""}test, test:PATTERN, v4l2:/dev/videoN or gst:FRAGMENT, got "${text}"`);
+  throw new ConfigError(
+    key,
+    `expected ${allowAuto ? "auto, " : ""}test, test:PATTERN, v4l2:/dev/videoN, rtsp://HOST/PATH or gst:FRAGMENT, got "${redactCredentials(text)}"`,
+  );
 }
 
 export function parseSize(text: string, key = "--size"): { width: number; height: number } {
@@ -400,7 +428,7 @@ function numberInRange(key: string, text: string, min: number, max: number): num
   return n;
 }
 
-function parseCodec(value: string): CodecName {
-  if (!isCodecName(value)) throw new ConfigError("--codec", `expected one of ${CODEC_NAMES.join(", ")}, got "${value}"`);
+function parseCodec(value: string): CodecSetting {
+  if (!isCodecSetting(value)) throw new ConfigError("--codec", `expected one of ${CODEC_SETTINGS.join(", ")}, got "${value}"`);
   return value;
 }

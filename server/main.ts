@@ -41,9 +41,10 @@ async function main(): Promise<void> {
   }
 
   for (const stream of config.streams) {
-    const { width, height, framerate, bitrateKbps } = stream.settings;
+    const { width, height, framerate, bitrateKbps, codec } = stream.settings;
+    const encoding = codec === "copy" ? "copied as it comes (its codec, size and rate)" : `${codec} ${width}x${height}@${framerate}, ${bitrateKbps} kbit/s`;
     process.stdout.write(
-      `canvascast: stream "${stream.name}" from ${describeSource(stream.source)}, ${width}x${height}@${framerate}, ${bitrateKbps} kbit/s` +
+      `canvascast: stream "${stream.name}" from ${describeSource(stream.source)}, ${encoding}` +
         (parsed.sourceNote ? ` (${parsed.sourceNote})` : "") +
         "\n",
     );

@@ -5,6 +5,9 @@
 // aspect ratio, at its frame rate, 300 kbit/s, when the stream is wider than that. Streams of the
 // config file get one when the file says so (their own `tile`, or `defaults.tile`). `--tile WxH`
 // sets every stream's tile size, `--tile off` removes every tile (flags win over the file).
+//
+// A `codec: copy` stream decodes nothing, so there is no picture to scale a tile from: it gets no
+// default tile, and a tile asked for needs a source of its own (a camera's substream, copied too).
 
 import { ConfigError } from "./config-error.js";
 import type { EncodeSettings, SourceSpec, TileSettings } from "./source/pipeline.js";
@@ -33,7 +36,8 @@ export function defaultTileSize(full: { readonly width: number; readonly height:
 
 /** A stream from flags: the default tile unless `--tile` says otherwise. */
 export function flagStreamTile(stream: string, full: EncodeSettings, flag: TileFlag): TileSettings | null {
-  if (flag === "off") return null;
+  if (flag === "off" || (flag === undefined && full.codec === "copy")) return null;
+  if (full.codec === "copy") throw new ConfigError("--tile", copyTileMessage(stream));
   if (flag === undefined) {
     // Only where it saves something: a stream no wider than a tile is its own tile.
     if (full.width <= DEFAULT_TILE_WIDTH) return null;
@@ -48,6 +52,7 @@ export function flagStreamTile(stream: string, full: EncodeSettings, flag: TileF
  */
 export function fileStreamTile(stream: string, full: EncodeSettings, request: TileRequest | null, flag: TileFlag, key: string): TileSettings | null {
   if (flag === "off" || (request === null && flag === undefined)) return null;
+  if (full.codec === "copy" && request?.source === undefined) throw new ConfigError(flag !== undefined ? "--tile" : key, copyTileMessage(stream));
   const size = flag ?? request?.size ?? defaultTileSize(full);
   const tile: TileSettings = {
     width: size.width,
@@ -61,6 +66,10 @@ export function fileStreamTile(stream: string, full: EncodeSettings, request: Ti
     fps: request?.framerate !== undefined ? `${key}.fps` : key,
   });
 }
+
+const copyTileMessage = (stream: string): string =>
+  `stream "${stream}" forwards its source's video (codec copy), so no picture is decoded to scale a tile from: ` +
+  `give its tile a source of its own (the camera's substream: "tile": {"source": "rtsp://…"}), or use --tile off`;
 
 /** A tile scaled from the stream's picture is no larger and no faster than the stream. */
 function checkTile(stream: string, full: EncodeSettings, tile: TileSettings, keys: { readonly size: string; readonly fps: string }): TileSettings {

@@ -5,6 +5,9 @@
 import { BITSTREAM_READERS } from "../../shared/codec.js";
 import type { CodecModule } from "./codec-module.js";
 
+/** Temporal units of OBUs with size fields, the sequence header in band on keyframes. */
+const PARSE_ARGS = ["!", "av1parse", "!", "video/x-av1,stream-format=obu-stream,alignment=tu"];
+
 export const av1: CodecModule = {
   name: "av1",
   mediaType: "video/x-av1",
@@ -19,8 +22,11 @@ export const av1: CodecModule = {
     "min-quantizer=4", "max-quantizer=63",
     `keyframe-max-dist=${keyframeDistance}`,
     "lag-in-frames=0", "row-mt=true", "threads=2",
-    "!", "av1parse", "!", "video/x-av1,stream-format=obu-stream,alignment=tu",
+    ...PARSE_ARGS,
   ],
+  parseArgs: PARSE_ARGS,
+  // gst-plugins-rs has it (not Debian 12's GStreamer): without it, the probe reports the missing element.
+  rtp: { depayloader: "rtpav1depay", encodingName: "AV1" },
   read: BITSTREAM_READERS.av1,
   headerFlagOnKeyframes: true,
   provisionalCodecString: "av01.0.04M.08",

@@ -5,6 +5,9 @@
 import { BITSTREAM_READERS } from "../../shared/codec.js";
 import type { CodecModule } from "./codec-module.js";
 
+/** SPS/PPS before every IDR (config-interval=-1), Annex B access units: what `read` and a joining decoder need. */
+const PARSE_ARGS = ["!", "h264parse", "config-interval=-1", "!", "video/x-h264,stream-format=byte-stream,alignment=au"];
+
 export const h264: CodecModule = {
   name: "h264",
   mediaType: "video/x-h264",
@@ -14,9 +17,10 @@ export const h264: CodecModule = {
     "pass=cbr", `bitrate=${Math.round(bitrateKbps)}`, "vbv-buf-capacity=1000",
     `key-int-max=${keyframeDistance}`, "threads=2",
     "!", "video/x-h264,profile=constrained-baseline",
-    "!", "h264parse", "config-interval=-1",
-    "!", "video/x-h264,stream-format=byte-stream,alignment=au",
+    ...PARSE_ARGS,
   ],
+  parseArgs: PARSE_ARGS,
+  rtp: { depayloader: "rtph264depay", encodingName: "H264" },
   read: BITSTREAM_READERS.h264,
   headerFlagOnKeyframes: true,
   provisionalCodecString: "avc1.42C01E",

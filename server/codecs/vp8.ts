@@ -16,6 +16,9 @@ export const vp8: CodecModule = {
     ...RATE_HOLD_ARGS,
     ...temporalLayerArgs(),
   ],
+  // VP8 has no gst parser: an encoder's or rtpvp8depay's frames are whole, with the size in the caps.
+  parseArgs: ["!", "video/x-vp8"],
+  rtp: { depayloader: "rtpvp8depay", encodingName: "VP8" },
   read: BITSTREAM_READERS.vp8,
   headerFlagOnKeyframes: false,
   provisionalCodecString: "vp8",

@@ -16,6 +16,9 @@ export const vp9: CodecModule = {
     "lag-in-frames=0", "threads=1", "error-resilient=default",
     ...RATE_HOLD_ARGS, // test:snow at 1.5 Mbit/s: 1.55 Mbit/s (1.33 and 23 fps without: the encoder fell behind)
   ],
+  // vp9parse puts the size in the caps (rtpvp9depay's have none) and keeps superframes whole.
+  parseArgs: ["!", "vp9parse", "!", "video/x-vp9,alignment=super-frame"],
+  rtp: { depayloader: "rtpvp9depay", encodingName: "VP9" },
   read: BITSTREAM_READERS.vp9,
   headerFlagOnKeyframes: false,
   provisionalCodecString: "vp09.00.30.08",

@@ -46,6 +46,9 @@ export class FrameAssembler {
         return [];
       case "caps": {
         const caps = parseVideoCaps(packet.caps);
+        // A parser's first caps may come before it has read the picture size (h264parse before the
+        // SPS): the next caps will have it.
+        if (caps === null && packet.caps.split(",", 1)[0]!.trim() === this.codec.mediaType) return [];
         if (caps === null || caps.mediaType !== this.codec.mediaType) {
           return [warning("FRAME_WARN_BAD_CAPS", `unexpected caps: ${packet.caps.slice(0, 120)}`)];
         }

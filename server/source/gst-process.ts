@@ -11,6 +11,7 @@ import type { VideoCaps } from "./caps.js";
 import type { CodecModule } from "../codecs/codec-module.js";
 import { FrameAssembler, type EncodedFrame, type FrameWarningCode } from "./frames.js";
 import { GdpError, GdpParser, type GdpPacket } from "./gdp.js";
+import { redactCredentials } from "./rtsp.js";
 
 export const GST_LAUNCH = "gst-launch-1.0";
 
@@ -19,12 +20,19 @@ export interface GstExit {
   readonly signal: NodeJS.Signals | null;
   /** The pipeline's own error text (stderr lines) or our reason for ending it; null on a clean end. */
   readonly error: string | null;
+  /**
+   * The last warning an element posted, e.g. rtspsrc's "Could not read from resource." when a camera
+   * closes the connection: gst-launch -q prints no warnings, and such a pipeline ends cleanly (EOS).
+   */
+  readonly warning: string | null;
 }
 
 /** A GDP stream the pipeline writes: its name (the encoding) and file descriptor (1, or 3 and up). */
 export interface GstOutputSpec {
   readonly name: string;
   readonly fd: number;
+  /** What it carries; the process's `codec` when not given. */
+  readonly codec?: CodecModule;
 }
 
 export interface GstProcessEvents {
@@ -58,6 +66,18 @@ function installExitHook(): void {
 
 const STDERR_TAIL_LINES = 20;
 
+/**
+ * GStreamer's log of the messages elements post (category GST_ERROR_SYSTEM at INFO), on stderr:
+ * the only place warnings show under -q. Added to the operator's own GST_DEBUG, if any.
+ */
+function gstEnv(): NodeJS.ProcessEnv {
+  const own = process.env.GST_DEBUG;
+  return { ...process.env, GST_DEBUG: own ? `${own},GST_ERROR_SYSTEM:4` : "GST_ERROR_SYSTEM:4", GST_DEBUG_NO_COLOR: "1" };
+}
+
+/** A GST_ERROR_SYSTEM log line: which element posted what. */
+const POSTED_MESSAGE = /GST_ERROR_SYSTEM .*:<([^>]*)> (?:posting message|posted (\w+) message): (.*)$/;
+
 export class GstProcess {
   /** A listener that throws is logged (with its stack), and the other listeners still run. */
   readonly events = new Emitter<GstProcessEvents>((err, event) =>
@@ -68,6 +88,7 @@ export class GstProcess {
   private readonly stopGraceMs: number;
   private readonly stderrTail: string[] = [];
   private stderrPartial = "";
+  private lastWarning: string | null = null;
   /** Set when we end the process ourselves because its output was unusable. */
   private fatal: string | null = null;
   private closing: Promise<GstExit> | null = null;
@@ -78,9 +99,9 @@ export class GstProcess {
     installExitHook();
     this.log = options.log;
     this.stopGraceMs = options.stopGraceMs ?? 2000;
-    this.child = spawn(options.program ?? GST_LAUNCH, args, { stdio: stdioFor(options.outputs) });
+    this.child = spawn(options.program ?? GST_LAUNCH, args, { stdio: stdioFor(options.outputs), env: gstEnv() });
     live.add(this.child);
-    this.log.debug("gst started", { pipelinePid: this.child.pid, args: args.join(" ") });
+    this.log.debug("gst started", { pipelinePid: this.child.pid, args: redactCredentials(args.join(" ")) });
 
     this.exitPromise = new Promise<GstExit>((resolve) => {
       // 'close' fires after every output and stderr have ended, so every frame has been delivered.
@@ -91,7 +112,7 @@ export class GstProcess {
         const error =
           this.fatal ??
           (code === 0 ? null : stderrError || this.stderrTail.slice(-3).join("\n") || `gst-launch-1.0 exited (${signal ?? code})`);
-        this.exited = { code, signal, error };
+        this.exited = { code, signal, error, warning: this.lastWarning };
         resolve(this.exited);
         this.events.emit("exit", this.exited);
       });
@@ -101,7 +122,7 @@ export class GstProcess {
       this.fatal = `cannot run ${options.program ?? GST_LAUNCH}: ${err.message}`;
     });
     for (const output of options.outputs) {
-      const reader = new OutputReader(output.name, options.codec);
+      const reader = new OutputReader(output.name, output.codec ?? options.codec);
       (this.child.stdio[output.fd] as Readable).on("data", (chunk: Buffer) => this.onOutput(reader, chunk));
     }
     this.child.stderr!.setEncoding("utf8");
@@ -190,8 +211,17 @@ export class GstProcess {
   }
 
   private keepStderrLine(line: string): void {
-    const trimmed = line.trimEnd();
+    const trimmed = redactCredentials(line.trimEnd());
     if (!trimmed) return;
+    const posted = POSTED_MESSAGE.exec(trimmed);
+    if (posted !== null) {
+      // Errors gst-launch prints itself (ERROR: from element …); warnings it does not, under -q.
+      if (posted[2] === "warning") {
+        this.lastWarning = `WARNING: from element ${posted[1]}: ${posted[3]}`;
+        this.log.warn(`gst: ${this.lastWarning}`, { pipelinePid: this.child.pid });
+      }
+      return;
+    }
     this.log.warn(`gst: ${trimmed}`, { pipelinePid: this.child.pid });
     this.stderrTail.push(trimmed);
     if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();

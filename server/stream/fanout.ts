@@ -319,15 +319,20 @@ export class StreamFanout {
     }
   }
 
+  /** The codec string hello says from now on (a source found to send another codec): a new hello when it changes. */
+  declareCodec(codec: string): void {
+    if (codec === this.codec) return;
+    const before = codecOfString(this.codec);
+    this.codec = codec;
+    // Another codec (not only another profile or level) needs the other container's mux.
+    if (codecOfString(codec) !== before) this.mseMux = createMseMux(codec, this.video);
+    this.announceFormat();
+  }
+
   /** Encodes a frame once, caches it and offers it to every viewer. */
   publish(frame: EncodedFrame): FrameMessage {
-    if (frame.codec !== undefined && frame.codec !== this.codec) {
-      // A keyframe declares another profile or level than hello said: say it before this frame.
-      const before = codecOfString(this.codec);
-      this.codec = frame.codec;
-      if (codecOfString(frame.codec) !== before) this.mseMux = createMseMux(frame.codec, this.video);
-      this.announceFormat();
-    }
+    // A keyframe that declares another profile or level than hello said: say it before this frame.
+    if (frame.codec !== undefined) this.declareCodec(frame.codec);
     this.seq = nextSeq(this.seq);
     let flags = 0;
     if (frame.key) flags |= FrameFlag.KEYFRAME;

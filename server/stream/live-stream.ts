@@ -2,15 +2,27 @@
 // configured), supervised. One process encodes them all, so they start, stop and restart together.
 // A pipeline that exits is restarted with exponential backoff (reset after a healthy run); one in
 // which any encoding produces no frame for the stall timeout is killed and restarted. Viewers and
-// the API see the state and the reason.
+// the API see the state and the reason. A `codec: copy` stream first probes which codec its source
+// sends (kept while the source delivers; probed again after a run that gave no frame), and a probe
+// that fails counts as a pipeline that failed.
 
 import type { EncodingInfo, MseInfo, StreamInfo } from "../../shared/api.js";
 import { mseFormatOf } from "../../shared/mse.js";
 import type { EncodingName, SkipCounts, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
+import { codecOfString, type CodecName } from "../../shared/codec.js";
+import { CodecProbe } from "../source/codec-probe.js";
 import { GstProcess, type GstExit } from "../source/gst-process.js";
-import { buildPipeline, describeSource, type EncodeSettings, type PipelineOptions, type SourceSpec, type TileSettings } from "../source/pipeline.js";
+import {
+  buildPipeline,
+  describeSource,
+  type CopiedCodecs,
+  type EncodeSettings,
+  type PipelineOptions,
+  type SourceSpec,
+  type TileSettings,
+} from "../source/pipeline.js";
 import { CODECS } from "../codecs/registry.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
 import type { VideoInfo } from "./messages.js";
@@ -87,6 +99,9 @@ export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
 /** How often the watchdog looks at the frame clock. */
 const WATCHDOG_INTERVAL_MS = 250;
 
+/** What hello says of a copy stream before its source is probed: most cameras send H.264. */
+const COPY_PROVISIONAL_CODEC: CodecName = "h264";
+
 export class LiveStream {
   /** Every encoding the stream has, "full" first. */
   readonly encodings: ReadonlyMap<EncodingName, StreamEncoding>;
@@ -95,6 +110,10 @@ export class LiveStream {
   private readonly log: Logger;
   private readonly supervisor: Required<SupervisorOptions>;
   private process: GstProcess | null = null;
+  /** The probes under way (codec copy), before the pipeline starts. */
+  private probes: CodecProbe[] = [];
+  /** What the sources send (codec copy), once probed. */
+  private copied: CopiedCodecs | null = null;
   private startedAt: Millis = 0 as Millis;
   /** Why we killed the current process ourselves (stall), to report instead of its exit code. */
   private killReason: string | null = null;
@@ -115,7 +134,7 @@ export class LiveStream {
       const observer = options.viewerLagObserver?.(name) ?? options.fanout?.onViewerLag;
       const fanout = new StreamFanout(config.name, target, {
         ...options.fanout,
-        codec: CODECS[config.settings.codec].provisionalCodecString,
+        codec: CODECS[config.settings.codec === "copy" ? COPY_PROVISIONAL_CODEC : config.settings.codec].provisionalCodecString,
         encoding: name,
         nextViewerId: () => viewerIds++,
         ...(observer ? { onViewerLag: observer } : {}),
@@ -164,10 +183,55 @@ export class LiveStream {
   private launch(): void {
     this.restartTimer = null;
     if (this.closed) return;
-    const pipeline = buildPipeline(this.config, this.options.pipeline);
-    const outputs = pipeline.outputs.map((o) => ({ name: o.encoding, fd: o.fd }));
-    const codec = CODECS[this.config.settings.codec];
-    const gst = new GstProcess(pipeline.args, { log: this.log, outputs, codec, ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}) });
+    if (this.config.settings.codec === "copy" && this.copied === null) {
+      this.probeThenLaunch();
+      return;
+    }
+    this.startPipeline();
+  }
+
+  /** An RTSP camera may take this long to connect and answer: within the stall timeout, so its own error is the reason. */
+  private get pipelineOptions(): PipelineOptions {
+    return { ...this.options.pipeline, connectTimeoutMs: Math.max(500, this.supervisor.stallTimeoutMs - 1000) };
+  }
+
+  private probeThenLaunch(): void {
+    this.startedAt = wallClockMs();
+    for (const e of this.encodings.values()) e.lastFrameAt = null;
+    if (this.fanout.state !== "restarting" && this.fanout.state !== "offline") this.setState("starting");
+    const sources = [this.config.source, ...(this.config.tile?.source ? [this.config.tile.source] : [])];
+    const options = {
+      log: this.log,
+      timeoutMs: this.supervisor.stallTimeoutMs,
+      connectTimeoutMs: this.pipelineOptions.connectTimeoutMs!,
+      ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}),
+    };
+    const probes = sources.map((source) => new CodecProbe(source, options));
+    this.probes = probes;
+    void Promise.all(probes.map((p) => p.result)).then((results) => {
+      if (this.closed || this.probes !== probes) return;
+      this.probes = [];
+      const failed = results.find((r) => !r.ok);
+      if (failed !== undefined && !failed.ok) {
+        this.failed(failed.reason, false);
+        return;
+      }
+      const codecs = results.flatMap((r) => (r.ok ? [r.codec] : []));
+      this.copied = { full: codecs[0]!, tile: codecs[1] ?? null };
+      this.log.info("source codec probed", { codecs });
+      for (const [name, e] of this.encodings) {
+        const codec = name === "full" ? this.copied.full : this.copied.tile;
+        // Until a keyframe tells its profile and level: what that codec's encoder here makes.
+        if (codec !== null && codecOfString(e.fanout.codecString) !== codec) e.fanout.declareCodec(CODECS[codec].provisionalCodecString);
+      }
+      this.startPipeline();
+    });
+  }
+
+  private startPipeline(): void {
+    const pipeline = buildPipeline(this.config, this.pipelineOptions, this.copied ?? undefined);
+    const outputs = pipeline.outputs.map((o) => ({ name: o.encoding, fd: o.fd, codec: CODECS[o.codec] }));
+    const gst = new GstProcess(pipeline.args, { log: this.log, outputs, ...(this.options.gstProgram ? { program: this.options.gstProgram } : {}) });
     this.process = gst;
     this.startedAt = wallClockMs();
     for (const e of this.encodings.values()) e.lastFrameAt = null;
@@ -200,16 +264,25 @@ export class LiveStream {
 
   private onExit(gst: GstProcess, exit: GstExit): void {
     if (this.closed || gst !== this.process) return;
-    const now = wallClockMs();
     const hadFrames = [...this.encodings.values()].some((e) => e.lastFrameAt !== null);
+    // A live source does not end by itself: a clean end after an element's warning (a camera that
+    // closed the connection) is that warning.
+    const ended = exit.warning !== null ? `${exit.warning} (the pipeline ended)` : "the pipeline ended";
+    this.failed(this.killReason ?? exit.error ?? ended, hadFrames, exit);
+  }
+
+  /** The pipeline (or the probe before it) ended: restart it after the backoff. */
+  private failed(reason: string, hadFrames: boolean, exit?: GstExit): void {
+    const now = wallClockMs();
     if (hadFrames && now - this.startedAt >= this.supervisor.healthyAfterMs) this.backoffMs = this.supervisor.initialBackoffMs;
+    // A source that gave nothing may have changed codec: probe it again.
+    if (!hadFrames) this.copied = null;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.supervisor.maxBackoffMs);
-    const reason = this.killReason ?? exit.error ?? "the pipeline ended";
     // A pipeline that never produced a frame is not coming back by itself (missing camera, bad
     // pipeline): offline. One that was live and died is restarting.
     const state = hadFrames ? "restarting" : "offline";
-    this.log.error("pipeline stopped", { code: exit.code, signal: exit.signal, reason, state, retryInMs: delay });
+    this.log.error("pipeline stopped", { code: exit?.code, signal: exit?.signal, reason, state, retryInMs: delay });
     this.setState(state, reason, delay);
     this.restarts++;
     this.restartTimer = setTimeout(() => this.launch(), delay);
@@ -284,6 +357,8 @@ export class LiveStream {
     this.closed = true;
     clearInterval(this.watchdog);
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    for (const probe of this.probes) probe.close();
+    this.probes = [];
     for (const e of this.encodings.values()) e.fanout.close();
     await this.process?.close();
   }

@@ -59,7 +59,7 @@ describe("a broken config", () => {
       ["--config", configFile("dup.json", { streams: [{ name: "a", source: "test" }, { name: "a", source: "test:ball" }] })],
       /streams\[1\]\.name: duplicate stream name "a"/,
     ],
-    ["a bad --stream", ["--stream", "cam=rtsp://camera"], /--stream: expected test, test:PATTERN/],
+    ["a bad --stream", ["--stream", "cam=http://camera"], /--stream: expected test, test:PATTERN/],
   ])("%s: exits 2 with a message naming the key, before any pipeline starts", async (_what, argv, message) => {
     const err = await startServerProcess(argv).then(
       () => null,

@@ -68,7 +68,7 @@ describe("config file", () => {
     ["an odd size", { streams: [{ name: "a", source: "test", size: "641x480" }] }, "c.json: streams[0].size", /even numbers/],
     ["a bad default size", { defaults: { size: "10x10" } }, "c.json: defaults.size", /even numbers from 16/],
     ["a duplicate name", { streams: [{ name: "a", source: "test" }, { name: "a", source: "test:ball" }] }, "c.json: streams[1].name", /duplicate stream name "a"/],
-    ["a bad source", { streams: [{ name: "a", source: "rtsp://x" }] }, "c.json: streams[0].source", /expected test, test:PATTERN/],
+    ["a bad source", { streams: [{ name: "a", source: "http://x" }] }, "c.json: streams[0].source", /expected test, test:PATTERN/],
     ["auto in a config", { streams: [{ name: "a", source: "auto" }] }, "c.json: streams[0].source", /expected test/],
     ["a bad device", { streams: [{ name: "a", source: "v4l2:/etc/passwd;x" }] }, "c.json: streams[0].source", /not a device path/],
     ["an empty gst fragment", { streams: [{ name: "a", source: "gst: " }] }, "c.json: streams[0].source", /needs a pipeline fragment/],
@@ -148,7 +148,7 @@ describe("config file", () => {
     ],
     ["a tile faster than its stream", { streams: [{ name: "a", source: "test", fps: 15, tile: { fps: 30 } }] }, "c.json: streams[0].tile.fps", /cannot be above the stream's \(15\)/],
     ["a tile bitrate too low", { streams: [{ name: "a", source: "test", tile: { bitrate: 10 } }] }, "c.json: streams[0].tile.bitrate", />=\s*50/],
-    ["a bad tile source", { streams: [{ name: "a", source: "test", tile: { source: "rtsp://cam/sub" } }] }, "c.json: streams[0].tile.source", /expected test, test:PATTERN/],
+    ["a bad tile source", { streams: [{ name: "a", source: "test", tile: { source: "http://cam/sub" } }] }, "c.json: streams[0].tile.source", /expected test, test:PATTERN/],
     ["a source in defaults.tile", { defaults: { tile: { source: "test" } } }, "c.json: defaults.tile", /unknown key "source"/],
     [
       "a default tile larger than a stream",

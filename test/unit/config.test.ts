@@ -108,7 +108,9 @@ describe("parseCli", () => {
     ["--source", ["--source", "v4l2:/dev/../etc/passwd"]],
     ["--source", ["--source", "v4l2:/dev/video0 ! filesink location=/tmp/x"]],
     ["--source", ["--source", "test:nope"]],
-    ["--source", ["--source", "rtsp://cam"]],
+    ["--source", ["--source", "http://cam"]],
+    ["--source", ["--source", "rtsp://"]],
+    ["--source", ["--source", "rtsp://cam/a b"]],
   ])("ConfigError naming %s for %j", (key, argv) => {
     const err = configError(() => parseCli(argv, noCamera));
     expect(err.key).toBe(key);
@@ -281,7 +283,10 @@ describe("buildPipeline with a tile encoding", () => {
 
   test("one capture, teed: full on fd 1, the tile scaled and encoded again on fd 3", () => {
     const { args, outputs } = buildPipeline({ source, settings, tile }, { timeOverlay: false });
-    expect(outputs).toEqual([{ encoding: "full", fd: 1 }, { encoding: "tile", fd: 3 }]);
+    expect(outputs).toEqual([
+      { encoding: "full", fd: 1, codec: "vp8" },
+      { encoding: "tile", fd: 3, codec: "vp8" },
+    ]);
     expect(args.filter((a) => a === "videotestsrc")).toHaveLength(1);
     expect(args.slice(args.indexOf("tee"), args.indexOf("tee") + 2)).toEqual(["tee", "name=t"]);
     const [full, small] = encoders(args);

@@ -139,11 +139,13 @@ describe("FrameAssembler on hand-built packets", () => {
     expect(next.pts).toBeGreaterThan(first.pts);
   });
 
-  test("caps that are not VP8 video → FRAME_WARN_BAD_CAPS; events → nothing", () => {
+  test("caps that are not VP8 video → FRAME_WARN_BAD_CAPS; VP8 caps without the size yet and events → nothing", () => {
     const a = new FrameAssembler();
     const bad = a.accept({ type: "caps", caps: "video/x-h264, width=(int)160, height=(int)120" }, at);
     expect(warnings(bad)).toEqual(["FRAME_WARN_BAD_CAPS"]);
-    expect(warnings(a.accept({ type: "caps", caps: "video/x-vp8, profile=(string)0" }, at))).toEqual(["FRAME_WARN_BAD_CAPS"]);
+    expect(warnings(a.accept({ type: "caps", caps: "video/x-vp9, profile=(string)0" }, at))).toEqual(["FRAME_WARN_BAD_CAPS"]);
+    // A parser's first caps, before it has read the size (h264parse before the SPS): later caps tell it.
+    expect(a.accept({ type: "caps", caps: "video/x-vp8, profile=(string)0" }, at)).toEqual([]);
     expect(a.accept({ type: "event", eventType: 0x2806, structure: "GstEventEos;" }, at)).toEqual([]);
   });
 });
