@@ -12,6 +12,7 @@
 // that joined in the same GOP and skipped nothing are on the same timeline, so a mux can share a
 // frame's message between them even where it holds an absolute time (a cluster's, a moof's).
 
+import { codecOfString } from "../../shared/codec.js";
 import type { MseContainer } from "../../shared/mse.js";
 import { CloseCode, nextSeq, type HelloMessage, type StateMessage } from "../../shared/protocol.js";
 import type { FrameMessage } from "./frame-message.js";
@@ -60,6 +61,8 @@ export class MseOutput implements ViewerOutput {
   private last: { readonly t: number; readonly seq: number } | null = null;
   /** The init segment this viewer was sent last. */
   private sentInit: WireMessage | null = null;
+  /** The hello this viewer's byte stream follows. */
+  private hello: HelloMessage | null = null;
 
   constructor(
     private readonly viewer: Viewer,
@@ -69,6 +72,7 @@ export class MseOutput implements ViewerOutput {
   ) {}
 
   greet(hello: HelloMessage, state: StateMessage): void {
+    this.hello = hello;
     if (this.meta) {
       this.viewer.sendText(hello);
       this.viewer.sendText(state);
@@ -109,6 +113,15 @@ export class MseOutput implements ViewerOutput {
   }
 
   formatChanged(hello: HelloMessage): boolean {
+    const old = this.hello;
+    if (old !== null && codecOfString(old.codec) === codecOfString(hello.codec) && old.width === hello.width && old.height === hello.height) {
+      // Only the profile or level changed (the first keyframe replaces the provisional string a
+      // viewer that joined before it was told): the same init segment serves, and the next keyframe
+      // continues this viewer's timeline.
+      this.hello = hello;
+      if (this.meta) this.viewer.sendText(hello);
+      return true;
+    }
     // Another picture size or codec needs a new init segment, which MSE takes only at a fresh start.
     this.viewer.socket.close(CloseCode.FORMAT_CHANGED, `stream format changed (now ${hello.codec} ${hello.width}x${hello.height}); reconnect`);
     return false;

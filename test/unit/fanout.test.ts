@@ -15,7 +15,7 @@ import type { VideoInfo } from "../../server/stream/messages.js";
 import { RateMeter } from "../../server/stream/rate-meter.js";
 import type { Viewer, ViewerMode, ViewerSocket } from "../../server/stream/viewer.js";
 import type { WireMessage } from "../../server/stream/wire-message.js";
-import { decodeBinaryMessage, nextSeq, ProtocolError, type VideoFrameHeader } from "../../shared/protocol.js";
+import { CloseCode, decodeBinaryMessage, nextSeq, ProtocolError, type VideoFrameHeader } from "../../shared/protocol.js";
 import { micros, millis } from "../../shared/units.js";
 import { expectErrorCode } from "../helpers/errors.js";
 import { mulberry32 } from "../helpers/random.js";
@@ -1356,6 +1356,20 @@ describe("StreamFanout /webm/ viewers", () => {
       [0, 33, 66, 99],
       [132, 165],
     ]);
+  });
+
+  test("a /webm/ viewer that joined before the first keyframe stays when it declares another level of the same codec, and is closed for another codec", () => {
+    const f = makeFanout({ codec: "vp09.00.30.08" });
+    const [s] = join(f, "webm", "", true);
+    f.setState("live");
+    f.publish({ ...frame(true), codec: "vp09.00.20.08" });
+    answer(f, s);
+    publishAll(f, "d", s);
+    expect(s.closes).toEqual([]);
+    expect(s.texts().filter((m) => m.type === "hello").map((m) => (m as { codec: string }).codec)).toEqual(["vp09.00.30.08", "vp09.00.20.08"]);
+    expect(s.webm().clusters.map((c) => c.blocks.map((b) => b.time))).toEqual([[0, 33]]);
+    f.publish({ ...frame(true), codec: "av01.0.04M.08" });
+    expect(s.closes.map((c) => c.code)).toEqual([CloseCode.FORMAT_CHANGED]);
   });
 
   test("a /webm/ viewer's timeline goes on across a pipeline restart (the new PTS start at 0)", () => {
