@@ -5,6 +5,8 @@
 // DefaultDuration gives every SimpleBlock a duration, so the player need not wait for the next
 // block to know when the current one ends (DESIGN.md: a frame of latency otherwise).
 
+import { concatBytes } from "./bytes.js";
+
 /** Element IDs (with their length marker bits, as written). */
 export const EbmlId = {
   EBML: 0x1a45dfa3,
@@ -71,22 +73,12 @@ export function vintSize(n: number): Uint8Array {
   throw new RangeError(`EBML size ${n} too large`);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 function element(id: number, body: Uint8Array): Uint8Array {
-  return concat([idBytes(id), vintSize(body.byteLength), body]);
+  return concatBytes([idBytes(id), vintSize(body.byteLength), body]);
 }
 
 function master(id: number, children: readonly Uint8Array[]): Uint8Array {
-  return element(id, concat(children));
+  return element(id, concatBytes(children));
 }
 
 function uint(id: number, value: number): Uint8Array {
@@ -141,12 +133,12 @@ export function initSegment(track: WebmTrackInfo, codec: WebmCodec = VP8_TRACK):
     master(EbmlId.Video, [uint(EbmlId.PixelWidth, track.width), uint(EbmlId.PixelHeight, track.height)]),
   ]);
   const tracks = master(EbmlId.Tracks, [trackEntry]);
-  return concat([ebml, idBytes(EbmlId.Segment), UNKNOWN_SIZE, info, tracks]);
+  return concatBytes([ebml, idBytes(EbmlId.Segment), UNKNOWN_SIZE, info, tracks]);
 }
 
 /** The start of a Cluster of unknown size with its Timecode (ms on the viewer's timeline). */
 export function clusterStart(timecodeMs: number): Uint8Array {
-  return concat([idBytes(EbmlId.Cluster), UNKNOWN_SIZE, uint(EbmlId.Timecode, timecodeMs)]);
+  return concatBytes([idBytes(EbmlId.Cluster), UNKNOWN_SIZE, uint(EbmlId.Timecode, timecodeMs)]);
 }
 
 /**
@@ -161,5 +153,5 @@ export function simpleBlockHeader(relativeMs: number, key: boolean, frameLength:
   header[0] = 0x80 | TRACK; // track number as a 1-byte vint
   new DataView(header.buffer).setInt16(1, relativeMs, false);
   header[3] = key ? 0x80 : 0x00;
-  return concat([idBytes(EbmlId.SimpleBlock), vintSize(header.byteLength + frameLength), header]);
+  return concatBytes([idBytes(EbmlId.SimpleBlock), vintSize(header.byteLength + frameLength), header]);
 }
