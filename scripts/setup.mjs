@@ -5,7 +5,8 @@
 //   node scripts/setup.mjs serve   GStreamer tools and plugins, npm dependencies
 //   node scripts/setup.mjs test    the same, plus Chromium for the browser tests and Debian's
 //                                  Python 3 (/usr/bin/python3) for the spec-only test client and,
-//                                  with python3-gi and GstRtspServer, the tests' RTSP camera
+//                                  with python3-gi and GstRtspServer, the tests' RTSP camera, and
+//                                  nats-server for the tests' NATS cluster (origins and edges)
 //   node scripts/setup.mjs bench   the same, plus ffmpeg (MPEG-1 for the jsmpeg comparison)
 //
 // Missing system packages are installed with apt-get when running as root or with passwordless
@@ -87,6 +88,8 @@ function missingPackages() {
   if (mode !== "serve" && !existsSync(CHROMIUM)) missing.add("chromium");
   if (mode !== "serve" && !existsSync(PYTHON)) missing.add("python3");
   if (mode !== "serve" && !hasRtspServer()) for (const pkg of RTSP_SERVER_PACKAGES) missing.add(pkg);
+  // Serving needs no NATS server of its own (`--nats` names a cluster that runs elsewhere); the tests start one.
+  if (mode !== "serve" && !onPath("nats-server")) missing.add("nats-server");
   if (mode === "bench" && !onPath("ffmpeg")) missing.add("ffmpeg");
   return [...missing].sort();
 }

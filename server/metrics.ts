@@ -8,7 +8,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { SKIP_REASONS, STREAM_STATES, type EncodingName } from "../shared/protocol.js";
 import type { RefusalCounts } from "./http/refusal.js";
-import type { LiveStream, StreamEncoding } from "./stream/live-stream.js";
+import type { ServedStream, StreamEncoding } from "./stream/served-stream.js";
 import { VIEWER_MODES } from "./stream/viewer.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
@@ -24,11 +24,11 @@ export interface AppMetrics {
 }
 
 /** `streams` is read at each scrape: streams added to the map later are included. */
-export function createMetrics(streams: ReadonlyMap<string, LiveStream>, refusals: RefusalCounts): AppMetrics {
+export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusals: RefusalCounts): AppMetrics {
   const registry = new Registry();
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …).
   collectDefaultMetrics({ register: registry });
-  const all = (): Iterable<LiveStream> => streams.values();
+  const all = (): Iterable<ServedStream> => streams.values();
   /** Every encoding of every stream, with the labels that name it. */
   function* encodings(): Iterable<[{ stream: string; encoding: EncodingName }, StreamEncoding]> {
     for (const s of streams.values()) for (const e of s.encodings.values()) yield [{ stream: s.name, encoding: e.name }, e];

@@ -2,7 +2,7 @@
 
 import type { ServerResponse } from "node:http";
 import type { ServerWarning, StreamsResponse } from "../../shared/api.js";
-import type { LiveStream } from "../stream/live-stream.js";
+import type { ServedStream } from "../stream/served-stream.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -17,7 +17,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** `visible` null = every stream (no tokens, or a token for every stream). */
 export function streamsResponse(
-  streams: Iterable<LiveStream>,
+  streams: Iterable<ServedStream>,
   visible: ReadonlySet<string> | null = null,
   warnings: readonly ServerWarning[] = [],
 ): StreamsResponse {

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerOptions } from "node:http";
 import type { Duplex } from "node:stream";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
-import type { LiveStream } from "../stream/live-stream.js";
+import type { ServedStream } from "../stream/served-stream.js";
 import { refuseSocket, type Refusal, type RefusalCounts } from "./refusal.js";
 
 export interface LimitsConfig {
@@ -125,7 +125,7 @@ export function clientKey(address: string): string {
 }
 
 /** Refuses a viewer when its stream, or the server, has as many as it takes. */
-export function viewerCapRefusal(stream: LiveStream, all: Iterable<LiveStream>, limits: LimitsConfig): Refusal | null {
+export function viewerCapRefusal(stream: ServedStream, all: Iterable<ServedStream>, limits: LimitsConfig): Refusal | null {
   const refuse = (message: string): Refusal => ({ status: 503, code: "CC_ERR_TOO_MANY_VIEWERS", message, retryAfterS: VIEWERS_RETRY_AFTER_S });
   if (stream.viewerCount >= limits.maxViewersPerStream) return refuse(`stream has ${limits.maxViewersPerStream} viewers, its limit`);
   let total = 0;

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StreamState } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
 import type { AppMetrics } from "../metrics.js";
-import type { LiveStream } from "../stream/live-stream.js";
+import type { ServedStream } from "../stream/served-stream.js";
 import { logRefusal } from "./access.js";
 import { sendJson } from "./api.js";
 import { sendRefusal, type RefusalCounts } from "./refusal.js";
@@ -24,7 +24,7 @@ export interface HealthResponse {
 }
 
 export interface OpsRoutesOptions {
-  readonly streams: ReadonlyMap<string, LiveStream>;
+  readonly streams: ReadonlyMap<string, ServedStream>;
   readonly metrics: AppMetrics;
   readonly log: Logger;
   /** The streams the request's token may see; null = every stream (no tokens, or a token for all). */
@@ -32,7 +32,7 @@ export interface OpsRoutesOptions {
   readonly refusals: RefusalCounts;
 }
 
-export function healthResponse(streams: Iterable<LiveStream>, visible: ReadonlySet<string> | null = null): HealthResponse {
+export function healthResponse(streams: Iterable<ServedStream>, visible: ReadonlySet<string> | null = null): HealthResponse {
   const shown = [...streams].filter((s) => visible === null || visible.has(s.name));
   return { status: "ok", streams: Object.fromEntries(shown.map((s) => [s.name, s.fanout.state])) };
 }

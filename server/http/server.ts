@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import type { ServerWarning } from "../../shared/api.js";
 import type { Logger } from "../log.js";
 import type { AppMetrics } from "../metrics.js";
-import type { LiveStream } from "../stream/live-stream.js";
+import type { ServedStream } from "../stream/served-stream.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
 import { handleOps, isOpsPath } from "./ops-routes.js";
@@ -17,7 +17,7 @@ import type { TlsMaterial } from "./tls.js";
 import type { WsRoutes } from "./ws-routes.js";
 
 export interface HttpServerOptions {
-  readonly streams: ReadonlyMap<string, LiveStream>;
+  readonly streams: ReadonlyMap<string, ServedStream>;
   readonly staticFiles: StaticHandler;
   readonly ws: WsRoutes;
   readonly metrics: AppMetrics;

@@ -8,7 +8,7 @@ import { CloseCode, isEncodingName, MAX_CLIENT_MESSAGE_BYTES, parseClientMessage
 import { STREAM_NAME } from "../config-file.js";
 import { errorFields, type Logger } from "../log.js";
 import { wrongContainerReason, type StreamFanout } from "../stream/fanout.js";
-import type { LiveStream } from "../stream/live-stream.js";
+import type { ServedStream } from "../stream/served-stream.js";
 import type { ViewerMode } from "../stream/viewer.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
@@ -16,7 +16,7 @@ import { RefusalCounts, refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
 
 export interface WsRoutesOptions {
-  readonly streams: ReadonlyMap<string, LiveStream>;
+  readonly streams: ReadonlyMap<string, ServedStream>;
   readonly log: Logger;
   /** Ping interval; a socket that has not answered the previous ping is terminated. */
   readonly heartbeatMs?: number;

@@ -11,10 +11,12 @@ import {
   ProtocolError,
   type ClientMessage,
   type EncodingName,
+  type HelloMessage,
   type SkipCounts,
   type SkipReason,
   type StateMessage,
   type StreamState,
+  type VideoFrameHeader,
 } from "../../shared/protocol.js";
 import { wallClockMs, type Micros, type Millis } from "../../shared/units.js";
 import type { EncodedFrame } from "../source/frames.js";
@@ -62,6 +64,25 @@ export interface FanoutOptions {
   readonly onViewerLag?: (lagMs: number) => void;
   /** The wall clock (tests pass a fake one). */
   readonly clock?: () => Millis;
+  /** Called with the number of viewers each time it changes (an edge subscribes to its origin only while it has some). */
+  readonly onViewerCount?: (viewers: number) => void;
+}
+
+/**
+ * What sees every frame and every change of format or state as the fan-out makes them, whatever
+ * its viewers get: an origin's publisher to NATS (cluster/origin.ts).
+ */
+export interface FanoutTap {
+  format(hello: HelloMessage): void;
+  state(message: StateMessage): void;
+  /** Each frame, numbered, as it is cached and offered to the viewers. */
+  frame(message: FrameMessage): void;
+}
+
+/** A frame numbered elsewhere (an origin's), as the frame protocol carries it. */
+export interface NumberedFrame {
+  readonly header: VideoFrameHeader;
+  readonly data: Uint8Array;
 }
 
 export const DEFAULT_SLOW_VIEWER_GRACE_MS = 10_000;
@@ -81,6 +102,9 @@ export class StreamFanout {
   private readonly resyncMinIntervalMs: number;
   private readonly onSlowViewerClosed: ((viewer: Viewer) => void) | undefined;
   private readonly onViewerLag: ((lagMs: number) => void) | undefined;
+  private readonly onViewerCount: ((viewers: number) => void) | undefined;
+  /** Sees every frame, format and state (an origin's NATS publisher); null for none. */
+  tap: FanoutTap | null = null;
   private readonly clock: () => Millis;
   private readonly statsIntervalMs: number;
   private lastStatsAt = -Infinity;
@@ -120,6 +144,7 @@ export class StreamFanout {
     this.resyncMinIntervalMs = options.resyncMinIntervalMs ?? 1000;
     this.onSlowViewerClosed = options.onSlowViewerClosed;
     this.onViewerLag = options.onViewerLag;
+    this.onViewerCount = options.onViewerCount;
     this.clock = options.clock ?? wallClockMs;
     this.statsIntervalMs = options.statsIntervalMs ?? 1000;
     this.timer = setInterval(() => this.tick(), options.tickIntervalMs ?? 250);
@@ -194,13 +219,14 @@ export class StreamFanout {
     }
     const output = mode === "ws" || mux === null ? new FrameOutput(viewer) : new MseOutput(viewer, mux, meta);
     this.viewers.set(viewer, output);
+    this.onViewerCount?.(this.viewers.size);
     output.greet(helloMessage(this.name, this.encoding, this.video, this.codec), this.stateMessage);
     this.replayTo(viewer, output, "replay", now);
     return viewer;
   }
 
   removeViewer(viewer: Viewer): void {
-    this.viewers.delete(viewer);
+    if (this.viewers.delete(viewer)) this.onViewerCount?.(this.viewers.size);
   }
 
   viewerList(): readonly Viewer[] {
@@ -295,8 +321,9 @@ export class StreamFanout {
     const hello = helloMessage(this.name, this.encoding, this.video, this.codec);
     for (const [viewer, output] of this.viewers) {
       viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
-      if (!output.formatChanged(hello)) this.viewers.delete(viewer);
+      if (!output.formatChanged(hello)) this.removeViewer(viewer);
     }
+    this.tap?.format(hello);
   }
 
   setState(state: StreamState, reason?: string, retryInMs?: number): void {
@@ -304,19 +331,34 @@ export class StreamFanout {
     const retry = retryInMs === undefined ? undefined : Math.round(retryInMs);
     if (state === m.state && reason === m.reason && retry === m.retryInMs) return;
     this.stateMessage = stateMessage(state, reason, retry);
-    if (state !== "live") {
-      // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
-      this.gop.clear();
-      this.gopStart = null;
-      this.discontinuityNext = true;
-      this.timeline.markRestart();
-    }
-    for (const [viewer, output] of this.viewers) {
-      if (state !== "live") {
-        viewer.flow.restartAtKeyframe(); // the old pipeline's frames (held ones too) must not follow
-      }
-      output.state(this.stateMessage);
-    }
+    // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
+    if (state !== "live") this.discontinuity();
+    for (const output of this.viewers.values()) output.state(this.stateMessage);
+    this.tap?.state(this.stateMessage);
+  }
+
+  /** The state message a joiner is greeted with. */
+  currentState(): StateMessage {
+    return this.stateMessage;
+  }
+
+  /** The hello a joiner is greeted with. */
+  currentHello(): HelloMessage {
+    return helloMessage(this.name, this.encoding, this.video, this.codec);
+  }
+
+  /**
+   * The frames before this point cannot be continued (the pipeline ended, frames were lost on the
+   * way from an origin): the cache is dropped, every viewer waits for a keyframe, and the next
+   * frame sent is flagged discontinuity.
+   */
+  discontinuity(): void {
+    this.gop.clear();
+    this.gopStart = null;
+    this.discontinuityNext = true;
+    this.timeline.markRestart();
+    // The frames before (held ones too) must not be followed by a delta.
+    for (const viewer of this.viewers.keys()) viewer.flow.restartAtKeyframe();
   }
 
   /** The codec string hello says from now on (a source found to send another codec): a new hello when it changes. */
@@ -329,30 +371,84 @@ export class StreamFanout {
     this.announceFormat();
   }
 
-  /** Encodes a frame once, caches it and offers it to every viewer. */
+  /** Numbers a frame of the pipeline, encodes it once, caches it and offers it to every viewer. */
   publish(frame: EncodedFrame): FrameMessage {
     // A keyframe that declares another profile or level than hello said: say it before this frame.
     if (frame.codec !== undefined) this.declareCodec(frame.codec);
-    this.seq = nextSeq(this.seq);
+    const seq = nextSeq(this.seq);
+    const discont = frame.discont || this.discontinuityNext;
+    return this.accept(frame.key, discont, { seq, pts: frame.pts, serverTime: frame.receivedAt }, frame.data, frame.receivedAt, true);
+  }
+
+  /**
+   * A frame an origin numbered (an edge's, through NATS), offered as it is: its sequence number
+   * and server time are kept. A sequence number that does not follow the last frame's means frames
+   * were lost on the way: every viewer waits for the next keyframe. Frames not after the last one are dropped.
+   */
+  relay(frame: NumberedFrame): FrameMessage | null {
+    return this.follows(frame.header.seq) ? this.acceptNumbered(frame, true) : null;
+  }
+
+  /**
+   * An origin's cached GOP (keyframe first), for an edge that just subscribed: cached, and replayed
+   * to every viewer that has been sent nothing yet, as a joiner's would be.
+   */
+  prime(frames: readonly NumberedFrame[]): void {
+    for (const frame of frames) if (this.follows(frame.header.seq)) this.acceptNumbered(frame, false);
+    const now = this.clock();
+    for (const [viewer, output] of this.viewers) {
+      if (viewer.firstSentSeq === null && !viewer.paused) this.replayTo(viewer, output, "replay", now);
+    }
+  }
+
+  /** False for a frame not after the last one; a gap before it is a discontinuity. */
+  private follows(seq: number): boolean {
+    if (this.framesIn === 0) return true;
+    const step = (seq - this.seq) >>> 0;
+    if (step === 0 || step >= 0x8000_0000) return false;
+    if (step > 1) this.discontinuity();
+    return true;
+  }
+
+  private acceptNumbered({ header, data }: NumberedFrame, deliver: boolean): FrameMessage {
+    const key = (header.flags & FrameFlag.KEYFRAME) !== 0;
+    const discont = (header.flags & FrameFlag.DISCONTINUITY) !== 0 || (this.discontinuityNext && key);
+    return this.accept(key, discont, header, data, this.clock(), deliver);
+  }
+
+  /**
+   * Places a numbered frame on the timelines, caches it and (`deliver`) offers it to every viewer.
+   * `arrivedAt`: when it reached this process (the rate meter's clock).
+   */
+  private accept(key: boolean, discont: boolean, numbered: Omit<VideoFrameHeader, "flags">, data: Uint8Array, arrivedAt: Millis, deliver: boolean): FrameMessage {
+    this.seq = numbered.seq;
     let flags = 0;
-    if (frame.key) flags |= FrameFlag.KEYFRAME;
-    if (frame.discont || this.discontinuityNext) flags |= FrameFlag.DISCONTINUITY;
-    this.discontinuityNext = false;
+    if (key) flags |= FrameFlag.KEYFRAME;
+    if (discont) flags |= FrameFlag.DISCONTINUITY;
+    // Held until a keyframe: a delta after a discontinuity can be sent to no one.
+    if (key || !this.discontinuityNext) this.discontinuityNext = false;
     const frameUs = 1e6 / (this.video.framerate > 0 ? this.video.framerate : 30);
-    const pts = this.timeline.place(frame.pts, frameUs);
+    const pts = this.timeline.place(numbered.pts, frameUs);
     const mediaTime = this.gapless.place(pts, frameUs);
-    if (frame.key) this.gopStart = mediaTime;
-    const header = { flags, seq: this.seq, pts, serverTime: frame.receivedAt };
-    const message = FrameMessage.encode(header, frame.data, { time: mediaTime, gopStart: this.gopStart ?? mediaTime });
+    if (key) this.gopStart = mediaTime;
+    const header = { flags, seq: numbered.seq, pts, serverTime: numbered.serverTime };
+    const message = FrameMessage.encode(header, data, { time: mediaTime, gopStart: this.gopStart ?? mediaTime });
     this.framesIn++;
-    this.bytesIn += frame.data.byteLength;
-    this.rate.add(frame.receivedAt, frame.data.byteLength);
+    this.bytesIn += data.byteLength;
+    this.rate.add(arrivedAt, data.byteLength);
     // A delta with no keyframe before it (the pipeline's first frames) can be sent to no one.
-    if (!frame.key && this.gopStart === null) return message;
+    if (!key && this.gopStart === null) return message;
     this.gop.push(message);
+    this.tap?.frame(message);
+    if (!deliver) return message;
     const now = this.clock();
     for (const [viewer, output] of this.viewers) this.deliver(viewer, output, message, now);
     return message;
+  }
+
+  /** The cached GOP: the last keyframe and every frame since (what an origin sends an edge that subscribes). */
+  gopSnapshot(): readonly FrameMessage[] {
+    return this.gop.snapshot();
   }
 
   /** Periodic work: stats, holds that timed out, probes behind the last frames, sockets that stay full. */
@@ -362,7 +458,7 @@ export class StreamFanout {
     for (const [viewer, output] of this.viewers) {
       if (!viewer.open) continue;
       if (closeIfStuck(viewer, now, this.flow.maxBufferedBytes, this.slowGraceMs)) {
-        this.viewers.delete(viewer);
+        this.removeViewer(viewer);
         this.onSlowViewerClosed?.(viewer);
         continue;
       }

@@ -6,7 +6,7 @@
 // sends (kept while the source delivers; probed again after a run that gave no frame), and a probe
 // that fails counts as a pipeline that failed.
 
-import type { EncodingInfo, MseInfo, StreamInfo } from "../../shared/api.js";
+import type { MseInfo, StreamInfo } from "../../shared/api.js";
 import { mseFormatOf } from "../../shared/mse.js";
 import type { EncodingName, SkipCounts, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
@@ -26,6 +26,7 @@ import {
 import { CODECS } from "../codecs/registry.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
 import type { VideoInfo } from "./messages.js";
+import { StreamEncoding, type ServedStream } from "./served-stream.js";
 import { VIEWER_MODES } from "./viewer.js";
 
 export interface StreamConfig {
@@ -59,36 +60,6 @@ export interface LiveStreamOptions {
   readonly gstProgram?: string;
 }
 
-/** One encoding of the stream: what it was configured as, its viewers, and when its last frame came. */
-export class StreamEncoding {
-  lastFrameAt: Millis | null = null;
-  constructor(
-    readonly name: EncodingName,
-    /** Configured size and rate (hello uses the live caps once known). */
-    readonly target: VideoInfo,
-    readonly targetKbps: number,
-    readonly fanout: StreamFanout,
-  ) {}
-
-  info(): EncodingInfo {
-    const video = this.fanout.videoInfo;
-    const { fps, kbps } = this.fanout.rates();
-    return {
-      name: this.name,
-      width: video.width,
-      height: video.height,
-      framerate: video.framerate,
-      targetKbps: this.targetKbps,
-      fps: Math.round(fps * 10) / 10,
-      kbps: Math.round(kbps),
-      viewers: this.fanout.viewerCount(),
-      pausedViewers: this.fanout.pausedViewerCount,
-      framesIn: this.fanout.framesIn,
-      gopFrames: this.fanout.gopFrames,
-    };
-  }
-}
-
 export const DEFAULT_SUPERVISOR: Required<SupervisorOptions> = {
   initialBackoffMs: 500,
   maxBackoffMs: 30_000,
@@ -102,7 +73,7 @@ const WATCHDOG_INTERVAL_MS = 250;
 /** What hello says of a copy stream before its source is probed: most cameras send H.264. */
 const COPY_PROVISIONAL_CODEC: CodecName = "h264";
 
-export class LiveStream {
+export class LiveStream implements ServedStream {
   /** Every encoding the stream has, "full" first. */
   readonly encodings: ReadonlyMap<EncodingName, StreamEncoding>;
   /** The full encoding's viewers, of /ws/ and MSE alike. */

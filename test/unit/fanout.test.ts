@@ -505,7 +505,7 @@ describe("StreamFanout", () => {
     expect(f.gopFrames).toBe(0);
     f.setState("live");
     publishAll(f, "dk", s); // 1: no reference, not sent, not a skip; 2
-    expect(s.log()).toEqual(["hello", "state:starting", "state:live", "0:k", "state:starting", "state:live", "2:k"]);
+    expect(s.log()).toEqual(["hello", "state:starting", "state:live", "0:k", "state:starting", "state:live", "2:k+disc"]);
     expect(v.skipped).toEqual(NO_SKIPS);
   });
 
@@ -527,7 +527,7 @@ describe("StreamFanout", () => {
     expect(joiner.log().slice(-3)).toEqual(["state:live", "3:k+disc", "4:d"]);
   });
 
-  test("leaving live when the new pipeline starts with deltas: the flag goes on the first frame published, and viewers start at the keyframe", () => {
+  test("leaving live when the new pipeline starts with deltas: the flag stays until the keyframe viewers start at", () => {
     const f = makeFanout();
     const [s] = join(f);
     f.setState("live");
@@ -537,7 +537,7 @@ describe("StreamFanout", () => {
     const delta = f.publish(frame(false)); // 2
     expect(delta.wire.payload()[1]).toBe(DISCONTINUITY);
     publishAll(f, "dkd", s); // 3 4 5
-    expect(s.log().slice(-3)).toEqual(["state:live", "4:k", "5:d"]);
+    expect(s.log().slice(-3)).toEqual(["state:live", "4:k+disc", "5:d"]);
   });
 
   test("/ws/ PTS stay monotonic across a pipeline restart: the new pipeline's PTS start at 0 again, the stream goes on one frame after the last", () => {
@@ -1860,5 +1860,86 @@ describe("StreamFanout /mp4/ viewers (H.264)", () => {
     expect(h264.viewerCount()).toBe(0);
     expect(vp9.viewerCount()).toBe(0);
     expect(join(vp9, "webm")[0].closes).toEqual([]);
+  });
+});
+
+describe("StreamFanout fed by an origin (relay, prime)", () => {
+  /** A frame as an origin numbered it. */
+  const numbered = (seq: number, key: boolean, extraFlags = 0): { header: VideoFrameHeader; data: Uint8Array } => {
+    advance(FRAME_MS);
+    return { header: { flags: (key ? KEY : 0) | extraFlags, seq, pts: micros(seq * 33_333), serverTime: millis(now - 5) }, data: new Uint8Array(50).fill(key ? 0x10 : 0x11) };
+  };
+
+  test("keeps the origin's sequence numbers and server time", () => {
+    const f = makeFanout();
+    const [s] = join(f);
+    f.setState("live");
+    const first = numbered(4711, true);
+    f.relay(first);
+    f.relay(numbered(4712, false));
+    expect(s.log()).toEqual(["hello", "state:starting", "state:live", "4711:k", "4712:d"]);
+    const d = decodeBinaryMessage(s.wires()[0]!.payload());
+    expect(d.kind === "video" && d.header.serverTime).toBe(first.header.serverTime);
+  });
+
+  test("a gap in the origin's numbers makes every viewer skip to the next keyframe, flagged discontinuity", () => {
+    const f = makeFanout();
+    const [s] = join(f);
+    f.setState("live");
+    for (const [seq, key] of [[0, true], [1, false], [3, false], [4, false], [5, true], [6, false]] as const) f.relay(numbered(seq, key));
+    expect(s.log().slice(3)).toEqual(["0:k", "1:d", "5:k+disc", "6:d"]);
+    // The cache starts again at the keyframe after the gap: a joiner is not sent a delta whose reference was lost.
+    const [late] = join(f);
+    expect(late.log().slice(2)).toEqual(["5:k+replay+disc", "6:d+replay"]);
+  });
+
+  test("a frame not after the last (a duplicate, an old one) is dropped", () => {
+    const f = makeFanout();
+    const [s] = join(f);
+    f.setState("live");
+    expect(f.relay(numbered(10, true))).not.toBeNull();
+    expect(f.relay(numbered(10, true))).toBeNull();
+    expect(f.relay(numbered(9, false))).toBeNull();
+    f.relay(numbered(11, false));
+    expect(s.log().slice(3)).toEqual(["10:k", "11:d"]);
+  });
+
+  test("prime: the origin's GOP is cached and replayed to viewers that were sent nothing yet; live frames follow", () => {
+    const f = makeFanout();
+    const [s] = join(f);
+    f.setState("live");
+    f.prime([numbered(20, true), numbered(21, false), numbered(22, false)]);
+    f.relay(numbered(22, false)); // already in the GOP: dropped
+    answer(f, s); // the replay is read: live frames are no longer held
+    f.relay(numbered(23, false));
+    expect(s.log().slice(3)).toEqual(["20:k+replay", "21:d+replay", "22:d+replay", "23:d"]);
+    expect(f.gopFrames).toBe(4);
+  });
+
+  test("tells its viewer count as it changes", () => {
+    const counts: number[] = [];
+    const f = makeFanout({ onViewerCount: (n) => counts.push(n) });
+    const [, a] = join(f);
+    const [, b] = join(f);
+    f.removeViewer(a);
+    f.removeViewer(a);
+    f.removeViewer(b);
+    expect(counts).toEqual([1, 2, 1, 0]);
+  });
+
+  test("a tap sees every frame numbered, and each change of state and format", () => {
+    const f = makeFanout();
+    const seen: string[] = [];
+    f.tap = {
+      format: (hello) => seen.push(`hello:${hello.width}`),
+      state: (m) => seen.push(`state:${m.state}`),
+      frame: (m) => seen.push(`${m.seq}:${m.key ? "k" : "d"}`),
+    };
+    f.setState("live");
+    f.publish(frame(false)); // no keyframe yet: offered to no one, not tapped
+    f.publish(frame(true));
+    f.publish(frame(false));
+    f.setVideoInfo({ width: 320, height: 240, framerate: 30 });
+    expect(seen).toEqual(["state:live", "1:k", "2:d", "hello:320"]);
   });
 });
