@@ -10,7 +10,9 @@
 //   ],
 //   "tokens": ["…", { "token": "…", "streams": ["door"] }],
 //   "allowOrigins": ["https://cams.example.com"],
-//   "tls": { "cert": "/etc/canvascast/cert.pem", "key": "/etc/canvascast/key.pem" }   (or { "selfSigned": true })
+//   "tls": { "cert": "/etc/canvascast/cert.pem", "key": "/etc/canvascast/key.pem" }   (or { "selfSigned": true }),
+//   "nats": { "servers": ["nats://10.0.0.2:4222"], "user": "cams", "passwordFile": "/etc/canvascast/nats-password" },
+//   "edge": false
 // }
 
 import { readFileSync } from "node:fs";
@@ -68,6 +70,19 @@ const TlsEntry = z.union([
   z.strictObject({ selfSigned: z.literal(true), dir: z.string().min(1).optional() }),
 ], { error: 'expected {"cert": FILE, "key": FILE} or {"selfSigned": true, "dir": DIR}' });
 
+const NatsFileEntry = z.strictObject({
+  /** nats://HOST:PORT (tls://… for TLS), one or several of the cluster's servers. */
+  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** The first token of every subject (default "canvascast"): deployments that share a cluster use different ones. */
+  prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "1-32 of A-Z a-z 0-9 _ -").optional(),
+  user: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  tokenFile: z.string().min(1).optional(),
+  nkeyFile: z.string().min(1).optional(),
+  credsFile: z.string().min(1).optional(),
+  tls: z.strictObject({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).optional(),
+});
+
 export const ConfigFileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.int().min(0).max(65535).optional(),
@@ -91,11 +106,16 @@ export const ConfigFileSchema = z.strictObject({
   /** Origins whose pages may open the streams, besides the server's own and loopback; "*" for any. */
   allowOrigins: z.array(z.string().min(1)).optional(),
   tls: TlsEntry.optional(),
+  /** Publish the streams to a NATS cluster (an origin), or with `edge`, serve those origins publish. */
+  nats: NatsFileEntry.optional(),
+  /** An edge: no pipelines of its own; it serves the streams origins publish on `nats`. */
+  edge: z.boolean().optional(),
 });
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 export type ConfigFileStream = z.infer<typeof StreamEntry>;
 export type ConfigFileTile = NonNullable<z.infer<typeof TileEntry>>;
+export type ConfigFileNats = z.infer<typeof NatsFileEntry>;
 
 /** A problem with the file: `key` is the path in it ("streams[1].size"), or "" for the file as a whole. */
 export class ConfigFileError extends Error {

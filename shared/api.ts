@@ -37,6 +37,19 @@ export interface ViewerInfo {
   readonly skipped: SkipCounts;
 }
 
+/** On an edge: how one encoding comes from its origin over NATS. */
+export interface RelayInfo {
+  /** Subscribed to the origin's frames (only while the encoding has viewers, and a few seconds after). */
+  readonly subscribed: boolean;
+  /** Frames received from the origin since the edge started. */
+  readonly framesIn: number;
+  /** Frames lost between the origin and the edge (gaps in the origin's sequence numbers). */
+  readonly framesLost: number;
+  /** The hop, ms: this edge's clock when a frame is handed to its viewers minus the frame's server time (the origin's clock). Over the last 1024 frames; null before any. */
+  readonly hopMsP50: number | null;
+  readonly hopMsP99: number | null;
+}
+
 /** One encoding of a stream: what `/ws/<stream>?encoding=<name>` and its MSE path carry. */
 export interface EncodingInfo {
   readonly name: EncodingName;
@@ -49,6 +62,8 @@ export interface EncodingInfo {
   /** Measured over the last few seconds. */
   readonly fps: number;
   readonly kbps: number;
+  /** On an edge: how it comes from the origin. */
+  readonly relay?: RelayInfo;
   /** Its viewers, /ws/ and MSE together, and how many of them are paused. */
   readonly viewers: number;
   readonly pausedViewers: number;
@@ -65,6 +80,8 @@ export interface StreamInfo {
   readonly reason?: string;
   /** Operator-facing description of the source, e.g. "test pattern" or "v4l2:/dev/video0". */
   readonly source: string;
+  /** On an edge: the origin it follows (its id on NATS); absent on an origin or a lone server. */
+  readonly origin?: string;
   /** Configured size and rate. The live caps, once known, replace them. */
   readonly width: number;
   readonly height: number;

@@ -390,14 +390,15 @@ export class StreamFanout {
   }
 
   /**
-   * An origin's cached GOP (keyframe first), for an edge that just subscribed: cached, and replayed
-   * to every viewer that has been sent nothing yet, as a joiner's would be.
+   * An origin's cached GOP (keyframe first), for an edge that just subscribed or came back: cached,
+   * and replayed to every viewer waiting for a keyframe, as a joiner's (or a resync's) would be.
    */
   prime(frames: readonly NumberedFrame[]): void {
     for (const frame of frames) if (this.follows(frame.header.seq)) this.acceptNumbered(frame, false);
     const now = this.clock();
     for (const [viewer, output] of this.viewers) {
-      if (viewer.firstSentSeq === null && !viewer.paused) this.replayTo(viewer, output, "replay", now);
+      if (viewer.paused || !viewer.flow.awaitingKeyframe) continue;
+      this.replayTo(viewer, output, viewer.firstSentSeq === null ? "replay" : "resync", now);
     }
   }
 
@@ -444,6 +445,11 @@ export class StreamFanout {
     const now = this.clock();
     for (const [viewer, output] of this.viewers) this.deliver(viewer, output, message, now);
     return message;
+  }
+
+  /** The sequence number of the last frame published or relayed; null before the first. */
+  get lastSeq(): number | null {
+    return this.framesIn === 0 ? null : this.seq;
   }
 
   /** The cached GOP: the last keyframe and every frame since (what an origin sends an edge that subscribes). */

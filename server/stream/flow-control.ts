@@ -281,6 +281,11 @@ export class ViewerFlow<Held = unknown> {
     this.hold = { at: now, bytes: this.sent, held: [] };
   }
 
+  /** Waiting for a keyframe it can start from (joined, restarted) and not skipping for being slow. */
+  get awaitingKeyframe(): boolean {
+    return this.needsKeyframe && this.gap === null && this.hold === null;
+  }
+
   get holding(): boolean {
     return this.hold !== null;
   }

@@ -6,9 +6,8 @@
 // sends (kept while the source delivers; probed again after a run that gave no frame), and a probe
 // that fails counts as a pipeline that failed.
 
-import type { MseInfo, StreamInfo } from "../../shared/api.js";
-import { mseFormatOf } from "../../shared/mse.js";
-import type { EncodingName, SkipCounts, StreamState } from "../../shared/protocol.js";
+import type { StreamInfo } from "../../shared/api.js";
+import type { EncodingName, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { codecOfString, type CodecName } from "../../shared/codec.js";
@@ -26,8 +25,7 @@ import {
 import { CODECS } from "../codecs/registry.js";
 import { StreamFanout, type FanoutOptions } from "./fanout.js";
 import type { VideoInfo } from "./messages.js";
-import { StreamEncoding, type ServedStream } from "./served-stream.js";
-import { VIEWER_MODES } from "./viewer.js";
+import { describeStream, StreamEncoding, type ServedStream } from "./served-stream.js";
 
 export interface StreamConfig {
   readonly name: string;
@@ -285,34 +283,13 @@ export class LiveStream implements ServedStream {
   }
 
   info(): StreamInfo {
-    const encodings = [...this.encodings.values()].map((e) => e.info());
-    const full = encodings[0]!;
-    const reason = this.fanout.stateReason;
     const pid = this.pipelinePid;
-    const fanouts = [...this.encodings.values()].map((e) => e.fanout);
-    return {
-      name: this.name,
-      state: this.fanout.state,
-      ...(reason !== undefined ? { reason } : {}),
+    return describeStream(this, {
       source: describeSource(this.config.source),
-      width: full.width,
-      height: full.height,
-      framerate: full.framerate,
-      targetKbps: full.targetKbps,
       keyframeIntervalS: this.config.settings.keyframeIntervalS,
-      codec: this.fanout.codecString,
-      mse: mseInfo(this.name, this.fanout.codecString),
-      fps: full.fps,
-      kbps: full.kbps,
-      viewers: this.viewerCount,
-      framesIn: full.framesIn,
-      gopFrames: full.gopFrames,
-      skipped: sumSkips(fanouts.flatMap((f) => VIEWER_MODES.map((mode) => f.skipped(mode)))),
       restarts: this.restarts,
       ...(pid !== undefined ? { pipelinePid: pid } : {}),
-      encodings,
-      clients: fanouts.flatMap((f) => f.viewerInfos()),
-    };
+    });
   }
 
   /** Viewers of every encoding and both modes. */
@@ -333,21 +310,4 @@ export class LiveStream implements ServedStream {
     for (const e of this.encodings.values()) e.fanout.close();
     await this.process?.close();
   }
-}
-
-function sumSkips(counts: readonly SkipCounts[]): SkipCounts {
-  let lagging = 0;
-  let bufferFull = 0;
-  for (const c of counts) {
-    lagging += c.lagging;
-    bufferFull += c["buffer-full"];
-  }
-  return { lagging, "buffer-full": bufferFull };
-}
-
-/** Where `stream` plays through MSE, for the codec string hello says. */
-export function mseInfo(stream: string, codec: string): MseInfo | null {
-  const format = mseFormatOf(codec);
-  if (format === null) return null;
-  return { path: `/${format.container}/${encodeURIComponent(stream)}`, container: format.container, mimeType: format.mimeType };
 }

@@ -1,0 +1,179 @@
+// What origins and edges say to each other over NATS (docs/deployment.md, "The relay over NATS",
+// is the spec: an edge or origin in another language can be written from it). Frames travel as the
+// frame protocol's own binary messages, the bytes a /ws/ viewer is sent live; hello and state as
+// its JSON messages, on the same subject so that they keep their order with the frames.
+//
+//   PREFIX.frames.STREAM.ENCODING.ORIGIN   frames, hello and state of one encoding, from one origin
+//   PREFIX.gop.STREAM.ENCODING             request {"origin"}: that origin replies with its GOP cache
+//   PREFIX.announce                        each origin's streams, every second; "bye" when it stops
+//   PREFIX.discover                        request: every origin replies with its announcement
+
+import { z } from "zod";
+import { ENCODINGS, STREAM_STATES, parseServerMessage, type EncodingName, type HelloMessage, type StateMessage } from "../../shared/protocol.js";
+import { STREAM_NAME } from "../config-file.js";
+
+/** How often an origin announces its streams. */
+export const ANNOUNCE_INTERVAL_MS = 1000;
+
+/** An origin's id: one per process run, a NATS subject token. */
+export const ORIGIN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class RelaySubjects {
+  constructor(readonly prefix: string) {}
+
+  frames(stream: string, encoding: EncodingName, origin: string): string {
+    return `${this.prefix}.frames.${stream}.${encoding}.${origin}`;
+  }
+
+  /** Every origin's frames of one encoding (an edge follows one origin at a time: the subject's last token). */
+  framesOfAnyOrigin(stream: string, encoding: EncodingName): string {
+    return `${this.prefix}.frames.${stream}.${encoding}.*`;
+  }
+
+  gop(stream: string, encoding: EncodingName): string {
+    return `${this.prefix}.gop.${stream}.${encoding}`;
+  }
+
+  /** Every GOP request (an origin answers those for its own streams). */
+  get anyGop(): string {
+    return `${this.prefix}.gop.*.*`;
+  }
+
+  get announce(): string {
+    return `${this.prefix}.announce`;
+  }
+
+  get discover(): string {
+    return `${this.prefix}.discover`;
+  }
+
+  /** The origin of a frames subject; null for a subject that is not one. */
+  originOfFrames(subject: string): string | null {
+    const origin = subject.slice(subject.lastIndexOf(".") + 1);
+    return ORIGIN_ID.test(origin) ? origin : null;
+  }
+
+  /** The stream and encoding a GOP request names; null for one that names none. */
+  parseGop(subject: string): { stream: string; encoding: EncodingName } | null {
+    const parts = subject.slice(this.prefix.length + 1).split(".");
+    if (parts.length !== 3 || parts[0] !== "gop") return null;
+    const [, stream = "", encoding = ""] = parts;
+    return STREAM_NAME.test(stream) && (ENCODINGS as readonly string[]).includes(encoding) ? { stream, encoding: encoding as EncodingName } : null;
+  }
+}
+
+const EncodingName = z.enum(ENCODINGS);
+const State = z.enum(STREAM_STATES);
+
+const AnnouncedEncodingSchema = z.object({
+  name: EncodingName,
+  width: z.int().min(1).max(16384),
+  height: z.int().min(1).max(16384),
+  framerate: z.number().min(0).max(1000),
+  targetKbps: z.number().min(0),
+  codec: z.string().min(1).max(64),
+  fps: z.number().min(0),
+  kbps: z.number().min(0),
+});
+
+const AnnouncedStreamSchema = z.object({
+  name: z.string().regex(STREAM_NAME),
+  source: z.string().max(512),
+  keyframeIntervalS: z.number().min(0),
+  restarts: z.int().min(0),
+  state: State,
+  reason: z.string().max(1024).optional(),
+  retryInMs: z.number().min(0).optional(),
+  encodings: z.array(AnnouncedEncodingSchema).min(1).max(ENCODINGS.length),
+});
+
+const AnnounceSchema = z.object({
+  type: z.literal("announce"),
+  origin: z.string().regex(ORIGIN_ID),
+  intervalMs: z.number().min(50).max(60_000),
+  streams: z.array(AnnouncedStreamSchema).max(10_000),
+});
+
+const ByeSchema = z.object({ type: z.literal("bye"), origin: z.string().regex(ORIGIN_ID) });
+
+const GopRequestSchema = z.object({ origin: z.string().regex(ORIGIN_ID) });
+
+const GopHeadSchema = z.object({
+  type: z.literal("gop"),
+  origin: z.string().regex(ORIGIN_ID),
+  frames: z.int().min(0).max(100_000),
+  hello: z.unknown(),
+  state: z.unknown(),
+});
+
+export type AnnouncedEncoding = z.infer<typeof AnnouncedEncodingSchema>;
+export type AnnouncedStream = z.infer<typeof AnnouncedStreamSchema>;
+export type AnnounceMessage = z.infer<typeof AnnounceSchema>;
+export type ByeMessage = z.infer<typeof ByeSchema>;
+export interface GopHead {
+  readonly type: "gop";
+  readonly origin: string;
+  /** How many frame messages follow on the reply subject, keyframe first. */
+  readonly frames: number;
+  readonly hello: HelloMessage;
+  readonly state: StateMessage;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const encodeJson = (message: object): Uint8Array => encoder.encode(JSON.stringify(message));
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A message on `PREFIX.announce`; null for anything else (logged by the caller). */
+export function parseAnnouncement(data: Uint8Array): AnnounceMessage | ByeMessage | null {
+  const raw = parseJson(data);
+  const announce = AnnounceSchema.safeParse(raw);
+  if (announce.success) return announce.data;
+  const bye = ByeSchema.safeParse(raw);
+  return bye.success ? bye.data : null;
+}
+
+export function parseGopRequest(data: Uint8Array): { origin: string } | null {
+  const parsed = GopRequestSchema.safeParse(parseJson(data));
+  return parsed.success ? parsed.data : null;
+}
+
+export function parseGopHead(data: Uint8Array): GopHead | null {
+  const parsed = GopHeadSchema.safeParse(parseJson(data));
+  if (!parsed.success) return null;
+  const hello = asServerMessage(parsed.data.hello);
+  const state = asServerMessage(parsed.data.state);
+  if (hello?.type !== "hello" || state?.type !== "state") return null;
+  return { type: "gop", origin: parsed.data.origin, frames: parsed.data.frames, hello, state };
+}
+
+/** The first byte of a JSON message on a frames subject; a frame message starts with its kind (1). */
+const JSON_OPEN_BRACE = 0x7b;
+
+/** A message on a frames subject: a frame (binary), or hello or state (JSON); null for anything else. */
+export function classifyFramesMessage(data: Uint8Array): { kind: "frame" } | { kind: "hello"; hello: HelloMessage } | { kind: "state"; state: StateMessage } | null {
+  if (data.byteLength === 0) return null;
+  if (data[0] !== JSON_OPEN_BRACE) return { kind: "frame" };
+  const message = asServerMessage(parseJson(data));
+  if (message?.type === "hello") return { kind: "hello", hello: message };
+  if (message?.type === "state") return { kind: "state", state: message };
+  return null;
+}
+
+function asServerMessage(raw: unknown): HelloMessage | StateMessage | null {
+  if (raw === undefined || raw === null || typeof raw !== "object") return null;
+  try {
+    const message = parseServerMessage(JSON.stringify(raw));
+    return message.type === "hello" || message.type === "state" ? message : null;
+  } catch {
+    return null;
+  }
+}
