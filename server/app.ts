@@ -38,7 +38,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const staticFiles = createStaticHandler(config.webRoot);
   const tls = config.tls === null ? undefined : await loadTls(config.tls);
   const access = new AccessPolicy(config.access, { secure: tls !== undefined });
-  const warnings = exposureWarnings(config.host, access.tokensRequired);
+  const warnings = [...exposureWarnings(config.host, access.tokensRequired), ...config.warnings];
   const timeOverlay = await hasGstElement("clockoverlay");
   if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
 

@@ -8,7 +8,7 @@
 //     { "name": "door", "source": "v4l2:/dev/video0", "size": "1280x720", "tile": { "size": "320x180", "bitrate": 300 } },
 //     { "name": "yard", "source": "rtsp://user:pass@10.0.0.5/stream", "codec": "copy" }
 //   ],
-//   "tokens": ["…", { "token": "…", "streams": ["door"] }],
+//   "tokens": ["…", { "token": "…", "streams": ["door"] }],   "tokenFile": "/etc/canvascast/tokens",
 //   "allowOrigins": ["https://cams.example.com"],
 //   "tls": { "cert": "/etc/canvascast/cert.pem", "key": "/etc/canvascast/key.pem" }   (or { "selfSigned": true }),
 //   "nats": { "servers": ["nats://10.0.0.2:4222"], "user": "cams", "passwordFile": "/etc/canvascast/nats-password" },
@@ -103,6 +103,8 @@ export const ConfigFileSchema = z.strictObject({
   streams: z.array(StreamEntry).optional(),
   /** Access tokens: "SECRET" or {"token": "SECRET", "streams": ["door"]}. */
   tokens: z.array(TokenEntry).optional(),
+  /** A file of more tokens, one `--token` value a line (like tls.cert, as given: relative to the working directory). */
+  tokenFile: z.string().min(1, "must not be empty").optional(),
   /** Origins whose pages may open the streams, besides the server's own and loopback; "*" for any. */
   allowOrigins: z.array(z.string().min(1)).optional(),
   tls: TlsEntry.optional(),

@@ -2,10 +2,11 @@
 
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseAccessConfig, parseTlsConfig } from "./access-config.js";
+import { parseAccessConfig, parseTlsConfig, TOKENS_ENV } from "./access-config.js";
 import { ConfigError } from "./config-error.js";
 import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type ConfigFileTile } from "./config-file.js";
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
+import type { ServerWarning } from "../shared/api.js";
 import type { AccessConfig } from "./http/access.js";
 import type { TlsConfig } from "./http/tls.js";
 import { CODEC_SETTINGS, DEFAULT_CODEC, isCodecSetting, type CodecSetting } from "./codecs/registry.js";
@@ -57,6 +58,8 @@ export interface AppConfig {
   readonly access: AccessConfig;
   /** Null: plain http. */
   readonly tls: TlsConfig | null;
+  /** Found while reading the configuration (e.g. a token file other users may read); shown like the app's own. */
+  readonly warnings: readonly ServerWarning[];
 }
 
 export const DEFAULT_MAX_LAG_MS = 500;
@@ -81,7 +84,7 @@ export const USAGE = `Usage: npm run serve -- [options]
                            ${DEFAULT_CAMERA} if it exists, otherwise the test pattern)
   --port N                 HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR              address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 for every
-                           interface: then configure --token, or a warning says anyone can watch)
+                           interface: then configure a token, or a warning says anyone can watch)
   --size WxH               picture size (default ${DEFAULT_SETTINGS.width}x${DEFAULT_SETTINGS.height})
   --fps N                  frames per second (default ${DEFAULT_SETTINGS.framerate})
   --bitrate KBPS           target bitrate in kbit/s (default ${DEFAULT_SETTINGS.bitrateKbps})
@@ -111,6 +114,10 @@ export const USAGE = `Usage: npm run serve -- [options]
   --token SECRET[:STREAMS] require this token on every stream socket and /api/* (repeatable);
                            :door,yard limits it to those streams. ?token= in URLs or
                            Authorization: Bearer. SECRET: 16-256 of A-Z a-z 0-9 . _ ~ -
+                           Other users can read command lines (ps): prefer --token-file
+                           or the environment variable ${TOKENS_ENV}
+  --token-file FILE        more tokens, one SECRET[:STREAMS] a line; blank lines and # comments
+                           skipped (repeatable; keep it chmod 600, or a warning says so)
   --allow-origin ORIGIN    pages from ORIGIN may open stream sockets (repeatable; * for any);
                            the server's own origin and loopback origins always may
   --tls-cert FILE          serve https and wss with this certificate (PEM) ...
@@ -123,7 +130,8 @@ export const USAGE = `Usage: npm run serve -- [options]
   -h, --help               this text
 
 --size, --fps, --bitrate, --keyframe-interval, --codec and --tile apply to every stream; flags win over
-the config file.
+the config file. Tokens add up: the config file's ("tokens", "tokenFile"), --token, --token-file and
+${TOKENS_ENV} (SECRET[:STREAMS] values separated by white space).
 `;
 
 export interface ParseOptions {
@@ -132,6 +140,8 @@ export interface ParseOptions {
   readonly deviceExists?: (path: string) => boolean;
   /** Injected for tests; defaults to reading the file as UTF-8. */
   readonly readFile?: (path: string) => string;
+  /** Injected for tests; defaults to process.env (read: CANVASCAST_TOKENS). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Built-in defaults < config file < command-line flags. */
@@ -164,6 +174,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         "request-timeout": { type: "string" },
         "web-root": { type: "string" },
         token: { type: "string", multiple: true },
+        "token-file": { type: "string", multiple: true },
         "allow-origin": { type: "string", multiple: true },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
@@ -261,6 +272,12 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
 
   const logLevel = values["log-level"] ?? file?.logLevel ?? "info";
   if (!isLogLevel(logLevel)) throw new ConfigError("--log-level", `expected debug, info, warn or error, got "${logLevel}"`);
+  const access = parseAccessConfig(
+    { token: values.token, tokenFile: values["token-file"], tokensEnv: (options.env ?? process.env)[TOKENS_ENV], allowOrigin: values["allow-origin"] },
+    file,
+    fileKey,
+    new Set(streams.map((s) => s.name)),
+  );
   return {
     help: values.help ?? false,
     sourceNote,
@@ -298,11 +315,12 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
             ? (file?.requestTimeout ?? DEFAULT_LIMITS.requestTimeoutMs / 1000)
             : numberInRange("--request-timeout", values["request-timeout"], ...LIMIT_RANGES.requestTimeoutS)),
       },
-      access: parseAccessConfig({ token: values.token, allowOrigin: values["allow-origin"] }, file, fileKey, new Set(streams.map((s) => s.name))),
+      access: access.access,
       tls: parseTlsConfig(
         { cert: values["tls-cert"], key: values["tls-key"], selfSigned: values["tls-self-signed"], dir: values["tls-dir"] },
         file,
       ),
+      warnings: access.warnings,
     },
   };
 }

@@ -2,6 +2,7 @@
 
 import { fileURLToPath } from "node:url";
 import { startApp, type App } from "./app.js";
+import { TOKENS_ENV } from "./access-config.js";
 import { ConfigError, parseCli, USAGE } from "./config.js";
 import { createLogger } from "./log.js";
 import { describeSource } from "./source/pipeline.js";
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
+  // Read once: the pipelines' processes (which inherit the environment) have no use for the tokens.
+  delete process.env[TOKENS_ENV];
   const log = createLogger(config.logLevel);
 
   let app: App;

@@ -202,7 +202,7 @@ export function exposureWarnings(host: string, tokensRequired: boolean): { code:
   return [
     {
       code: OPEN_TO_NETWORK,
-      message: `listening on ${host} beyond loopback with no token: anyone who can reach this port can watch every stream. Configure --token (or "tokens" in the config file), or listen on --host 127.0.0.1.`,
+      message: `listening on ${host} beyond loopback with no token: anyone who can reach this port can watch every stream. Configure a token (--token-file, CANVASCAST_TOKENS or "tokens" in the config file), or listen on --host 127.0.0.1.`,
     },
   ];
 }

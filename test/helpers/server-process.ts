@@ -28,9 +28,14 @@ export async function stopAllServers(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop("SIGKILL")));
 }
 
-/** `main`: another build's server entry (the bench compares builds); this checkout's by default. */
-export async function startServerProcess(args: readonly string[] = [], timeoutMs = 20_000, main = MAIN): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [main, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** `main`: another build's server entry (the bench compares builds); this checkout's by default. `env`: the server's environment. */
+export async function startServerProcess(
+  args: readonly string[] = [],
+  timeoutMs = 20_000,
+  main = MAIN,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [main, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t));

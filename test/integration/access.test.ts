@@ -1,10 +1,11 @@
 // Access on the real server (real gst pipelines, real `ws` sockets, real https): tokens on /ws/,
 // /webm/ and /api/streams (none, wrong, for another stream, right), the Origin rule for upgrades,
-// no token in the log; the open-to-the-network warning; https/wss with a self-signed certificate
+// no token in the log; tokens from --token-file and CANVASCAST_TOKENS (not in argv, not passed on to
+// the pipeline); the open-to-the-network warning; https/wss with a self-signed certificate
 // that is kept and reused, and with the operator's certificate files.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { afterAll, describe, expect, it } from "vitest";
 import type { StreamsResponse } from "../../shared/api.js";
-import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { childPids, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { waitFor } from "../helpers/until.js";
 import { connectViewer, tryUpgrade } from "../helpers/ws-viewer.js";
 
@@ -151,6 +152,45 @@ describe("tokens and origins", () => {
     for (const token of [ALL, DOOR, WRONG]) expect(output).not.toContain(token);
     expect((await server.stop("SIGTERM")).code).toBe(0);
     for (const token of [ALL, DOOR, WRONG]) expect(server.output()).not.toContain(token);
+  });
+});
+
+describe("tokens off the command line: --token-file and CANVASCAST_TOKENS", () => {
+  const FROM_FILE = "from-file-5e8a1c3b7d9f2e4a6c0b";
+  const FROM_ENV = "from-env-3a7c9e1b5d2f4a6c8e0d";
+
+  /** The secret is required and works, and is in neither the server's command line nor its pipeline's environment. */
+  async function checkServer(server: ServerProcess, token: string): Promise<void> {
+    const url = `${server.wsBase}ws/cam0`;
+    expect(await tryUpgrade(url)).toMatchObject({ opened: false, status: 401, code: "CC_ERR_UNAUTHORIZED" });
+    const viewer = await connectViewer(`${url}?token=${token}`);
+    await viewer.waitForFrames(2);
+    viewer.close();
+    const cmdline = readFileSync(`/proc/${server.pid}/cmdline`, "utf8");
+    expect(cmdline).toContain("dist/server/main.js"); // the right process
+    expect(cmdline).not.toContain(token);
+    const [gst] = childPids(server.pid, "gst-launch-1.0");
+    expect(gst).toBeDefined();
+    expect(readFileSync(`/proc/${gst}/environ`, "utf8")).not.toContain(token);
+    expect((await server.stop("SIGTERM")).code).toBe(0);
+    expect(server.output()).not.toContain(token);
+  }
+
+  it("--token-file: required and played with; a file other users may read is warned about on stdout and in /api/streams", async () => {
+    const file = join(dir, "tokens");
+    writeFileSync(file, `# viewers\n${FROM_FILE}\n`);
+    chmodSync(file, 0o640);
+    const server = await startServerProcess(["--source", "test", ...SMALL, "--token-file", file]);
+    expect(server.output()).toContain(`WARNING: --token-file ${file} holds a secret and is open to other users (mode 0640)`);
+    const api = await getApi(server, `?token=${FROM_FILE}`);
+    expect((api.body as StreamsResponse).warnings.map((w) => w.code)).toEqual(["CC_WARN_SECRET_FILE_MODE"]);
+    await checkServer(server, FROM_FILE);
+  });
+
+  it("CANVASCAST_TOKENS: required and played with; no warning", async () => {
+    const server = await startServerProcess(["--source", "test", ...SMALL], 20_000, MAIN, { ...process.env, CANVASCAST_TOKENS: FROM_ENV });
+    expect(server.output()).not.toMatch(/WARNING/);
+    await checkServer(server, FROM_ENV);
   });
 });
 

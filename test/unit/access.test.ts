@@ -1,9 +1,13 @@
 // The access rules (server/http/access.ts) and their flags and config-file keys (access-config.ts):
 // tokens per stream, where a token is read from, the Origin rule, redaction, and configuration
-// mistakes — which never echo a token.
+// mistakes — which never echo a token; tokens from files (--token-file, tokenFile) and CANVASCAST_TOKENS.
 
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
-import { describe, expect, test } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { parseAccessConfig } from "../../server/access-config.js";
 import {
   AccessPolicy,
   exposureWarnings,
@@ -138,6 +142,7 @@ describe("access flags and config keys", () => {
       defaultWebRoot: "/srv/web",
       deviceExists: () => false,
       readFile: () => JSON.stringify(file),
+      env: {},
     }).config;
   const errorOf = (argv: string[], file?: unknown): ConfigError => {
     try {
@@ -185,6 +190,104 @@ describe("access flags and config keys", () => {
       expect(err.message).not.toContain(ALL);
       expect(err.message).not.toContain("short");
     }
+  });
+
+  describe("tokens from a file and the environment", () => {
+    const dir = mkdtempSync(join(tmpdir(), "canvascast-tokens-"));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    let files = 0;
+    /** A token file with this text, mode 600 unless told. */
+    const tokenFile = (text: string, mode = 0o600): string => {
+      const path = join(dir, `tokens-${++files}`);
+      writeFileSync(path, text);
+      chmodSync(path, mode);
+      return path;
+    };
+    const ENV1 = "env-one-token-0123456789abcdef";
+    const ENV2 = "env-two-token-0123456789abcdef";
+    const FILE1 = "file-one-token-0123456789abcdef";
+    const parse = (argv: string[], file?: unknown, env: Record<string, string> = {}): ReturnType<typeof parseCli>["config"] =>
+      parseCli(file === undefined ? argv : ["--config", "c.json", ...argv], {
+        defaultWebRoot: "/srv/web",
+        deviceExists: () => false,
+        readFile: () => JSON.stringify(file),
+        env,
+      }).config;
+    const refusal = (argv: string[], file?: unknown, env: Record<string, string> = {}): ConfigError => {
+      try {
+        parse(argv, file, env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return err as ConfigError;
+      }
+      throw new Error("expected a ConfigError");
+    };
+
+    test("every source counts, in order: file tokens, file tokenFile, --token, --token-file (repeatable), CANVASCAST_TOKENS", () => {
+      const fromConfig = tokenFile(`${FILE1}:yard\n`);
+      const first = tokenFile(`# viewers at the door\n\n  ${DOOR}:door  \r\n# the rest\n`);
+      const second = tokenFile(`${ALL}`);
+      const config = parse(["--token", "flag-token-0123456789abcdef", "--token-file", first, "--token-file", second], {
+        streams,
+        tokens: ["cfg-token-0123456789abcdef"],
+        tokenFile: fromConfig,
+      }, { CANVASCAST_TOKENS: `\n  ${ENV1}  ${ENV2}:door,yard\n` });
+      expect(config.access.tokens).toEqual([
+        { token: "cfg-token-0123456789abcdef", streams: null },
+        { token: FILE1, streams: ["yard"] },
+        { token: "flag-token-0123456789abcdef", streams: null },
+        { token: DOOR, streams: ["door"] },
+        { token: ALL, streams: null },
+        { token: ENV1, streams: null },
+        { token: ENV2, streams: ["door", "yard"] },
+      ]);
+      expect(config.warnings).toEqual([]);
+    });
+
+    test("a token file other users may open: its warning reaches the configuration", () => {
+      const open = tokenFile(`${ALL}\n`, 0o644);
+      const config = parse(["--token-file", open]);
+      expect(config.access.tokens).toEqual([{ token: ALL, streams: null }]);
+      expect(config.warnings).toEqual([{ code: "CC_WARN_SECRET_FILE_MODE", message: expect.stringContaining(`--token-file ${open}`) as unknown }]);
+    });
+
+    test("mistakes name FILE:LINE, CANVASCAST_TOKENS (#n) or the flag or key, and never a token", () => {
+      const badLine = tokenFile(`# ok\n${ALL}\nshort-secret\n`);
+      const duplicate = tokenFile(`${DOOR}\n\n${ALL}:door\n`);
+      const unknownStream = tokenFile(`${ALL}:gate\n`);
+      const onlyComments = tokenFile("# nothing yet\n\n");
+      const missing = join(dir, "missing");
+      const cases: [string[], unknown, Record<string, string>, string][] = [
+        [["--token-file", badLine], undefined, {}, `${badLine}:3`],
+        [["--token", ALL, "--token-file", duplicate], { streams }, {}, `${duplicate}:3`],
+        [["--token-file", unknownStream], { streams }, {}, `${unknownStream}:1`],
+        [["--token-file", onlyComments], undefined, {}, "--token-file"],
+        [["--token-file", missing], undefined, {}, "--token-file"],
+        [[], { tokenFile: missing }, {}, "c.json: tokenFile"],
+        [[], { tokenFile: "" }, {}, "c.json: tokenFile"],
+        [[], undefined, { CANVASCAST_TOKENS: `${ENV1} short-secret` }, "CANVASCAST_TOKENS (#2)"],
+        [["--token", ENV1], undefined, { CANVASCAST_TOKENS: ENV1 }, "CANVASCAST_TOKENS (#1)"],
+        [[], { streams }, { CANVASCAST_TOKENS: `${ENV1}:door,` }, "CANVASCAST_TOKENS (#1)"],
+        [[], undefined, { CANVASCAST_TOKENS: " \n " }, "CANVASCAST_TOKENS"],
+      ];
+      for (const [argv, file, env, key] of cases) {
+        const err = refusal(argv, file, env);
+        expect(err.key, key).toBe(key);
+        for (const secret of [ALL, DOOR, ENV1, "short-secret"]) expect(err.message, key).not.toContain(secret);
+      }
+      expect(refusal(["--token", ALL, "--token-file", duplicate], { streams }).message).toContain("already given at --token (#1)");
+      expect(refusal(["--token-file", missing]).message).toContain(missing);
+      expect(refusal(["--token-file", onlyComments]).message).toContain("holds no token");
+    });
+
+    test("parseAccessConfig without known streams (null) takes any stream name, but only names", () => {
+      const parsed = parseAccessConfig({ token: [`${ALL}:gate,door`] }, undefined, (k) => k, null);
+      expect(parsed.access.tokens).toEqual([{ token: ALL, streams: ["gate", "door"] }]);
+      const flags = { tokensEnv: `${ALL}:gate/../x` };
+      expect(() => parseAccessConfig(flags, undefined, (k) => k, null)).toThrow(/CANVASCAST_TOKENS \(#1\): "gate\/\.\.\/x" is not a stream name/);
+      // With known streams, the same unknown name is refused.
+      expect(() => parseAccessConfig({ token: [`${ALL}:gate`] }, undefined, (k) => k, new Set(["door"]))).toThrow(/no stream named "gate"/);
+    });
   });
 
   test("--allow-origin and allowOrigins: normalised origins or *; anything with a path is refused", () => {

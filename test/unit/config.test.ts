@@ -10,7 +10,7 @@ import { GdpParser } from "../../server/source/gdp.js";
 import { buildPipeline, keyframeMaxDist, splitFragment, type EncodeSettings, type SourceSpec, type TileSettings } from "../../server/source/pipeline.js";
 import { millis } from "../../shared/units.js";
 
-const noCamera = { defaultWebRoot: "/srv/web", deviceExists: (): boolean => false };
+const noCamera = { defaultWebRoot: "/srv/web", deviceExists: (): boolean => false, env: {} };
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -46,6 +46,7 @@ describe("parseCli", () => {
       limits: { maxViewersPerStream: 500, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
       access: { tokens: [], allowOrigins: [] },
       tls: null,
+      warnings: [],
     });
     expect(sourceNote).toMatch(/test pattern/);
   });
