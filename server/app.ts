@@ -12,13 +12,22 @@ import { loadTls, type TlsMaterial } from "./http/tls.js";
 import { createMetrics } from "./metrics.js";
 import { RefusalCounts } from "./http/refusal.js";
 import { hasGstElement } from "./source/gst-env.js";
+import { EdgeDirectory } from "./cluster/edge-directory.js";
+import { EdgeStream } from "./cluster/edge-stream.js";
+import { NatsLink } from "./cluster/nats-link.js";
+import { newOriginId, OriginPublisher } from "./cluster/origin.js";
+import { RelaySubjects } from "./cluster/relay-protocol.js";
 import { LiveStream } from "./stream/live-stream.js";
+import type { ServedStream } from "./stream/served-stream.js";
 
 export interface App {
   /** Base URL, e.g. http://127.0.0.1:8080/ */
   readonly url: string;
   readonly port: number;
-  readonly streams: ReadonlyMap<string, LiveStream>;
+  /** Its own pipelines' streams, or on an edge those its origins announce (the map changes as they do). */
+  readonly streams: ReadonlyMap<string, ServedStream>;
+  /** On an origin: its id on NATS. */
+  readonly originId: string | undefined;
   /** The certificate in use, when serving https. */
   readonly tls: TlsMaterial | undefined;
   /** What the operator should fix (also on the dashboard), e.g. no token while listening beyond loopback. */
@@ -32,6 +41,10 @@ export interface AppOptions {
 
 /** How long viewers get to complete the close handshake on shutdown before their sockets are cut. */
 const CLOSE_HANDSHAKE_MS = 1000;
+/** An edge keeps its subscription to an encoding this long after its last viewer left. */
+const EDGE_LINGER_MS = 5000;
+/** An edge waits this long for an origin's GOP before going on with its live frames. */
+const EDGE_GOP_TIMEOUT_MS = 1000;
 
 export async function startApp(config: AppConfig, options: AppOptions): Promise<App> {
   const { log } = options;
@@ -42,31 +55,60 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const timeOverlay = await hasGstElement("clockoverlay");
   if (!timeOverlay) log.info("clockoverlay not available; the test pattern will not show the time");
 
-  const streams = new Map<string, LiveStream>();
   const refusals = new RefusalCounts();
-  const metrics = createMetrics(streams, refusals);
-  for (const streamConfig of config.streams) {
-    streams.set(
-      streamConfig.name,
-      new LiveStream(streamConfig, {
-        log,
-        pipeline: { timeOverlay },
-        fanout: { flow: { maxLagMs: config.maxLagMs } },
-        viewerLagObserver: (encoding) => metrics.lagObserver(streamConfig.name, encoding),
-        supervisor: { stallTimeoutMs: config.stallTimeoutMs },
-      }),
+  const fanout = { flow: { maxLagMs: config.maxLagMs } };
+  const cluster = config.cluster;
+  const link = cluster === null ? null : new NatsLink(cluster.nats, log.child({ component: "nats" }));
+  const subjects = cluster === null ? null : new RelaySubjects(cluster.nats.prefix);
+  let streams: ReadonlyMap<string, ServedStream>;
+  let directory: EdgeDirectory | null = null;
+  let liveStreams: LiveStream[] = [];
+  // The metrics read the map at each scrape: an edge's streams come and go.
+  let lagObserver: ReturnType<typeof createMetrics>["lagObserver"] = () => () => undefined;
+  if (cluster?.role === "edge" && link !== null && subjects !== null) {
+    const edge = new EdgeDirectory({
+      link,
+      subjects,
+      log: log.child({ component: "edge" }),
+      makeStream: (announced, origin) =>
+        new EdgeStream(announced, origin, {
+          log,
+          relay: { link, subjects, lingerMs: EDGE_LINGER_MS, gopTimeoutMs: EDGE_GOP_TIMEOUT_MS },
+          fanout,
+          viewerLagObserver: (encoding) => lagObserver(announced.name, encoding),
+        }),
+    });
+    directory = edge;
+    streams = edge.streams;
+  } else {
+    liveStreams = config.streams.map(
+      (streamConfig) =>
+        new LiveStream(streamConfig, {
+          log,
+          pipeline: { timeOverlay },
+          fanout,
+          viewerLagObserver: (encoding) => lagObserver(streamConfig.name, encoding),
+          supervisor: { stallTimeoutMs: config.stallTimeoutMs },
+        }),
     );
+    streams = new Map(liveStreams.map((s) => [s.name, s]));
   }
+  const metrics = createMetrics(streams, refusals, link);
+  lagObserver = (stream, encoding) => metrics.lagObserver(stream, encoding);
+  const originId = cluster?.role === "origin" ? newOriginId() : undefined;
+  const publisher =
+    link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, log.child({ component: "origin", origin: originId })) : null;
   const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals });
   const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls });
 
   try {
     await listen(server, config.port, config.host);
   } catch (err) {
-    await ws.close();
+    publisher?.close();
+    await Promise.all([ws.close(), directory?.close(), link?.close(), ...liveStreams.map((s) => s.close())]);
     throw err;
   }
-  for (const stream of streams.values()) stream.start();
+  for (const stream of liveStreams) stream.start();
 
   const { port } = server.address() as AddressInfo;
   const hostForUrl = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -75,16 +117,21 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
     url: `${tls ? "https" : "http"}://${hostForUrl}:${port}/`,
     port,
     streams,
+    originId,
     tls,
     warnings,
     close() {
       closing ??= (async () => {
         server.close();
+        // Edges hear at once that this origin is gone, instead of after three silent announcement periods.
+        publisher?.close();
         // Viewers get 1001 and the pipelines their SIGINT at the same time.
         const stopped = Promise.all([...streams.values()].map((s) => s.close()));
         await ws.close(CLOSE_HANDSHAKE_MS);
         server.closeAllConnections();
         await stopped;
+        await directory?.close();
+        await link?.close();
       })();
       return closing;
     },

@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAccessConfig, parseTlsConfig, TOKENS_ENV } from "./access-config.js";
+import { parseClusterConfig, type ClusterConfig } from "./cluster/nats-config.js";
 import { ConfigError } from "./config-error.js";
 import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type ConfigFileTile } from "./config-file.js";
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
@@ -60,6 +61,8 @@ export interface AppConfig {
   readonly tls: TlsConfig | null;
   /** Found while reading the configuration (e.g. a token file other users may read); shown like the app's own. */
   readonly warnings: readonly ServerWarning[];
+  /** Null: this process alone (the default). Otherwise an origin publishing to NATS, or an edge serving what origins publish. */
+  readonly cluster: ClusterConfig | null;
 }
 
 export const DEFAULT_MAX_LAG_MS = 500;
@@ -180,6 +183,17 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         "tls-key": { type: "string" },
         "tls-self-signed": { type: "boolean" },
         "tls-dir": { type: "string" },
+        nats: { type: "string" },
+        edge: { type: "boolean" },
+        "nats-prefix": { type: "string" },
+        "nats-user": { type: "string" },
+        "nats-password-file": { type: "string" },
+        "nats-token-file": { type: "string" },
+        "nats-nkey-file": { type: "string" },
+        "nats-creds": { type: "string" },
+        "nats-tls-ca": { type: "string" },
+        "nats-tls-cert": { type: "string" },
+        "nats-tls-key": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -260,8 +274,32 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     checkCopySource(source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
     addStream(name, source, base, flagStreamTile(name, base, tileFlag), `--stream ${name}`);
   }
+  const env = options.env ?? process.env;
+  const cluster = parseClusterConfig(
+    {
+      nats: values.nats,
+      edge: values.edge,
+      prefix: values["nats-prefix"],
+      user: values["nats-user"],
+      passwordFile: values["nats-password-file"],
+      tokenFile: values["nats-token-file"],
+      nkeyFile: values["nats-nkey-file"],
+      credsFile: values["nats-creds"],
+      tlsCa: values["nats-tls-ca"],
+      tlsCert: values["nats-tls-cert"],
+      tlsKey: values["nats-tls-key"],
+    },
+    file,
+    fileKey,
+    env,
+  );
+  const edge = cluster.cluster?.role === "edge";
   let sourceNote: string | null = null;
-  if (streams.length === 0) {
+  if (edge) {
+    // An edge's streams are its origins': it runs no pipeline.
+    const own = streams.length > 0 ? (values.stream !== undefined ? "--stream" : fileKey("streams")) : values.source !== undefined ? "--source" : null;
+    if (own !== null) throw new ConfigError(own, "an edge (--edge) serves the streams its origins publish and has none of its own: configure streams on an origin");
+  } else if (streams.length === 0) {
     const parsed = parseSource(values.source ?? "auto", deviceExists);
     sourceNote = parsed.note;
     checkCopySource(parsed.source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
@@ -273,10 +311,11 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
   const logLevel = values["log-level"] ?? file?.logLevel ?? "info";
   if (!isLogLevel(logLevel)) throw new ConfigError("--log-level", `expected debug, info, warn or error, got "${logLevel}"`);
   const access = parseAccessConfig(
-    { token: values.token, tokenFile: values["token-file"], tokensEnv: (options.env ?? process.env)[TOKENS_ENV], allowOrigin: values["allow-origin"] },
+    { token: values.token, tokenFile: values["token-file"], tokensEnv: env[TOKENS_ENV], allowOrigin: values["allow-origin"] },
     file,
     fileKey,
-    new Set(streams.map((s) => s.name)),
+    // An edge learns its streams from the origins later: token stream names are checked then by their grants alone.
+    edge ? null : new Set(streams.map((s) => s.name)),
   );
   return {
     help: values.help ?? false,
@@ -320,7 +359,8 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         { cert: values["tls-cert"], key: values["tls-key"], selfSigned: values["tls-self-signed"], dir: values["tls-dir"] },
         file,
       ),
-      warnings: access.warnings,
+      cluster: cluster.cluster,
+      warnings: [...access.warnings, ...cluster.warnings],
     },
   };
 }

@@ -10,6 +10,7 @@ import { SKIP_REASONS, STREAM_STATES, type EncodingName } from "../shared/protoc
 import type { RefusalCounts } from "./http/refusal.js";
 import type { ServedStream, StreamEncoding } from "./stream/served-stream.js";
 import { VIEWER_MODES } from "./stream/viewer.js";
+import type { NatsLink } from "./cluster/nats-link.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
 export const LAG_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -24,7 +25,7 @@ export interface AppMetrics {
 }
 
 /** `streams` is read at each scrape: streams added to the map later are included. */
-export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusals: RefusalCounts): AppMetrics {
+export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusals: RefusalCounts, nats: NatsLink | null = null): AppMetrics {
   const registry = new Registry();
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …).
   collectDefaultMetrics({ register: registry });
@@ -134,6 +135,25 @@ export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusa
       for (const [code, n] of refusals.entries()) this.inc({ code }, n);
     },
   });
+
+  // On an edge: what came from the origins over NATS.
+  totalCounter("canvascast_relay_frames_total", "Frames an edge received from its origin over NATS, by encoding", ["stream", "encoding"], (add) => {
+    for (const [labels, e] of encodings()) if (e.relay !== null) add(labels, e.relay.info().framesIn);
+  });
+  totalCounter(
+    "canvascast_relay_frames_lost_total",
+    "Frames lost between the origin and this edge (gaps in the origin's sequence numbers; viewers skip to the next keyframe)",
+    ["stream", "encoding"],
+    (add) => {
+      for (const [labels, e] of encodings()) if (e.relay !== null) add(labels, e.relay.info().framesLost);
+    },
+  );
+  if (nats !== null) {
+    scrapedGauge("canvascast_nats_connected", "1 while connected to a NATS server, 0 while not", [], (set) => set({}, nats.connected ? 1 : 0));
+    totalCounter("canvascast_nats_publishes_dropped_total", "Messages not published to NATS: not connected, or larger than the servers' max_payload", [], (add) =>
+      add({}, nats.dropped),
+    );
+  }
 
   const lag = new Histogram({
     name: "canvascast_viewer_lag_seconds",

@@ -2,10 +2,11 @@
 // cluster settings. Secrets come from files or the environment, never from argv: every local user
 // can read a process's argv.
 
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import type { ServerWarning } from "../../shared/api.js";
 import { ConfigError } from "../config-error.js";
 import type { ConfigFile } from "../config-file.js";
+import { readSecretFile } from "../secret-file.js";
 
 export type NatsAuth =
   | { readonly kind: "none" }
@@ -60,14 +61,14 @@ export const NATS_ENV = { password: "CANVASCAST_NATS_PASSWORD", token: "CANVASCA
 
 const SERVER_URL = /^(nats|tls):\/\/[^\s/@]+(:\d{1,5})?\/?$/;
 
-/** Null: no NATS (one process serving its own pipelines, the default). */
+/** `cluster` null: no NATS (one process serving its own pipelines, the default). `warnings`: secret files others may read. */
 export function parseClusterConfig(
   flags: NatsFlags,
   file: ConfigFile | undefined,
   fileKey: (key: string) => string,
   env: Readonly<Record<string, string | undefined>> = process.env,
-  read: (path: string) => string = (p) => readFileSync(p, "utf8"),
-): ClusterConfig | null {
+): { cluster: ClusterConfig | null; warnings: ServerWarning[] } {
+  const warnings: ServerWarning[] = [];
   const f = file?.nats;
   const edge = flags.edge ?? file?.edge ?? false;
   const serversText = flags.nats ?? (f === undefined ? undefined : Array.isArray(f.servers) ? f.servers.join(",") : f.servers);
@@ -77,7 +78,7 @@ export function parseClusterConfig(
     for (const [flag, value] of Object.entries({ "--nats-user": flags.user, "--nats-password-file": flags.passwordFile, "--nats-token-file": flags.tokenFile, "--nats-nkey-file": flags.nkeyFile, "--nats-creds": flags.credsFile, "--nats-prefix": flags.prefix })) {
       if (value !== undefined) throw new ConfigError(flag, "applies to a NATS connection: give --nats URL[,URL…] too");
     }
-    return null;
+    return { cluster: null, warnings };
   }
   const servers = serversText.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   if (servers.length === 0) throw new ConfigError(serversKey, "expected nats://HOST:PORT[,nats://HOST:PORT…]");
@@ -92,15 +93,9 @@ export function parseClusterConfig(
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new ConfigError("--nats-prefix", `expected 1-32 of A-Z a-z 0-9 _ -, got "${prefix}"`);
 
   const secret = (path: string, key: string): string => {
-    let text: string;
-    try {
-      text = read(path);
-    } catch (err) {
-      throw new ConfigError(key, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    const trimmed = text.replace(/\r?\n$/, "");
-    if (trimmed.length === 0) throw new ConfigError(key, `${path} is empty`);
-    return trimmed;
+    const { text, warning } = readSecretFile(path, key);
+    if (warning !== null) warnings.push(warning);
+    return text;
   };
   const pick = <T>(flag: T | undefined, fileValue: T | undefined, flagName: string, fileName: string): [T, string] | null =>
     flag !== undefined ? [flag, flagName] : fileValue !== undefined ? [fileValue, fileKey(`nats.${fileName}`)] : null;
@@ -149,13 +144,13 @@ export function parseClusterConfig(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new ConfigError(certFile === undefined ? "--nats-tls-key" : "--nats-tls-cert", "a client certificate for NATS needs both --nats-tls-cert and --nats-tls-key");
   }
-  for (const [key, path] of [["--nats-tls-ca", caFile], ["--nats-tls-cert", certFile], ["--nats-tls-key", keyFile]] as const) {
-    if (path !== undefined) secret(path, key); // readable now, not at the first reconnect
-  }
+  // Readable now, not only at the first connection; only the key is a secret.
+  for (const [key, path] of [["--nats-tls-ca", caFile], ["--nats-tls-cert", certFile]] as const) if (path !== undefined) readSecretFile(path, key);
+  if (keyFile !== undefined) secret(keyFile, "--nats-tls-key");
   const wantsTls = caFile !== undefined || certFile !== undefined || servers.some((s) => s.startsWith("tls://"));
   const tls: NatsTls | null = wantsTls
     ? { ...(caFile !== undefined ? { caFile } : {}), ...(certFile !== undefined ? { certFile } : {}), ...(keyFile !== undefined ? { keyFile } : {}) }
     : null;
   const role: ClusterRole = edge ? "edge" : "origin";
-  return { role, nats: { servers, prefix, name: `canvascast ${role} ${hostname()}:${process.pid}`, auth, tls } };
+  return { cluster: { role, nats: { servers, prefix, name: `canvascast ${role} ${hostname()}:${process.pid}`, auth, tls } }, warnings };
 }

@@ -2,7 +2,7 @@
 // feeds it: a pipeline of this process (live-stream.ts) or an origin through NATS (cluster/edge-stream.ts).
 // A player cannot tell the two apart.
 
-import type { EncodingInfo, MseInfo, StreamInfo } from "../../shared/api.js";
+import type { EncodingInfo, MseInfo, RelayInfo, StreamInfo } from "../../shared/api.js";
 import { mseFormatOf } from "../../shared/mse.js";
 import type { EncodingName, SkipCounts } from "../../shared/protocol.js";
 import type { Millis } from "../../shared/units.js";
@@ -36,6 +36,8 @@ export class StreamEncoding {
     readonly target: VideoInfo,
     readonly targetKbps: number,
     readonly fanout: StreamFanout,
+    /** On an edge: how it comes from the origin. */
+    readonly relay: { info(): RelayInfo } | null = null,
   ) {}
 
   info(): EncodingInfo {
@@ -53,6 +55,7 @@ export class StreamEncoding {
       pausedViewers: this.fanout.pausedViewerCount,
       framesIn: this.fanout.framesIn,
       gopFrames: this.fanout.gopFrames,
+      ...(this.relay !== null ? { relay: this.relay.info() } : {}),
     };
   }
 }
