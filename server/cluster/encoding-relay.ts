@@ -45,8 +45,10 @@ export class EncodingRelay {
   /** Added to the origin's sequence numbers; set at the first frame of each origin followed. */
   private offset = 0;
   private offsetOrigin: string | null = null;
-  /** The origin's sequence number of the last frame taken from it; null after (re)subscribing. */
+  /** The origin's sequence number of the last frame taken from it; null after (re)subscribing, and while joining. */
   private lastOriginSeq: number | null = null;
+  /** While joining after frames were taken: the last one, to count those lost before the GOP. */
+  private lossBase: number | null = null;
   private readonly hops = new Float64Array(HOP_SAMPLES);
   private hopCount = 0;
   private readonly clock: () => Millis;
@@ -125,6 +127,7 @@ export class EncodingRelay {
   private subscribe(): void {
     const { link, subjects } = this.options;
     this.lastOriginSeq = null;
+    this.lossBase = null;
     this.frames = link.subscribe(subjects.framesOfAnyOrigin(this.stream, this.encoding), (msg) => this.onFramesMessage(msg));
     this.requestGop();
   }
@@ -139,6 +142,9 @@ export class EncodingRelay {
 
   private requestGop(): void {
     this.endJoin();
+    // The GOP is taken whole, even frames already taken: their duplicates among the live frames are dropped after it.
+    if (this.lastOriginSeq !== null) this.lossBase = this.lastOriginSeq;
+    this.lastOriginSeq = null;
     const { link, subjects } = this.options;
     const origin = this.origin;
     const inboxSubject = link.inbox();
@@ -237,7 +243,11 @@ export class EncodingRelay {
       const step = (originSeq - this.lastOriginSeq) >>> 0;
       if (step === 0 || step >= 0x8000_0000) return null; // already taken (the GOP and live frames overlap)
       this.framesLost += step - 1;
+    } else if (this.lossBase !== null) {
+      const step = (originSeq - this.lossBase) >>> 0;
+      if (step > 1 && step < 0x8000_0000) this.framesLost += step - 1;
     }
+    this.lossBase = null;
     this.lastOriginSeq = originSeq;
     this.framesIn++;
     return this.offset === 0 ? frame : { header: { ...frame.header, seq: (originSeq + this.offset) >>> 0 }, data: frame.data };

@@ -394,6 +394,10 @@ export class StreamFanout {
    * and replayed to every viewer waiting for a keyframe, as a joiner's (or a resync's) would be.
    */
   prime(frames: readonly NumberedFrame[]): void {
+    // With no decodable GOP cached (every viewer waits for a keyframe), the origin's is taken whole,
+    // frames relayed before included: replays carry older numbers anyway.
+    const first = frames[0];
+    if (this.gopStart === null && first !== undefined && this.framesIn > 0) this.seq = (first.header.seq - 1) >>> 0;
     for (const frame of frames) if (this.follows(frame.header.seq)) this.acceptNumbered(frame, false);
     const now = this.clock();
     for (const [viewer, output] of this.viewers) {

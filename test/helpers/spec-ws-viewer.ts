@@ -13,6 +13,8 @@ export interface SpecFrame {
   readonly seq: number;
   readonly pts: number;
   readonly data: Uint8Array;
+  /** This process's clock when the message arrived, ms. */
+  readonly at: number;
 }
 
 export type SpecEvent = { readonly type: "text"; readonly msg: Record<string, unknown> } | { readonly type: "frame"; readonly frame: SpecFrame };
@@ -48,6 +50,7 @@ export async function connectSpecViewer(url: string): Promise<SpecWsViewer> {
           seq: data.readUInt32LE(4),
           pts: data.readDoubleLE(8),
           data: new Uint8Array(data.buffer, data.byteOffset + headerLength, data.byteLength - headerLength),
+          at: Date.now(),
         },
       });
     }

@@ -3,6 +3,10 @@
 // checked as the protocol promises it: hello, state, the replayed GOP then live frames in order, the
 // keyframe rule across every fault, and libvpx decodes it all.
 
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { decodedPictureCount } from "../helpers/vp8-decode.js";
 import { startNatsCluster, stopAllNatsClusters, type NatsCluster } from "../helpers/nats-cluster.js";
@@ -22,6 +26,9 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const v of viewers.splice(0)) v.close();
   await stopAllServers();
+  // A test that killed a node leaves the cluster whole for the next.
+  for (const node of cluster.nodes) await node.start();
+  await cluster.routed();
 });
 
 afterAll(async () => {
@@ -54,13 +61,53 @@ async function streamsOf(server: ServerProcess): Promise<{ name: string; state: 
   return ((await res.json()) as { streams: { name: string; state: string; origin?: string }[] }).streams;
 }
 
-/** Frames after the first `from`: after each missing sequence number, a keyframe flagged discontinuity. */
+/** The node a server's NATS connection is on (its client name carries its pid). */
+async function nodeOf(server: ServerProcess): Promise<number> {
+  return until(`the node process ${server.pid} is connected to`, 10_000, async () => {
+    for (const node of cluster.nodes) {
+      if (!node.running) continue;
+      const connz = await node.monitor<{ connections: { name?: string }[] | null }>("connz").catch(() => null);
+      if (connz?.connections?.some((c) => c.name?.endsWith(`:${server.pid}`))) return node.index;
+    }
+    return undefined;
+  });
+}
+
+/** The subjects a server's connection subscribes to, as its NATS node sees them. */
+async function subscriptionsOf(server: ServerProcess): Promise<string[]> {
+  for (const node of cluster.nodes) {
+    if (!node.running) continue;
+    const connz = await node.monitor<{ connections: { name?: string; subscriptions_list?: string[] }[] | null }>("connz?subs=1");
+    const mine = connz.connections?.find((c) => c.name?.endsWith(`:${server.pid}`));
+    if (mine) return mine.subscriptions_list ?? [];
+  }
+  return [];
+}
+
+/** The longest time between two frames a viewer received, ms. */
+function longestWait(frames: readonly SpecFrame[]): number {
+  let longest = 0;
+  for (let i = 1; i < frames.length; i++) longest = Math.max(longest, frames[i]!.at - frames[i - 1]!.at);
+  return longest;
+}
+
+/** Waits for `n` more frames than the viewer has now. */
+async function moreFrames(v: SpecWsViewer, n: number, what: string, timeoutMs = 15_000): Promise<void> {
+  const target = v.frames().length + n;
+  await v.until(() => v.frames().length >= target, timeoutMs, what);
+}
+
+/** After each missing sequence number, a keyframe flagged discontinuity (replayed frames aside); returns the gaps. */
 function expectKeyframeRule(frames: readonly SpecFrame[]): number {
   let gaps = 0;
   for (let i = 1; i < frames.length; i++) {
     const prev = frames[i - 1]!;
     const cur = frames[i]!;
-    if (cur.replay || prev.replay) continue;
+    if (cur.replay && !prev.replay) {
+      // A replay (after a resync) starts at a keyframe.
+      expect(cur.key, `replayed frame ${cur.seq} after ${prev.seq}`).toBe(true);
+      continue;
+    }
     if (cur.seq !== ((prev.seq + 1) >>> 0)) {
       gaps++;
       expect(cur.key, `frame ${cur.seq} after ${prev.seq}`).toBe(true);
@@ -109,4 +156,135 @@ describe("an edge", () => {
     expect(compared).toBeGreaterThan(10);
     expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
   });
+
+  test("keeps its viewers playing when the NATS nodes the origin and then the edge are on are killed", async () => {
+    const o = await origin(["cam=test:ball"], 0);
+    const e = await edge(1);
+    await until("the stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 20, "frames before the faults");
+
+    const originNode = await nodeOf(o);
+    await cluster.nodes[originNode]!.kill();
+    await moreFrames(v, 30, "frames after the origin's node was killed");
+    const edgeNode = await nodeOf(e);
+    expect(edgeNode).not.toBe(originNode);
+    await cluster.nodes[edgeNode]!.kill();
+    await moreFrames(v, 30, "frames after the edge's node was killed");
+
+    expect(v.open).toBe(true);
+    const frames = v.frames();
+    const gaps = expectKeyframeRule(frames);
+    // Both processes moved to the node left.
+    expect(await nodeOf(o)).toBe(await nodeOf(e));
+    expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
+    console.log(`NATS node faults: ${gaps} gaps, longest wait for a frame ${longestWait(frames)} ms (keyframe interval 1 s)`);
+  }, 60_000);
+
+  test("tells its viewers when the origin is gone, and plays the origin's stream again when it is back, on the same socket", async () => {
+    const first = await origin(["cam=test:ball"], 0);
+    const e = await edge(1);
+    await until("the stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 15, "frames from the first origin");
+    const lastBefore = v.frames().at(-1)!;
+
+    await first.stop("SIGKILL");
+    await v.until(() => v.texts().some((t) => t.type === "state" && t.state === "restarting"), 10_000, "state restarting at the edge");
+    const gone = v.texts().find((t) => t.type === "state" && t.state === "restarting")!;
+    expect(String(gone.reason)).toMatch(/origin .* not heard from/);
+
+    const countBefore = v.frames().length;
+    await origin(["cam=test:ball"], 2);
+    await v.until(() => v.frames().length >= countBefore + 20, 20_000, "frames from the new origin");
+    expect(v.open).toBe(true);
+    const after = v.frames().slice(countBefore);
+    expect(after[0]!.key).toBe(true);
+    expect(after[0]!.discontinuity).toBe(true);
+    // Sequence numbers and timestamps go on from the last frame before, not from the new origin's 0.
+    expect(((after[0]!.seq - lastBefore.seq) >>> 0) < 0x8000_0000).toBe(true);
+    expect(after[0]!.seq).not.toBe(lastBefore.seq);
+    expect(after[0]!.pts).toBeGreaterThan(lastBefore.pts);
+    const states = v.texts().filter((t) => t.type === "state").map((t) => t.state);
+    expect(states.at(-1)).toBe("live");
+    expectKeyframeRule(v.frames());
+    expect(await decodedPictureCount(after.map((f) => f.data), 160, 120)).toBe(after.length);
+  }, 60_000);
+
+  test("hears an origin that stops cleanly at once, and subscribes to an encoding only while it has viewers", async () => {
+    const o = await origin(["cam=test:ball"], 0);
+    const e = await edge(0);
+    await until("the stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.state === "live"));
+    const framesSubject = "canvascast.frames.cam.full.*";
+    expect(await subscriptionsOf(e)).not.toContain(framesSubject);
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 5, "frames");
+    expect(await subscriptionsOf(e)).toContain(framesSubject);
+    v.close();
+    // It lingers a few seconds (a dashboard switching views), then lets go.
+    await until("the edge to unsubscribe", 15_000, async () => ((await subscriptionsOf(e)).includes(framesSubject) ? undefined : true), 250);
+
+    const w = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(w, 5, "frames for a second viewer");
+    expect(w.frames()[0]!.replay).toBe(true);
+    await o.stop("SIGTERM");
+    await w.until(() => w.texts().some((t) => t.type === "state" && t.state === "restarting"), 5000, "state restarting");
+    const state = w.texts().find((t) => t.type === "state" && t.state === "restarting")!;
+    expect(String(state.reason)).toMatch(/origin .* stopped/);
+  }, 60_000);
+});
+
+describe("the relay spec (docs/deployment.md), from a NATS client of its own", () => {
+  let nc: NatsConnection | null = null;
+  afterEach(async () => {
+    await nc?.close();
+    nc = null;
+  });
+
+  test("frames lost between an origin and an edge make the edge's viewers skip to the next keyframe", async () => {
+    // A relay that republishes a real origin's frames as origin "lossy", stream "lossy", dropping
+    // some deltas, and announces it. It does not answer GOP requests: the edge goes on without one.
+    const o = await origin(["cam=test:ball"], 0);
+    const e = await edge(1);
+    nc = await connect({ servers: cluster.nodes[2]!.url });
+    const conn = nc;
+    let dropped = 0;
+    conn.subscribe("canvascast.frames.cam.full.*", {
+      callback: (_err, msg) => {
+        const data = msg.data;
+        // A frame message: kind 1, flags (bit 0 keyframe), u16 header length, u32 sequence number.
+        if (data[0] === 1) {
+          const seq = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(4, true);
+          if ((data[1]! & 1) === 0 && seq % 10 === 4) {
+            dropped++;
+            return;
+          }
+        }
+        conn.publish("canvascast.frames.lossy.full.lossy", data);
+      },
+    });
+    const announce = (): void => {
+      const encodings = [{ name: "full", width: 160, height: 120, framerate: 15, targetKbps: 200, codec: "vp8", fps: 15, kbps: 200 }];
+      const streams = [{ name: "lossy", source: "a lossy relay", keyframeIntervalS: 1, restarts: 0, state: "live", encodings }];
+      conn.publish("canvascast.announce", JSON.stringify({ type: "announce", origin: "lossy", intervalMs: 1000, streams }));
+    };
+    announce();
+    const timer = setInterval(announce, 500);
+    try {
+      await until("the lossy stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.name === "lossy"));
+      const v = await viewer(`${e.wsBase}ws/lossy`);
+      await moreFrames(v, 40, "frames of the lossy stream");
+      const frames = v.frames();
+      expect(frames[0]!.key).toBe(true);
+      const gaps = expectKeyframeRule(frames);
+      expect(gaps).toBeGreaterThan(0);
+      expect(dropped).toBeGreaterThan(0);
+      expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
+      const info = (await (await fetch(`${e.url}api/streams`)).json()) as { streams: { name: string; encodings: { relay?: { framesLost: number } }[] }[] };
+      expect(info.streams.find((s) => s.name === "lossy")!.encodings[0]!.relay!.framesLost).toBeGreaterThan(0);
+    } finally {
+      clearInterval(timer);
+      await o.stop();
+    }
+  }, 60_000);
 });
