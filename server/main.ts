@@ -3,6 +3,7 @@
 import { fileURLToPath } from "node:url";
 import { startApp, type App } from "./app.js";
 import { TOKENS_ENV } from "./access-config.js";
+import { NATS_ENV } from "./cluster/nats-config.js";
 import { ConfigError, parseCli, USAGE } from "./config.js";
 import { createLogger } from "./log.js";
 import { describeSource } from "./source/pipeline.js";
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   const { config } = parsed;
   // Read once: the pipelines' processes (which inherit the environment) have no use for the tokens.
   delete process.env[TOKENS_ENV];
+  for (const name of Object.values(NATS_ENV)) delete process.env[name];
   const log = createLogger(config.logLevel);
 
   let app: App;

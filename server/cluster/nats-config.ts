@@ -142,7 +142,7 @@ export function parseClusterConfig(
   const certFile = flags.tlsCert ?? f?.tls?.certFile;
   const keyFile = flags.tlsKey ?? f?.tls?.keyFile;
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new ConfigError(certFile === undefined ? "--nats-tls-key" : "--nats-tls-cert", "a client certificate for NATS needs both --nats-tls-cert and --nats-tls-key");
+    throw new ConfigError(certFile === undefined ? "--nats-tls-cert" : "--nats-tls-key", "missing: a client certificate for NATS needs both --nats-tls-cert and --nats-tls-key");
   }
   // Readable now, not only at the first connection; only the key is a secret.
   for (const [key, path] of [["--nats-tls-ca", caFile], ["--nats-tls-cert", certFile]] as const) if (path !== undefined) readSecretFile(path, key);

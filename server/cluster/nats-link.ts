@@ -23,8 +23,9 @@ const PING_INTERVAL_MS = 2000;
 const MAX_PINGS_OUT = 2;
 /** Between reconnect attempts (to the next server of the list). */
 const RECONNECT_WAIT_MS = 250;
-/** After a failed first connection (say, refused credentials) before trying again. */
+/** After a failed first connection (say, refused credentials) before trying again; doubles up to the maximum. */
 const RETRY_FIRST_CONNECT_MS = 2000;
+const MAX_RETRY_FIRST_CONNECT_MS = 30_000;
 
 export type MessageHandler = (msg: Msg) => void;
 
@@ -162,6 +163,7 @@ export class NatsLink {
   }
 
   private async connectLoop(): Promise<void> {
+    let retryMs = RETRY_FIRST_CONNECT_MS;
     while (!this.closed) {
       try {
         const nc = await connect(this.options());
@@ -185,11 +187,12 @@ export class NatsLink {
           code,
           servers: this.settings.servers,
           error: e.message,
-          retryInMs: RETRY_FIRST_CONNECT_MS,
+          retryInMs: retryMs,
         });
         await new Promise<void>((resolve) => {
-          this.retryTimer = setTimeout(resolve, RETRY_FIRST_CONNECT_MS);
+          this.retryTimer = setTimeout(resolve, retryMs);
         });
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_FIRST_CONNECT_MS);
       }
     }
   }

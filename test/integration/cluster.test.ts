@@ -288,3 +288,42 @@ describe("the relay spec (docs/deployment.md), from a NATS client of its own", (
     }
   }, 60_000);
 });
+
+describe("NATS credentials", () => {
+  const PASSWORD = "nats-pass-7f3c9a2e";
+  let secure: NatsCluster;
+  let dir: string;
+  beforeAll(async () => {
+    secure = await startNatsCluster(1, { extraConfig: `authorization { users = [ { user: cams, password: "${PASSWORD}" } ] }` });
+    dir = mkdtempSync(join(tmpdir(), "canvascast-nats-secret-"));
+  }, 30_000);
+  afterAll(async () => {
+    await secure.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("come from a file or the environment, never argv; refused ones are told and the origin serves its own viewers", async () => {
+    const passwordFile = join(dir, "password");
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+    chmodSync(passwordFile, 0o600);
+    const o = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--nats", secure.urls, "--nats-user", "cams", "--nats-password-file", passwordFile]);
+    const e = await startServerProcess(["--edge", "--nats", secure.urls, "--nats-user", "cams"], 20_000, undefined, { ...process.env, CANVASCAST_NATS_PASSWORD: PASSWORD });
+    await until("the stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.name === "cam" && x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 10, "frames through the authenticated cluster");
+    // argv is readable by every local user; the log goes to files and terminals. (The environment
+    // is readable by the same user only.)
+    for (const server of [o, e]) {
+      expect(readFileSync(`/proc/${server.pid}/cmdline`, "utf8")).not.toContain(PASSWORD);
+      expect(server.output()).not.toContain(PASSWORD);
+    }
+
+    const wrongFile = join(dir, "wrong");
+    writeFileSync(wrongFile, "not-the-password\n");
+    chmodSync(wrongFile, 0o600);
+    const refused = await startServerProcess(["--stream", "own=test:ball", ...SIZE, "--nats", secure.urls, "--nats-user", "cams", "--nats-password-file", wrongFile]);
+    await until("the refusal in the log", 10_000, () => Promise.resolve(refused.stderr().includes("CC_ERR_NATS_AUTH") ? true : undefined));
+    const own = await viewer(`${refused.wsBase}ws/own`);
+    await moreFrames(own, 10, "the refused origin's own viewer's frames");
+  }, 60_000);
+});

@@ -45,6 +45,7 @@ describe("parseCli", () => {
       heartbeatMs: 10_000,
       limits: { maxViewersPerStream: 500, maxViewers: 1000, maxConnectionsPerSecond: 50, requestTimeoutMs: 10_000 },
       access: { tokens: [], allowOrigins: [] },
+      cluster: null,
       tls: null,
       warnings: [],
     });
