@@ -45,6 +45,8 @@ const CLOSE_HANDSHAKE_MS = 1000;
 const EDGE_LINGER_MS = 5000;
 /** An edge waits this long for an origin's GOP before going on with its live frames. */
 const EDGE_GOP_TIMEOUT_MS = 1000;
+/** At start, an edge waits at most this long to hear the origins before it listens (NATS may be down). */
+const EDGE_DISCOVER_WAIT_MS = 2000;
 
 export async function startApp(config: AppConfig, options: AppOptions): Promise<App> {
   const { log } = options;
@@ -101,6 +103,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals });
   const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls });
 
+  // An edge that listened before hearing its origins would refuse viewers of their streams.
+  await directory?.ready(EDGE_DISCOVER_WAIT_MS);
   try {
     await listen(server, config.port, config.host);
   } catch (err) {

@@ -128,6 +128,17 @@ export const USAGE = `Usage: npm run serve -- [options]
   --tls-self-signed        make (once) and reuse a self-signed certificate; prints its fingerprint
   --tls-dir DIR            where --tls-self-signed keeps it (default
                            $XDG_STATE_HOME/canvascast/tls or ~/.local/state/canvascast/tls)
+  --nats URL[,URL…]        an origin: also publish the streams to this NATS cluster
+                           (nats://HOST:PORT, tls://HOST:PORT), for edges to serve
+  --edge                   an edge: no pipelines; serve the streams origins publish on --nats
+  --nats-prefix P          first token of the NATS subjects (default canvascast)
+  --nats-user NAME         NATS user; its password from --nats-password-file FILE or
+                           the environment variable CANVASCAST_NATS_PASSWORD
+  --nats-token-file FILE   NATS token (or CANVASCAST_NATS_TOKEN)
+  --nats-nkey-file FILE    NATS nkey seed (SU…)
+  --nats-creds FILE        NATS user credentials file (.creds: JWT and seed)
+  --nats-tls-ca FILE       CA that signed the NATS servers' certificates (PEM)
+  --nats-tls-cert FILE     client certificate for NATS (PEM), with --nats-tls-key FILE
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
@@ -143,7 +154,7 @@ export interface ParseOptions {
   readonly deviceExists?: (path: string) => boolean;
   /** Injected for tests; defaults to reading the file as UTF-8. */
   readonly readFile?: (path: string) => string;
-  /** Injected for tests; defaults to process.env (read: CANVASCAST_TOKENS). */
+  /** Injected for tests; defaults to process.env (read: CANVASCAST_TOKENS, CANVASCAST_NATS_PASSWORD, CANVASCAST_NATS_TOKEN). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 

@@ -31,6 +31,8 @@ interface HeardOrigin {
 }
 
 const WATCH_INTERVAL_MS = 250;
+/** How long the origins' answers to a discover request take to come, at most, on a healthy cluster. */
+const DISCOVER_WINDOW_MS = 300;
 const DEFAULT_MISSED_ANNOUNCEMENTS = 3;
 const DEFAULT_FORGET_AFTER_MS = 60_000;
 
@@ -47,8 +49,11 @@ export class EdgeDirectory {
   private readonly discoverInbox: string;
   private readonly clock: () => Millis;
   private closed = false;
+  private readonly discovered: Promise<void>;
+  private markDiscovered: () => void = () => undefined;
 
   constructor(private readonly options: EdgeDirectoryOptions) {
+    this.discovered = new Promise((resolve) => (this.markDiscovered = resolve));
     const { link, subjects } = options;
     this.clock = options.clock ?? wallClockMs;
     this.discoverInbox = link.inbox();
@@ -59,12 +64,21 @@ export class EdgeDirectory {
         // Every origin answers at once: the list is complete, and streams that waited for their
         // origin resume, without waiting an announcement period.
         link.publish(subjects.discover, new Uint8Array(0), this.discoverInbox);
+        setTimeout(() => this.markDiscovered(), DISCOVER_WINDOW_MS).unref();
       } else {
         for (const stream of this.streams.values()) stream.lost("this edge lost its connection to NATS; reconnecting");
       }
     });
     this.timer = setInterval(() => this.watch(), WATCH_INTERVAL_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Resolves once the origins have answered the first discover request, or after `timeoutMs`
+   * (NATS unreachable): an edge that listens before would refuse viewers of streams it is about to list.
+   */
+  ready(timeoutMs: number): Promise<void> {
+    return Promise.race([this.discovered, new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
   /** Closes every stream (their viewers get 1001) and stops listening. Safe to call twice. */

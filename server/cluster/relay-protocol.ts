@@ -1,4 +1,4 @@
-// What origins and edges say to each other over NATS (docs/deployment.md, "The relay over NATS",
+// What origins and edges say to each other over NATS (docs/protocol.md, "Relay between origins and edges",
 // is the spec: an edge or origin in another language can be written from it). Frames travel as the
 // frame protocol's own binary messages, the bytes a /ws/ viewer is sent live; hello and state as
 // its JSON messages, on the same subject so that they keep their order with the frames.
