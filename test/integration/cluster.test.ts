@@ -8,7 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { decodedPictureCount } from "../helpers/vp8-decode.js";
+import WebSocket from "ws";
+import { decodedPictureCount, decodedWebmPictureCount } from "../helpers/vp8-decode.js";
 import { startNatsCluster, stopAllNatsClusters, type NatsCluster } from "../helpers/nats-cluster.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { connectSpecViewer, type SpecFrame, type SpecWsViewer } from "../helpers/spec-ws-viewer.js";
@@ -155,6 +156,31 @@ describe("an edge", () => {
     }
     expect(compared).toBeGreaterThan(10);
     expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
+  });
+
+  test("applies its own tokens, and serves the MSE path and metrics of the origin's stream", async () => {
+    await origin(["cam=test:ball"], 0);
+    const token = "edge-token-0123456789";
+    const e = await edge(1, ["--token", token]);
+    const refused = await fetch(`${e.url}api/streams`);
+    expect(refused.status).toBe(401);
+    await until("the stream at the edge", 10_000, async () => {
+      const res = await fetch(`${e.url}api/streams?token=${token}`);
+      return ((await res.json()) as { streams: { state: string }[] }).streams.find((x) => x.state === "live");
+    });
+    // WebM for MSE, muxed at the edge from the relayed frames: a <video> could play it, libvpx decodes it.
+    const webm: Buffer[] = [];
+    const ws = new WebSocket(`${e.wsBase}webm/cam?token=${token}`);
+    ws.on("message", (data: Buffer) => webm.push(data));
+    try {
+      await until("two seconds of WebM", 15_000, () => Promise.resolve(webm.reduce((n, b) => n + b.byteLength, 0) > 20_000 ? true : undefined));
+    } finally {
+      ws.close();
+    }
+    expect(await decodedWebmPictureCount(Buffer.concat(webm))).toBeGreaterThan(10);
+    const metrics = await (await fetch(`${e.url}metrics?token=${token}`)).text();
+    expect(metrics).toMatch(/canvascast_relay_frames_total\{stream="cam",encoding="full"\} [1-9]/);
+    expect(metrics).toMatch(/canvascast_nats_connected 1/);
   });
 
   test("keeps its viewers playing when the NATS nodes the origin and then the edge are on are killed", async () => {
