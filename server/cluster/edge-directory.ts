@@ -63,6 +63,9 @@ export class EdgeDirectory {
       if (connected) {
         // Every origin answers at once: the list is complete, and streams that waited for their
         // origin resume, without waiting an announcement period.
+        // Origins could not be heard while this edge was away: they get their periods again from now.
+        const now = this.clock();
+        for (const heard of this.origins.values()) heard.lastHeardAt = now;
         link.publish(subjects.discover, new Uint8Array(0), this.discoverInbox);
         setTimeout(() => this.markDiscovered(), DISCOVER_WINDOW_MS).unref();
       } else {
@@ -152,6 +155,8 @@ export class EdgeDirectory {
 
   private watch(): void {
     const now = this.clock();
+    // Disconnected, this edge hears no one: its viewers are told that, not that every origin is gone.
+    if (!this.options.link.connected) return;
     const missed = this.options.missedAnnouncements ?? DEFAULT_MISSED_ANNOUNCEMENTS;
     for (const [origin, heard] of this.origins) {
       const silentMs = now - heard.lastHeardAt;

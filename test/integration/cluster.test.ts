@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
+import { decodedMsePicturesOf, decodedPictureCountOf } from "../helpers/codec-decode.js";
 import { decodedPictureCount, decodedWebmPictureCount } from "../helpers/vp8-decode.js";
 import { startNatsCluster, stopAllNatsClusters, type NatsCluster } from "../helpers/nats-cluster.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
@@ -183,6 +184,26 @@ describe("an edge", () => {
     expect(metrics).toMatch(/canvascast_nats_connected 1/);
   });
 
+  test("relays H.264 as the origin encodes it: frames and fragmented MP4 that decode", async () => {
+    await origin(["h=test:ball"], 0, ["--codec", "h264"]);
+    const e = await edge(1);
+    await until("the H.264 stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/h`);
+    await moreFrames(v, 30, "H.264 frames at the edge");
+    expect(String(v.texts()[0]!.codec)).toMatch(/^avc1\./);
+    const frames = v.frames();
+    expect(await decodedPictureCountOf("h264", frames.map((f) => f.data), 160, 120)).toBe(frames.length);
+    const mp4: Buffer[] = [];
+    const ws = new WebSocket(`${e.wsBase}mp4/h`);
+    ws.on("message", (data: Buffer) => mp4.push(data));
+    try {
+      await until("fragments of MP4", 15_000, () => Promise.resolve(mp4.length > 30 ? true : undefined));
+    } finally {
+      ws.close();
+    }
+    expect((await decodedMsePicturesOf("h264", "mp4", Buffer.concat(mp4))).length).toBeGreaterThan(10);
+  });
+
   test("keeps its viewers playing when the NATS nodes the origin and then the edge are on are killed", async () => {
     const o = await origin(["cam=test:ball"], 0);
     const e = await edge(1);
@@ -205,6 +226,27 @@ describe("an edge", () => {
     expect(await nodeOf(o)).toBe(await nodeOf(e));
     expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
     console.log(`NATS node faults: ${gaps} gaps, longest wait for a frame ${longestWait(frames)} ms (keyframe interval 1 s)`);
+  }, 60_000);
+
+  test("with the whole NATS cluster down, the origin serves its own viewers and the edge's wait on their sockets until it is back", async () => {
+    const o = await origin(["cam=test:ball"], 0);
+    const e = await edge(1);
+    await until("the stream at the edge", 10_000, async () => (await streamsOf(e)).find((x) => x.state === "live"));
+    const atEdge = await viewer(`${e.wsBase}ws/cam`);
+    const atOrigin = await viewer(`${o.wsBase}ws/cam`);
+    await moreFrames(atEdge, 10, "frames at the edge");
+    for (const node of cluster.nodes) await node.kill();
+    await atEdge.until(() => atEdge.texts().some((t) => t.type === "state" && t.state === "restarting"), 10_000, "state restarting at the edge");
+    expect(String(atEdge.texts().find((t) => t.type === "state" && t.state === "restarting")!.reason)).toMatch(/lost its connection to NATS/);
+    await moreFrames(atOrigin, 20, "the origin's own viewer's frames while NATS is down");
+    const before = atEdge.frames().length;
+    for (const node of cluster.nodes) await node.start();
+    await atEdge.until(() => atEdge.frames().length >= before + 20, 30_000, "frames at the edge once NATS is back");
+    expect(atEdge.open).toBe(true);
+    expect(atEdge.texts().filter((t) => t.type === "state").at(-1)!.state).toBe("live");
+    const frames = atEdge.frames();
+    expectKeyframeRule(frames);
+    expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
   }, 60_000);
 
   test("tells its viewers when the origin is gone, and plays the origin's stream again when it is back, on the same socket", async () => {
