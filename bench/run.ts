@@ -1,7 +1,8 @@
 // npm run bench: join time, latency of every player side by side (pipe → drawn and pipe → presented
 // from Chromium's own presentation feedback, with the frame-clock floor), browser CPU per player,
-// many players on one page, slow viewers and fan-out, measured in headless Chromium against the real
-// server and real gst test-pattern pipelines, all on loopback. Writes bench/results/latest.json and
+// many players on one page, slow viewers and fan-out, codecs, an RTSP camera, and origins and edges on
+// NATS, measured in headless Chromium against the real server and real gst test-pattern pipelines
+// (and a real nats-server), all on loopback. Writes bench/results/latest.json and
 // its charts (bench/charts.ts), and prints markdown tables.
 
 import { execFileSync } from "node:child_process";
@@ -10,7 +11,9 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Page } from "puppeteer";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
+import { stopAllNatsClusters } from "../test/helpers/nats-cluster.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
+import { clusterTables, HOP_HEADER, hopRow, measureHop, measureSpread, oneProcessRow, SPREAD_HEADER, spreadRow, type ClusterResults } from "./cluster.js";
 import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
 import type { SlowKind } from "./delay-histogram.js";
 import { BARE_PLAYER_SELECTOR, startBarePages, type BarePages } from "./bare-page.js";
@@ -66,7 +69,7 @@ const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp", "cluster"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
@@ -88,6 +91,20 @@ const CODEC_LIST = (process.env.BENCH_CODECS ?? CODEC_NAMES.join(",")).split(","
 const CODEC_SECONDS = Number(process.env.BENCH_CODEC_SECONDS ?? 10);
 const CODEC_JOINS = Number(process.env.BENCH_CODEC_JOINS ?? 5);
 const RTSP_SECONDS = Number(process.env.BENCH_RTSP_SECONDS ?? 15);
+/** A list of whole numbers ≥ 1 from the environment (a typo would start a cluster of NaN edges). */
+function counts(name: string, fallback: string): number[] {
+  const text = process.env[name] ?? fallback;
+  const list = text.split(",").map(Number);
+  if (!list.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`${name}: expected whole numbers ≥ 1, separated by commas, got "${text}"`);
+  return list;
+}
+/** The cluster section: total viewers of the spread (each against one process), the edge counts, and the hop's window and viewers. */
+const CLUSTER_VIEWERS = counts("BENCH_CLUSTER_VIEWERS", "400,800");
+const CLUSTER_EDGES = counts("BENCH_CLUSTER_EDGES", "2,4");
+const CLUSTER_SECONDS = counts("BENCH_CLUSTER_SECONDS", "15")[0]!;
+// 35 s at 30 fps is 1050 frames: the edge's hop percentiles (its last 1024 frames) lie in the window.
+const CLUSTER_HOP_SECONDS = counts("BENCH_CLUSTER_HOP_SECONDS", "35")[0]!;
+const CLUSTER_HOP_VIEWERS = counts("BENCH_CLUSTER_HOP_VIEWERS", "5")[0]!;
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -158,6 +175,7 @@ async function main(): Promise<void> {
   let costBreakdownTable: string[] = [];
   const fanoutTable: string[] = [];
   const codecTable: string[] = [];
+  let clusterTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
       scenario(`join, ${interval} s keyframe interval: the dashboard (WebCodecs, MSE) and a bare page with <canvas-cast> (worker, main thread), ${JOINS} joins each, in stages`);
@@ -349,6 +367,29 @@ async function main(): Promise<void> {
       }
       results.fanoutAgainstBaseline = { baseline: BASELINE.label, rounds };
     }
+    if (ONLY.has("cluster")) {
+      scenario(
+        `cluster: the hop (1 origin + 1 edge, ${CLUSTER_HOP_VIEWERS} viewers at each, ${CLUSTER_HOP_SECONDS} s); ${CLUSTER_VIEWERS.join(", ")} viewers in one process and spread over ${CLUSTER_EDGES.map((e) => `1 origin + ${e} edges`).join(", ")}, ${CLUSTER_SECONDS} s each`,
+      );
+      const hop = await measureHop(CLUSTER_HOP_VIEWERS, CLUSTER_HOP_SECONDS);
+      progress([...HOP_HEADER, hopRow(hop)].join("\n"));
+      const oneProcess: ClusterResults["oneProcess"][number][] = [];
+      const spread: ClusterResults["spread"][number][] = [];
+      progress(SPREAD_HEADER.join("\n"));
+      for (const n of CLUSTER_VIEWERS) {
+        // The same viewers in one process, then spread over the edges, one after the other in this run.
+        const one = await measureViewers(n, 0, CLUSTER_SECONDS);
+        oneProcess.push({ ...one, breaks: fanoutBreaks(one) });
+        progress(oneProcessRow(oneProcess.at(-1)!));
+        for (const edges of CLUSTER_EDGES) {
+          spread.push(await measureSpread(n, edges, CLUSTER_SECONDS));
+          progress(spreadRow(spread.at(-1)!));
+        }
+      }
+      const cluster: ClusterResults = { hop, oneProcess, spread };
+      results.cluster = cluster;
+      clusterTable = clusterTables(cluster);
+    }
     if (ONLY.has("send")) scenario("send path: one frame to 500 and 1000 sockets, ws.send() per socket against one WireMessage");
     for (const n of ONLY.has("send") ? [500, 1000] : []) {
       // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
@@ -421,6 +462,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     await stopAllServers();
+    await stopAllNatsClusters();
   }
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(`${RESULTS}latest.json`, JSON.stringify(results, null, 2) + "\n");
@@ -429,6 +471,7 @@ async function main(): Promise<void> {
   if (latencyTable.length) console.log(latencyTable.join("\n") + "\n");
   if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
   if (codecTable.length) console.log(codecTable.join("\n") + "\n");
+  if (clusterTable.length) console.log(clusterTable.join("\n") + "\n");
   if (costBreakdownTable.length) console.log(costBreakdownTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
   console.log(`\nwrote ${RESULTS}latest.json${charts.map((c) => `, ${c}`).join("")}`);
@@ -459,8 +502,13 @@ function latencyRows(paths: Partial<Record<LatencyPath, PathLatency>>, runs: num
   return out;
 }
 
+// Puppeteer closes its browser on SIGTERM and SIGHUP but leaves the process running: end it, so
+// that the exit hooks kill the servers and NATS servers started (SIGINT already exits).
+for (const signal of ["SIGTERM", "SIGHUP"] as const) process.once(signal, () => process.exit(128 + (signal === "SIGTERM" ? 15 : 1)));
+
 main().catch(async (err: unknown) => {
   console.error(err);
   await stopAllServers();
+  await stopAllNatsClusters();
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 // A real NATS cluster on loopback for the tests: `nats-server` processes (Debian's), each with a
 // client port, a route port and a monitoring port picked free, routed to each other. A node can be
-// killed and started again on the same ports, as an operator's restarted node would be.
+// killed and started again on the same ports, as an operator's restarted node would be. Nodes
+// still running when the process exits are killed then (a bench or test that died half-way).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,8 @@ export interface NatsNode {
   readonly port: number;
   readonly monitorPort: number;
   readonly running: boolean;
+  /** The nats-server process while it runs (for its CPU in the bench), else null. */
+  readonly pid: number | null;
   /** SIGKILL: the node is gone without a word, as a crashed machine's. */
   kill(): Promise<void>;
   /** Starts it again on the same ports (after kill). */
@@ -39,6 +42,19 @@ export interface NatsClusterOptions {
 }
 
 const clusters = new Set<NatsCluster>();
+/** Every nats-server child still running and every config directory not yet removed: gone on exit. */
+const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let exitHook = false;
+
+function cleanUpOnExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on("exit", () => {
+    for (const c of children) c.kill("SIGKILL");
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+}
 
 /** Stops every cluster this test file started (for afterAll). */
 export async function stopAllNatsClusters(): Promise<void> {
@@ -57,7 +73,9 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startNatsCluster(size = 3, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  cleanUpOnExit();
   const dir = mkdtempSync(join(tmpdir(), "canvascast-nats-"));
+  dirs.add(dir);
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort(), monitor: await freePort() })));
   const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(", ");
   const nodes: Node[] = ports.map((p, i) => {
@@ -74,7 +92,15 @@ export async function startNatsCluster(size = 3, options: NatsClusterOptions = {
     );
     return new Node(i, p.client, p.monitor, config);
   });
-  await Promise.all(nodes.map((n) => n.start()));
+  const started = await Promise.allSettled(nodes.map((n) => n.start()));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    // The nodes that did start go too: no caller holds them.
+    await Promise.all(nodes.map((n) => n.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
+    throw failed.reason;
+  }
   const cluster: NatsCluster = {
     nodes,
     urls: nodes.map((n) => n.url).join(","),
@@ -89,10 +115,16 @@ export async function startNatsCluster(size = 3, options: NatsClusterOptions = {
       clusters.delete(cluster);
       await Promise.all(nodes.map((n) => n.kill()));
       rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
   clusters.add(cluster);
-  if (size > 1) await cluster.routed();
+  if (size > 1) {
+    await cluster.routed().catch(async (err: unknown) => {
+      await cluster.close();
+      throw err;
+    });
+  }
   return cluster;
 }
 
@@ -116,12 +148,22 @@ class Node implements NatsNode {
     return this.child !== null;
   }
 
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
   async start(): Promise<void> {
     if (this.child !== null) return;
     const child = spawn("nats-server", ["-c", this.config], { stdio: ["ignore", "ignore", "pipe"] });
+    children.add(child);
     child.stderr.setEncoding("utf8").on("data", (t: string) => (this.log = (this.log + t).slice(-4000)));
     this.child = child;
-    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    this.exited = new Promise((resolve) =>
+      child.once("exit", () => {
+        children.delete(child);
+        resolve();
+      }),
+    );
     void this.exited.then(() => {
       if (this.child === child) this.child = null;
     });

@@ -22,6 +22,7 @@ export interface ServerProcess {
 }
 
 const running = new Set<ServerProcess>();
+let exitHook = false;
 
 /** Kills every server started by this test file (for afterAll/afterEach). */
 export async function stopAllServers(): Promise<void> {
@@ -35,6 +36,13 @@ export async function startServerProcess(
   main = MAIN,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ServerProcess> {
+  if (!exitHook) {
+    // A test file or bench that dies half-way leaves no server behind (their gst children end with them).
+    exitHook = true;
+    process.on("exit", () => {
+      for (const s of running) s.child.kill("SIGKILL");
+    });
+  }
   const child = spawn(process.execPath, [main, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let out = "";
   let err = "";
