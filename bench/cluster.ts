@@ -12,7 +12,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { RelayInfo, StreamInfo } from "../shared/api.js";
 import { startNatsCluster, type NatsCluster } from "../test/helpers/nats-cluster.js";
 import { childPids, startServerProcess, type ServerProcess } from "../test/helpers/server-process.js";
-import { until } from "../test/helpers/until.js";
+import { connectSpecViewer, type SpecWsViewer } from "../test/helpers/spec-ws-viewer.js";
+import { sleep, until } from "../test/helpers/until.js";
 import {
   countsSince,
   deliveryBreaks,
@@ -225,8 +226,94 @@ export async function measureSpread(viewers: number, edgeCount: number, seconds:
 }
 
 /** `results.cluster` in latest.json. */
+/** One kill of the NATS node an origin or an edge was on, as the edge's viewers saw it. */
+export interface FaultRun {
+  readonly killed: "origin's node" | "edge's node";
+  /** The longest time between two frames at any of the edge's viewers, from the kill to 5 s after, ms. */
+  readonly longestWaitMs: number;
+  /** Sequence gaps the viewers saw (each ended by a keyframe), summed over them. */
+  readonly gaps: number;
+  /** Frames the edge lost from the origin. */
+  readonly framesLost: number;
+}
+
+/** The node (index) whose clients include the process `pid` (its NATS client name ends in its pid). */
+async function nodeOf(nats: NatsCluster, pid: number): Promise<number> {
+  return until(`the NATS node of process ${pid}`, 10_000, async () => {
+    for (const node of nats.nodes) {
+      if (!node.running) continue;
+      const connz = await node.monitor<{ connections: { name?: string }[] | null }>("connz").catch(() => null);
+      if (connz?.connections?.some((c) => c.name?.endsWith(`:${pid}`))) return node.index;
+    }
+    return undefined;
+  });
+}
+
+/**
+ * Faults: a 3-node NATS cluster, one origin and one edge (each given every node), 3 viewers at the
+ * edge; `rounds` times, the node the origin is on is killed (and started again 5 s later), then
+ * the node the edge is on. The measure is what the issue bounds: the longest wait for a new picture.
+ */
+export async function measureFaults(rounds: number): Promise<FaultRun[]> {
+  const nats = await startNatsCluster(3);
+  const servers: ServerProcess[] = [];
+  const viewers: SpecWsViewer[] = [];
+  try {
+    const origin = await startServerProcess([...STREAM_ARGS, "--nats", nats.urls]);
+    servers.push(origin);
+    const edge = await startServerProcess(["--edge", "--nats", nats.urls]);
+    servers.push(edge);
+    await until(`the edge to list ${STREAM} live`, 20_000, async () => ((await streamAt(edge))?.state === "live" ? true : undefined), 200);
+    for (let i = 0; i < 3; i++) viewers.push(await connectSpecViewer(`${edge.wsBase}ws/${STREAM}`));
+    await sleep(3000);
+    const runs: FaultRun[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const [killed, pid] of [["origin's node", origin.pid], ["edge's node", edge.pid]] as const) {
+        const node = nats.nodes[await nodeOf(nats, pid)]!;
+        const lost0 = (await edgeCounters(edge)).relay?.framesLost ?? 0;
+        const from = viewers.map((v) => v.frames().length);
+        const killedAt = Date.now();
+        await node.kill();
+        await sleep(5000);
+        let longest = 0;
+        let gaps = 0;
+        viewers.forEach((v, i) => {
+          const frames = v.frames().slice(Math.max(0, from[i]! - 1));
+          let last = killedAt;
+          for (const f of frames) {
+            if (f.at >= killedAt) longest = Math.max(longest, f.at - last);
+            if (f.at >= killedAt) last = f.at;
+          }
+          longest = Math.max(longest, Date.now() - last);
+          for (let k = 1; k < frames.length; k++) if (!frames[k]!.replay && frames[k]!.seq !== ((frames[k - 1]!.seq + 1) >>> 0)) gaps++;
+        });
+        runs.push({ killed, longestWaitMs: longest, gaps, framesLost: ((await edgeCounters(edge)).relay?.framesLost ?? 0) - lost0 });
+        await node.start();
+        await nats.routed();
+        await sleep(2000);
+      }
+    }
+    return runs;
+  } finally {
+    for (const v of viewers) v.close();
+    await stopCluster({ nats, servers });
+  }
+}
+
+export const FAULT_HEADER = ["| NATS node killed | runs | longest wait for a new picture at the edge's viewers, ms (each run) | gaps seen | frames lost |", "|---|---|---|---|---|"];
+
+export function faultRows(runs: readonly FaultRun[]): string[] {
+  return (["origin's node", "edge's node"] as const).flatMap((killed) => {
+    const of = runs.filter((r) => r.killed === killed);
+    if (of.length === 0) return [];
+    return [`| the ${killed.replace("'s node", "")}'s | ${of.length} | ${of.map((r) => Math.round(r.longestWaitMs)).join(", ")} | ${of.map((r) => r.gaps).join(", ")} | ${of.map((r) => r.framesLost).join(", ")} |`];
+  });
+}
+
 export interface ClusterResults {
   readonly hop: HopRun | null;
+  /** NATS node kills under the origin and under the edge. */
+  readonly faults?: readonly FaultRun[];
   /** One process serving every viewer (the fan-out's measurement), per viewer count. */
   readonly oneProcess: readonly (ViewersResult & { readonly breaks: readonly string[] })[];
   readonly spread: readonly SpreadRun[];
@@ -290,6 +377,15 @@ export function clusterTables(c: ClusterResults): string[] {
       "",
       ...HOP_HEADER,
       hopRow(c.hop),
+      "",
+    );
+  }
+  if (c.faults !== undefined && c.faults.length > 0) {
+    out.push(
+      "Faults: a 3-node NATS cluster, one origin and one edge given every node, 3 viewers at the edge, keyframe interval 1 s; the node the origin (then the edge) is connected to is killed, and started again 5 s later:",
+      "",
+      ...FAULT_HEADER,
+      ...faultRows(c.faults),
       "",
     );
   }

@@ -13,7 +13,7 @@ import type { Page } from "puppeteer";
 import { launchBrowser, type TestBrowser } from "../test/helpers/browser.js";
 import { stopAllNatsClusters } from "../test/helpers/nats-cluster.js";
 import { startServerProcess, stopAllServers } from "../test/helpers/server-process.js";
-import { clusterTables, HOP_HEADER, hopRow, measureHop, measureSpread, oneProcessRow, SPREAD_HEADER, spreadRow, type ClusterResults } from "./cluster.js";
+import { clusterTables, FAULT_HEADER, faultRows, HOP_HEADER, hopRow, measureFaults, measureHop, measureSpread, oneProcessRow, SPREAD_HEADER, spreadRow, type ClusterResults } from "./cluster.js";
 import { fanoutBreaks, measureViewers, VIEWERS_PER_PROCESS } from "./fanout.js";
 import type { SlowKind } from "./delay-histogram.js";
 import { BARE_PLAYER_SELECTOR, startBarePages, type BarePages } from "./bare-page.js";
@@ -105,6 +105,8 @@ const CLUSTER_SECONDS = counts("BENCH_CLUSTER_SECONDS", "15")[0]!;
 // 35 s at 30 fps is 1050 frames: the edge's hop percentiles (its last 1024 frames) lie in the window.
 const CLUSTER_HOP_SECONDS = counts("BENCH_CLUSTER_HOP_SECONDS", "35")[0]!;
 const CLUSTER_HOP_VIEWERS = counts("BENCH_CLUSTER_HOP_VIEWERS", "5")[0]!;
+/** Times each NATS node kill (under the origin, under the edge) is repeated. */
+const CLUSTER_FAULT_ROUNDS = counts("BENCH_CLUSTER_FAULT_ROUNDS", "3")[0]!;
 /** 1, 5 and 15 minute load averages, recorded with each measurement (2 cores here). */
 const load = (): number[] => loadavg().map((x) => Math.round(x * 100) / 100);
 
@@ -373,6 +375,8 @@ async function main(): Promise<void> {
       );
       const hop = await measureHop(CLUSTER_HOP_VIEWERS, CLUSTER_HOP_SECONDS);
       progress([...HOP_HEADER, hopRow(hop)].join("\n"));
+      const faults = await measureFaults(CLUSTER_FAULT_ROUNDS);
+      progress([...FAULT_HEADER, ...faultRows(faults)].join("\n"));
       const oneProcess: ClusterResults["oneProcess"][number][] = [];
       const spread: ClusterResults["spread"][number][] = [];
       progress(SPREAD_HEADER.join("\n"));
@@ -386,7 +390,7 @@ async function main(): Promise<void> {
           progress(spreadRow(spread.at(-1)!));
         }
       }
-      const cluster: ClusterResults = { hop, oneProcess, spread };
+      const cluster: ClusterResults = { hop, faults, oneProcess, spread };
       results.cluster = cluster;
       clusterTable = clusterTables(cluster);
     }

@@ -62,41 +62,40 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const cluster = config.cluster;
   const link = cluster === null ? null : new NatsLink(cluster.nats, log.child({ component: "nats" }));
   const subjects = cluster === null ? null : new RelaySubjects(cluster.nats.prefix);
-  let streams: ReadonlyMap<string, ServedStream>;
-  let directory: EdgeDirectory | null = null;
-  let liveStreams: LiveStream[] = [];
-  // The metrics read the map at each scrape: an edge's streams come and go.
-  let lagObserver: ReturnType<typeof createMetrics>["lagObserver"] = () => () => undefined;
-  if (cluster?.role === "edge" && link !== null && subjects !== null) {
-    const edge = new EdgeDirectory({
-      link,
-      subjects,
-      log: log.child({ component: "edge" }),
-      makeStream: (announced, origin) =>
-        new EdgeStream(announced, origin, {
-          log,
-          relay: { link, subjects, lingerMs: EDGE_LINGER_MS, gopTimeoutMs: EDGE_GOP_TIMEOUT_MS },
-          fanout,
-          viewerLagObserver: (encoding) => lagObserver(announced.name, encoding),
-        }),
-    });
-    directory = edge;
-    streams = edge.streams;
-  } else {
-    liveStreams = config.streams.map(
-      (streamConfig) =>
-        new LiveStream(streamConfig, {
-          log,
-          pipeline: { timeOverlay },
-          fanout,
-          viewerLagObserver: (encoding) => lagObserver(streamConfig.name, encoding),
-          supervisor: { stallTimeoutMs: config.stallTimeoutMs },
-        }),
-    );
-    streams = new Map(liveStreams.map((s) => [s.name, s]));
-  }
+  const edge = cluster?.role === "edge" && link !== null && subjects !== null ? { link, subjects } : null;
+  // Made before any stream, so that each stream's fan-outs get their lag observers; read at each scrape.
+  const liveMap = new Map<string, LiveStream>();
+  const edgeMap = new Map<string, EdgeStream>();
+  const streams: ReadonlyMap<string, ServedStream> = edge !== null ? edgeMap : liveMap;
   const metrics = createMetrics(streams, refusals, link);
-  lagObserver = (stream, encoding) => metrics.lagObserver(stream, encoding);
+  const directory =
+    edge === null
+      ? null
+      : new EdgeDirectory({
+          ...edge,
+          streams: edgeMap,
+          log: log.child({ component: "edge" }),
+          makeStream: (announced, origin) =>
+            new EdgeStream(announced, origin, {
+              log,
+              relay: { ...edge, lingerMs: EDGE_LINGER_MS, gopTimeoutMs: EDGE_GOP_TIMEOUT_MS },
+              fanout,
+              viewerLagObserver: (encoding) => metrics.lagObserver(announced.name, encoding),
+            }),
+        });
+  for (const streamConfig of edge === null ? config.streams : []) {
+    liveMap.set(
+      streamConfig.name,
+      new LiveStream(streamConfig, {
+        log,
+        pipeline: { timeOverlay },
+        fanout,
+        viewerLagObserver: (encoding) => metrics.lagObserver(streamConfig.name, encoding),
+        supervisor: { stallTimeoutMs: config.stallTimeoutMs },
+      }),
+    );
+  }
+  const liveStreams = [...liveMap.values()];
   const originId = cluster?.role === "origin" ? newOriginId() : undefined;
   const publisher =
     link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, log.child({ component: "origin", origin: originId })) : null;

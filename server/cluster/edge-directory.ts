@@ -15,6 +15,8 @@ export interface EdgeDirectoryOptions {
   readonly link: NatsLink;
   readonly subjects: RelaySubjects;
   readonly log: Logger;
+  /** Where the streams served are kept, by name (the HTTP side and the metrics read it as it changes). */
+  readonly streams: Map<string, EdgeStream>;
   /** Makes the edge's stream for what an origin announced. */
   readonly makeStream: (announced: AnnouncedStream, origin: string) => EdgeStream;
   /** An origin not heard for this many of its announcement periods is gone. */
@@ -37,8 +39,8 @@ const DEFAULT_MISSED_ANNOUNCEMENTS = 3;
 const DEFAULT_FORGET_AFTER_MS = 60_000;
 
 export class EdgeDirectory {
-  /** The streams served, by name: the HTTP side reads this map as it changes. */
-  readonly streams = new Map<string, EdgeStream>();
+  /** The streams served, by name (options.streams). */
+  readonly streams: Map<string, EdgeStream>;
   private readonly origins = new Map<string, HeardOrigin>();
   /** Since when each stream has had no live origin. */
   private readonly orphanedAt = new Map<string, Millis>();
@@ -54,6 +56,7 @@ export class EdgeDirectory {
 
   constructor(private readonly options: EdgeDirectoryOptions) {
     this.discovered = new Promise((resolve) => (this.markDiscovered = resolve));
+    this.streams = options.streams;
     const { link, subjects } = options;
     this.clock = options.clock ?? wallClockMs;
     this.discoverInbox = link.inbox();

@@ -182,6 +182,8 @@ describe("an edge", () => {
     const metrics = await (await fetch(`${e.url}metrics?token=${token}`)).text();
     expect(metrics).toMatch(/canvascast_relay_frames_total\{stream="cam",encoding="full"\} [1-9]/);
     expect(metrics).toMatch(/canvascast_nats_connected 1/);
+    // The edge's viewers' lag, from its own probes.
+    expect(metrics).toMatch(/canvascast_viewer_lag_seconds_count\{stream="cam",encoding="full"\} [1-9]/);
   });
 
   test("relays H.264 as the origin encodes it: frames and fragmented MP4 that decode", async () => {
