@@ -115,11 +115,6 @@ export class EdgeStream implements ServedStream {
     }
   }
 
-  /** The edge cannot hear the stream's origin now. */
-  get faulted(): boolean {
-    return this.fault !== null;
-  }
-
   info(): StreamInfo {
     const byName = new Map(this.announced.encodings.map((e) => [e.name, e]));
     const encodings: EncodingInfo[] = [...this.encodings.values()].map((e) => {

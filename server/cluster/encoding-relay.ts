@@ -70,10 +70,6 @@ export class EncodingRelay {
     return this.frames !== null;
   }
 
-  get followedOrigin(): string {
-    return this.origin;
-  }
-
   /** The encoding's viewer count changed: subscribe for the first, unsubscribe a while after the last. */
   viewers(count: number): void {
     if (this.closed) return;

@@ -3,6 +3,7 @@
 // checked as the protocol promises it: hello, state, the replayed GOP then live frames in order, the
 // keyframe rule across every fault, and libvpx decodes it all.
 
+import { createUser } from "@nats-io/nkeys";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -361,10 +362,14 @@ describe("the relay spec (docs/deployment.md), from a NATS client of its own", (
 
 describe("NATS credentials", () => {
   const PASSWORD = "nats-pass-7f3c9a2e";
+  // A user known to the server by its public nkey; canvascast holds the seed.
+  const nkeyUser = createUser();
+  const seed = new TextDecoder().decode(nkeyUser.getSeed());
   let secure: NatsCluster;
   let dir: string;
   beforeAll(async () => {
-    secure = await startNatsCluster(1, { extraConfig: `authorization { users = [ { user: cams, password: "${PASSWORD}" } ] }` });
+    const users = `{ user: cams, password: "${PASSWORD}" }, { nkey: ${nkeyUser.getPublicKey()} }`;
+    secure = await startNatsCluster(1, { extraConfig: `authorization { users = [ ${users} ] }` });
     dir = mkdtempSync(join(tmpdir(), "canvascast-nats-secret-"));
   }, 30_000);
   afterAll(async () => {
@@ -395,5 +400,20 @@ describe("NATS credentials", () => {
     await until("the refusal in the log", 10_000, () => Promise.resolve(refused.stderr().includes("CC_ERR_NATS_AUTH") ? true : undefined));
     const own = await viewer(`${refused.wsBase}ws/own`);
     await moreFrames(own, 10, "the refused origin's own viewer's frames");
+  }, 60_000);
+
+  test("an nkey seed from its file authenticates an edge", async () => {
+    const passwordFile = join(dir, "password-2");
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+    chmodSync(passwordFile, 0o600);
+    await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--nats", secure.urls, "--nats-user", "cams", "--nats-password-file", passwordFile]);
+    const seedFile = join(dir, "edge.nk");
+    writeFileSync(seedFile, `${seed}\n`);
+    chmodSync(seedFile, 0o600);
+    const e = await startServerProcess(["--edge", "--nats", secure.urls, "--nats-nkey-file", seedFile]);
+    await until("the stream at the nkey edge", 10_000, async () => (await streamsOf(e)).find((x) => x.name === "cam" && x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 10, "frames at the nkey edge");
+    expect(readFileSync(`/proc/${e.pid}/cmdline`, "utf8")).not.toContain(seed);
   }, 60_000);
 });
