@@ -26,6 +26,10 @@ export interface CodecProbeOptions {
 const PROBE_SINK = "ccprobe";
 /** How long the probe may take to stop on SIGINT (rtspsrc sends its TEARDOWN, so the camera frees the session). */
 const STOP_GRACE_MS = 1000;
+/** What gst-launch prints once its pipeline is built, before it starts it. */
+const PIPELINE_BUILT = "Setting pipeline to PAUSED";
+/** Bound on gst-launch's start-up (plugin registry, parsing) before the wait for video begins. */
+const STARTUP_BOUND_MS = 30_000;
 
 /** The gst-launch arguments of a probe of `source`. */
 export function probeArgs(source: SourceSpec, connectTimeoutMs: number): string[] {
@@ -82,13 +86,21 @@ export class CodecProbe {
         resolve(result);
         end();
       };
-      const timeout = setTimeout(
-        () => settle({ ok: false, reason: `no video from the source within ${Math.round(options.timeoutMs / 100) / 10} s (probing its codec)` }),
-        options.timeoutMs,
-      );
+      const timedOut = (): void =>
+        settle({ ok: false, reason: `no video from the source within ${Math.round(options.timeoutMs / 100) / 10} s (probing its codec)` });
+      // The wait for video starts once gst-launch has built its pipeline: on a new machine its first
+      // run builds the plugin registry, which on a loaded machine alone takes seconds. A gst-launch
+      // that never gets that far is given a generous bound of its own.
+      let timeout = setTimeout(timedOut, Math.max(options.timeoutMs * 4, STARTUP_BOUND_MS));
+      let waitingForVideo = false;
       this.stop = () => settle({ ok: false, reason: "stopped" });
       child.stdout.setEncoding("utf8").on("data", (text: string) => {
         stdout += text;
+        if (!waitingForVideo && stdout.includes(PIPELINE_BUILT)) {
+          waitingForVideo = true;
+          clearTimeout(timeout);
+          timeout = setTimeout(timedOut, options.timeoutMs);
+        }
         const caps = new RegExp(`GstFakeSink:${PROBE_SINK}\\.GstPad:sink: caps = (.*)`).exec(stdout)?.[1];
         if (caps !== undefined) settle(codecOfProbeCaps(caps));
         else stdout = stdout.slice(-4096);
