@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Msg } from "@nats-io/transport-node";
 import type { Logger } from "../log.js";
-import type { FanoutTap, StreamFanout } from "../stream/fanout.js";
+import type { FanoutTap } from "../stream/fanout.js";
 import type { ServedStream } from "../stream/served-stream.js";
 import type { LinkSubscription, NatsLink } from "./nats-link.js";
 import {
@@ -29,7 +29,7 @@ export function newOriginId(): string {
 
 export class OriginPublisher {
   private readonly subscriptions: LinkSubscription[] = [];
-  private readonly tapped: StreamFanout[] = [];
+  private readonly untaps: (() => void)[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly stopListening: () => void;
   private closed = false;
@@ -48,8 +48,7 @@ export class OriginPublisher {
       for (const encoding of stream.encodings.values()) {
         const fanout = encoding.fanout;
         const subject = subjects.frames(stream.name, encoding.name, id);
-        fanout.tap = this.tapFor(subject);
-        this.tapped.push(fanout);
+        this.untaps.push(fanout.addTap(this.tapFor(subject)));
       }
     }
     this.subscriptions.push(link.subscribe(subjects.anyGop, (msg) => this.answerGop(msg)));
@@ -80,7 +79,7 @@ export class OriginPublisher {
     const bye: ByeMessage = { type: "bye", origin: this.id };
     this.link.publish(this.subjects.announce, encodeJson(bye));
     for (const sub of this.subscriptions) sub.unsubscribe();
-    for (const fanout of this.tapped) fanout.tap = null;
+    for (const untap of this.untaps) untap();
   }
 
   private announce(): void {

@@ -70,7 +70,8 @@ export interface FanoutOptions {
 
 /**
  * What sees every frame and every change of format or state as the fan-out makes them, whatever
- * its viewers get: an origin's publisher to NATS (cluster/origin.ts).
+ * its viewers get: an origin's publisher to NATS (cluster/origin.ts), a stream's recorder
+ * (record/recorder.ts). A tap must not block: it is called on the live path.
  */
 export interface FanoutTap {
   format(hello: HelloMessage): void;
@@ -103,8 +104,8 @@ export class StreamFanout {
   private readonly onSlowViewerClosed: ((viewer: Viewer) => void) | undefined;
   private readonly onViewerLag: ((lagMs: number) => void) | undefined;
   private readonly onViewerCount: ((viewers: number) => void) | undefined;
-  /** Sees every frame, format and state (an origin's NATS publisher); null for none. */
-  tap: FanoutTap | null = null;
+  /** See every frame, format and state (an origin's NATS publisher, a recorder). */
+  private readonly taps = new Set<FanoutTap>();
   private readonly clock: () => Millis;
   private readonly statsIntervalMs: number;
   private lastStatsAt = -Infinity;
@@ -323,7 +324,7 @@ export class StreamFanout {
       viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
       if (!output.formatChanged(hello)) this.removeViewer(viewer);
     }
-    this.tap?.format(hello);
+    for (const tap of this.taps) tap.format(hello);
   }
 
   setState(state: StreamState, reason?: string, retryInMs?: number): void {
@@ -334,12 +335,18 @@ export class StreamFanout {
     // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
     if (state !== "live") this.discontinuity();
     for (const output of this.viewers.values()) output.state(this.stateMessage);
-    this.tap?.state(this.stateMessage);
+    for (const tap of this.taps) tap.state(this.stateMessage);
   }
 
   /** The state message a joiner is greeted with. */
   currentState(): StateMessage {
     return this.stateMessage;
+  }
+
+  /** Adds a tap; the function returned removes it (safe to call twice). */
+  addTap(tap: FanoutTap): () => void {
+    this.taps.add(tap);
+    return () => this.taps.delete(tap);
   }
 
   /** The hello a joiner is greeted with. */
@@ -444,7 +451,7 @@ export class StreamFanout {
     // A delta with no keyframe before it (the pipeline's first frames) can be sent to no one.
     if (!key && this.gopStart === null) return message;
     this.gop.push(message);
-    this.tap?.frame(message);
+    for (const tap of this.taps) tap.frame(message);
     if (!deliver) return message;
     const now = this.clock();
     for (const [viewer, output] of this.viewers) this.deliver(viewer, output, message, now);

@@ -1927,19 +1927,25 @@ describe("StreamFanout fed by an origin (relay, prime)", () => {
     expect(counts).toEqual([1, 2, 1, 0]);
   });
 
-  test("a tap sees every frame numbered, and each change of state and format", () => {
+  test("each tap sees every frame numbered, and each change of state and format, until it is removed", () => {
     const f = makeFanout();
     const seen: string[] = [];
-    f.tap = {
+    const other: string[] = [];
+    const untap = f.addTap({
       format: (hello) => seen.push(`hello:${hello.width}`),
       state: (m) => seen.push(`state:${m.state}`),
       frame: (m) => seen.push(`${m.seq}:${m.key ? "k" : "d"}`),
-    };
+    });
+    f.addTap({ format: () => other.push("hello"), state: () => other.push("state"), frame: (m) => other.push(`${m.seq}`) });
     f.setState("live");
     f.publish(frame(false)); // no keyframe yet: offered to no one, not tapped
     f.publish(frame(true));
     f.publish(frame(false));
     f.setVideoInfo({ width: 320, height: 240, framerate: 30 });
+    untap();
+    untap();
+    f.publish(frame(true));
     expect(seen).toEqual(["state:live", "1:k", "2:d", "hello:320"]);
+    expect(other).toEqual(["state", "1", "2", "hello", "3"]);
   });
 });
