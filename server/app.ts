@@ -18,6 +18,7 @@ import { NatsLink } from "./cluster/nats-link.js";
 import { newOriginId, OriginPublisher } from "./cluster/origin.js";
 import { RelaySubjects } from "./cluster/relay-protocol.js";
 import { LiveStream } from "./stream/live-stream.js";
+import { Recorder } from "./record/recorder.js";
 import type { ServedStream } from "./stream/served-stream.js";
 
 export interface App {
@@ -67,7 +68,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const liveMap = new Map<string, LiveStream>();
   const edgeMap = new Map<string, EdgeStream>();
   const streams: ReadonlyMap<string, ServedStream> = edge !== null ? edgeMap : liveMap;
-  const metrics = createMetrics(streams, refusals, link);
+  const recorders = new Map<string, Recorder>();
+  const metrics = createMetrics(streams, refusals, link, recorders);
   const directory =
     edge === null
       ? null
@@ -96,11 +98,22 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
     );
   }
   const liveStreams = [...liveMap.values()];
+  const closeRecorders = (): Promise<unknown> => Promise.all([...recorders.values()].map((r) => r.close()));
+  try {
+    for (const streamConfig of edge === null ? config.streams : []) {
+      if (streamConfig.record === null) continue;
+      const recorderLog = log.child({ component: "recorder", stream: streamConfig.name });
+      recorders.set(streamConfig.name, await Recorder.start(streamConfig.name, streamConfig.record, liveMap.get(streamConfig.name)!.fanout, { log: recorderLog }));
+    }
+  } catch (err) {
+    await Promise.all([closeRecorders(), link?.close(), ...liveStreams.map((s) => s.close())]);
+    throw err;
+  }
   const originId = cluster?.role === "origin" ? newOriginId() : undefined;
   const publisher =
     link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, log.child({ component: "origin", origin: originId })) : null;
   const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals });
-  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls });
+  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls, recorders });
 
   // An edge that listened before hearing its origins would refuse viewers of their streams.
   await directory?.ready(EDGE_DISCOVER_WAIT_MS);
@@ -109,6 +122,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   } catch (err) {
     publisher?.close();
     await Promise.all([ws.close(), directory?.close(), link?.close(), ...liveStreams.map((s) => s.close())]);
+    await closeRecorders();
     throw err;
   }
   for (const stream of liveStreams) stream.start();
@@ -133,6 +147,8 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
         await ws.close(CLOSE_HANDSHAKE_MS);
         server.closeAllConnections();
         await stopped;
+        // After the pipelines: each recorder finishes its open segment with the last frames.
+        await closeRecorders();
         await directory?.close();
         await link?.close();
       })();

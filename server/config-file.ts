@@ -12,14 +12,17 @@
 //   "allowOrigins": ["https://cams.example.com"],
 //   "tls": { "cert": "/etc/canvascast/cert.pem", "key": "/etc/canvascast/key.pem" }   (or { "selfSigned": true }),
 //   "nats": { "servers": ["nats://10.0.0.2:4222"], "user": "cams", "passwordFile": "/etc/canvascast/nats-password" },
-//   "edge": false
+//   "edge": false,
+//   "record": { "dir": "/var/lib/canvascast", "segmentSeconds": 60, "retain": { "hours": 24, "maxBytes": 20000000000 } }
 // }
+// A stream may have its own "record" (its settings over the top-level ones) or "record": false.
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CODEC_SETTINGS } from "./codecs/registry.js";
 import { LIMIT_RANGES } from "./http/limits.js";
 import { TOKEN_PATTERN, TOKEN_RULE } from "./http/access.js";
+import { MIN_MAX_BYTES, RETAIN_HOURS_RANGE, SEGMENT_SECONDS_RANGE } from "./record/record-config.js";
 
 /** Stream names appear in URLs (/ws/<name>): keep them URL-safe. */
 export const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -48,11 +51,27 @@ const tileFields = {
 /** A stream's tile: its fields, with a `source` of its own (a camera's substream), or null for none. */
 const TileEntry = z.strictObject({ ...tileFields, source: z.string().min(1, "must not be empty").optional() }).nullable();
 
+/** Recording: where, how long a segment is, what is kept. */
+const RecordEntry = z.strictObject({
+  dir: z.string().min(1, "must not be empty").optional(),
+  segmentSeconds: z.number().min(SEGMENT_SECONDS_RANGE[0]).max(SEGMENT_SECONDS_RANGE[1]).optional(),
+  retain: z
+    .strictObject({
+      /** null: kept however old */
+      hours: z.number().min(RETAIN_HOURS_RANGE[0]).max(RETAIN_HOURS_RANGE[1]).nullable().optional(),
+      /** null: no limit */
+      maxBytes: z.int().min(MIN_MAX_BYTES, "at least 1048576 (1 MiB)").nullable().optional(),
+    })
+    .optional(),
+});
+
 const StreamEntry = z.strictObject({
   name: z.string().regex(STREAM_NAME, "letters, digits, - and _, at most 64, starting with a letter or digit"),
   source: z.string().min(1, "must not be empty"),
   ...encodeFields,
   tile: TileEntry.optional(),
+  /** Its own recording settings over the top-level ones; false: not recorded. */
+  record: z.union([z.literal(false), RecordEntry]).optional(),
 });
 
 const TokenEntry = z.preprocess(
@@ -112,6 +131,8 @@ export const ConfigFileSchema = z.strictObject({
   nats: NatsFileEntry.optional(),
   /** An edge: no pipelines of its own; it serves the streams origins publish on `nats`. */
   edge: z.boolean().optional(),
+  /** Record every stream (a stream's own `record` changes its settings or, false, leaves it out). */
+  record: RecordEntry.optional(),
 });
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;

@@ -5,7 +5,17 @@ import { parseArgs } from "node:util";
 import { parseAccessConfig, parseTlsConfig, TOKENS_ENV } from "./access-config.js";
 import { parseClusterConfig, type ClusterConfig } from "./cluster/nats-config.js";
 import { ConfigError } from "./config-error.js";
-import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type ConfigFileTile } from "./config-file.js";
+import { ConfigFileError, readConfigFile, STREAM_NAME, type ConfigFile, type ConfigFileStream, type ConfigFileTile } from "./config-file.js";
+import {
+  DEFAULT_RETAIN_HOURS,
+  DEFAULT_SEGMENT_SECONDS,
+  parseByteSize,
+  RETAIN_HOURS_RANGE,
+  SEGMENT_SECONDS_RANGE,
+  streamRecordConfig,
+  type RecordConfig,
+  type RecordFlags,
+} from "./record/record-config.js";
 import { BURST_FACTOR, BURST_WINDOW_S, DEFAULT_LIMITS, LIMIT_RANGES, type LimitsConfig } from "./http/limits.js";
 import type { ServerWarning } from "../shared/api.js";
 import type { AccessConfig } from "./http/access.js";
@@ -139,6 +149,10 @@ export const USAGE = `Usage: npm run serve -- [options]
   --nats-creds FILE        NATS user credentials file (.creds: JWT and seed)
   --nats-tls-ca FILE       CA that signed the NATS servers' certificates (PEM)
   --nats-tls-cert FILE     client certificate for NATS (PEM), with --nats-tls-key FILE
+  --record DIR             record every stream into DIR/STREAM/ (segments of WebM, or MP4 for H.264)
+  --record-segment S       seconds per segment, ending at the next keyframe (default ${DEFAULT_SEGMENT_SECONDS})
+  --record-retain-hours H  delete segments older than H hours (default ${DEFAULT_RETAIN_HOURS})
+  --record-max-bytes SIZE  and the oldest beyond SIZE per stream, e.g. 500M, 20G (default: no limit)
   --log-level LEVEL        debug | info | warn | error (default info)
   --web-root DIR           built web client to serve (default dist/web)
   -h, --help               this text
@@ -205,6 +219,10 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
         "nats-tls-ca": { type: "string" },
         "nats-tls-cert": { type: "string" },
         "nats-tls-key": { type: "string" },
+        record: { type: "string" },
+        "record-segment": { type: "string" },
+        "record-retain-hours": { type: "string" },
+        "record-max-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -243,15 +261,31 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
   };
 
   const tileFlag = parseTileFlag(values.tile);
+  const recordFlags: RecordFlags = {
+    dir: values.record,
+    segmentSeconds:
+      values["record-segment"] === undefined ? undefined : numberInRange("--record-segment", values["record-segment"], ...SEGMENT_SECONDS_RANGE),
+    retainHours:
+      values["record-retain-hours"] === undefined
+        ? undefined
+        : numberInRange("--record-retain-hours", values["record-retain-hours"], ...RETAIN_HOURS_RANGE),
+    maxBytes: values["record-max-bytes"] === undefined ? undefined : parseByteSize(values["record-max-bytes"], "--record-max-bytes"),
+  };
+  if (recordFlags.dir === undefined && file?.record?.dir === undefined) {
+    const without = (["record-segment", "record-retain-hours", "record-max-bytes"] as const).find((k) => values[k] !== undefined);
+    if (without !== undefined) throw new ConfigError(`--${without}`, "applies to recordings: give --record DIR (or \"record\" in the config file) too");
+  }
+  const recordOf = (name: string, own: ConfigFileStream["record"], key: string): RecordConfig | null =>
+    streamRecordConfig(name, file?.record, own, recordFlags, key);
 
   // Streams: the file's, then --stream flags; without any, the single default stream from --source.
   const streams: StreamConfig[] = [];
   const seen = new Map<string, string>();
-  const addStream = (name: string, source: SourceSpec, settings: EncodeSettings, tile: StreamConfig["tile"], key: string): void => {
+  const addStream = (name: string, source: SourceSpec, settings: EncodeSettings, tile: StreamConfig["tile"], key: string, record: RecordConfig | null): void => {
     const first = seen.get(name);
     if (first !== undefined) throw new ConfigError(key, `duplicate stream name "${name}" (first defined at ${first})`);
     seen.set(name, key);
-    streams.push({ name, source, settings, tile });
+    streams.push({ name, source, settings, tile, record });
   };
   const fileDefaultTile = fileDefaults?.tile === undefined ? null : tileRequest(fileDefaults.tile, fileKey("defaults.tile"));
   for (const [i, entry] of (file?.streams ?? []).entries()) {
@@ -273,7 +307,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     const tileKey = entry.tile === undefined ? fileKey("defaults.tile") : `${key}.tile`;
     const tile = fileStreamTile(entry.name, settings, request, tileFlag, tileKey);
     if (tile?.source) checkCopySource(tile.source, settings, `${tileKey}.source`);
-    addStream(entry.name, source, settings, tile, `${key}.name`);
+    addStream(entry.name, source, settings, tile, `${key}.name`, recordOf(entry.name, entry.record, key));
   }
   for (const spec of values.stream ?? []) {
     const eq = spec.indexOf("=");
@@ -283,7 +317,7 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     }
     const { source } = parseSource(spec.slice(eq + 1), () => false, "--stream", false);
     checkCopySource(source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
-    addStream(name, source, base, flagStreamTile(name, base, tileFlag), `--stream ${name}`);
+    addStream(name, source, base, flagStreamTile(name, base, tileFlag), `--stream ${name}`, recordOf(name, undefined, `--stream ${name}`));
   }
   const env = options.env ?? process.env;
   const cluster = parseClusterConfig(
@@ -310,11 +344,19 @@ export function parseCli(argv: readonly string[], options: ParseOptions): Parsed
     // An edge's streams are its origins': it runs no pipeline.
     const own = streams.length > 0 ? (values.stream !== undefined ? "--stream" : fileKey("streams")) : values.source !== undefined ? "--source" : null;
     if (own !== null) throw new ConfigError(own, "an edge (--edge) serves the streams its origins publish and has none of its own: configure streams on an origin");
+    const record = values.record !== undefined ? "--record" : file?.record !== undefined ? fileKey("record") : null;
+    if (record !== null) throw new ConfigError(record, "an edge (--edge) has no pipelines of its own to record: record on the origin");
   } else if (streams.length === 0) {
     const parsed = parseSource(values.source ?? "auto", deviceExists);
     sourceNote = parsed.note;
     checkCopySource(parsed.source, base, values.codec !== undefined ? "--codec" : fileKey("defaults.codec"));
-    streams.push({ name: DEFAULT_STREAM, source: parsed.source, settings: base, tile: flagStreamTile(DEFAULT_STREAM, base, tileFlag) });
+    streams.push({
+      name: DEFAULT_STREAM,
+      source: parsed.source,
+      settings: base,
+      tile: flagStreamTile(DEFAULT_STREAM, base, tileFlag),
+      record: recordOf(DEFAULT_STREAM, undefined, DEFAULT_STREAM),
+    });
   } else if (values.source !== undefined) {
     throw new ConfigError("--source", "names the single default stream; with streams configured, add it as --stream NAME=SOURCE");
   }

@@ -11,6 +11,8 @@ import type { RefusalCounts } from "./http/refusal.js";
 import type { ServedStream, StreamEncoding } from "./stream/served-stream.js";
 import { VIEWER_MODES } from "./stream/viewer.js";
 import type { NatsLink } from "./cluster/nats-link.js";
+import { RECORDING_STATES } from "../shared/api.js";
+import type { Recorder } from "./record/recorder.js";
 
 /** Viewer lag buckets, seconds: a healthy viewer is a few ms behind; past `--max-lag-ms` it is skipped. */
 export const LAG_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -25,7 +27,12 @@ export interface AppMetrics {
 }
 
 /** `streams` is read at each scrape: streams added to the map later are included. */
-export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusals: RefusalCounts, nats: NatsLink | null = null): AppMetrics {
+export function createMetrics(
+  streams: ReadonlyMap<string, ServedStream>,
+  refusals: RefusalCounts,
+  nats: NatsLink | null = null,
+  recorders: ReadonlyMap<string, Recorder> = new Map(),
+): AppMetrics {
   const registry = new Registry();
   // Process and Node.js metrics under their standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …).
   collectDefaultMetrics({ register: registry });
@@ -123,6 +130,30 @@ export function createMetrics(streams: ReadonlyMap<string, ServedStream>, refusa
       this.reset();
       for (const s of all()) for (const state of STREAM_STATES) this.set({ stream: s.name, state }, s.fanout.state === state ? 1 : 0);
     },
+  });
+
+  // Recording (streams with `record`).
+  new Gauge({
+    name: "canvascast_recording_state",
+    help: "1 for the stream recorder's current state (recording, waiting: for a keyframe, error: cannot write), 0 for the others",
+    labelNames: ["stream", "state"],
+    registers,
+    collect() {
+      this.reset();
+      for (const r of recorders.values()) for (const state of RECORDING_STATES) this.set({ stream: r.stream, state }, r.state === state ? 1 : 0);
+    },
+  });
+  scrapedGauge("canvascast_recording_bytes", "Bytes of the stream's recorded segments kept on disk", ["stream"], (set) => {
+    for (const r of recorders.values()) set({ stream: r.stream }, r.catalog.totalBytes);
+  });
+  scrapedGauge("canvascast_recording_segments", "The stream's recorded segments kept on disk", ["stream"], (set) => {
+    for (const r of recorders.values()) set({ stream: r.stream }, r.catalog.list().length);
+  });
+  totalCounter("canvascast_recording_errors_total", "Writes of the stream's recording that failed (each stops recording until a retry succeeds)", ["stream"], (add) => {
+    for (const r of recorders.values()) add({ stream: r.stream }, r.errors);
+  });
+  totalCounter("canvascast_recording_frames_dropped_total", "Frames not recorded: the disk did not keep up, or could not be written", ["stream"], (add) => {
+    for (const r of recorders.values()) add({ stream: r.stream }, r.framesDropped);
   });
 
   new Counter({

@@ -111,6 +111,60 @@ export interface StreamInfo {
   readonly encodings: readonly EncodingInfo[];
   /** Viewers of every encoding. */
   readonly clients: readonly ViewerInfo[];
+  /** Present when the stream is recorded. */
+  readonly recording?: RecordingInfo;
+}
+
+/**
+ * A recorder's state: `recording` (a segment is open), `waiting` (for a keyframe to start one at),
+ * `error` (it cannot write: `reason` says why; it tries again every few seconds).
+ */
+export const RECORDING_STATES = ["recording", "waiting", "error"] as const;
+export type RecordingState = (typeof RECORDING_STATES)[number];
+
+export interface RecordingInfo {
+  readonly state: RecordingState;
+  /** Why it is in error, e.g. "ENOSPC: no space left on device". */
+  readonly reason?: string;
+  readonly segments: number;
+  /** Bytes of every segment kept. */
+  readonly bytes: number;
+  /** Wall clock (ISO 8601) of the oldest recorded frame kept; absent with nothing recorded. */
+  readonly oldest?: string;
+  /** Frames not recorded because the disk could not keep up, or could not be written. */
+  readonly framesDropped: number;
+  readonly segmentSeconds: number;
+  readonly retain: { readonly hours: number | null; readonly maxBytes: number | null };
+}
+
+/** A recorded time range (wall clock, ISO 8601); between two ranges nothing was recorded. */
+export interface RecordedRange {
+  readonly start: string;
+  readonly end: string;
+}
+
+/** One segment file: `url` plays in a <video> (HTTP Range supported). */
+export interface RecordedSegment {
+  readonly id: string;
+  readonly url: string;
+  readonly start: string;
+  readonly end: string;
+  readonly durationMs: number;
+  readonly frames: number;
+  readonly bytes: number;
+  /** The WebCodecs codec string of its video. */
+  readonly codec: string;
+  readonly mimeType: "video/webm" | "video/mp4";
+  /** `open`: being written (readable up to its last complete cluster or fragment); `partial`: cut short. */
+  readonly status: "open" | "finished" | "partial";
+}
+
+/** `GET /api/streams/<name>/recordings`. */
+export interface RecordingsResponse {
+  readonly stream: string;
+  readonly recording: RecordingInfo;
+  readonly ranges: readonly RecordedRange[];
+  readonly segments: readonly RecordedSegment[];
 }
 
 /** Something the operator should fix, e.g. `CC_WARN_OPEN_TO_NETWORK` (no token while listening beyond loopback). */

@@ -1,7 +1,7 @@
-// JSON API: GET /api/streams.
+// JSON API: GET /api/streams (a stream's recordings: recording-routes.ts).
 
 import type { ServerResponse } from "node:http";
-import type { ServerWarning, StreamsResponse } from "../../shared/api.js";
+import type { RecordingInfo, ServerWarning, StreamsResponse } from "../../shared/api.js";
 import type { ServedStream } from "../stream/served-stream.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -20,6 +20,14 @@ export function streamsResponse(
   streams: Iterable<ServedStream>,
   visible: ReadonlySet<string> | null = null,
   warnings: readonly ServerWarning[] = [],
+  recorders: ReadonlyMap<string, { info(): RecordingInfo }> = new Map(),
 ): StreamsResponse {
-  return { streams: [...streams].filter((s) => visible === null || visible.has(s.name)).map((s) => s.info()), warnings };
+  const shown = [...streams].filter((s) => visible === null || visible.has(s.name));
+  return {
+    streams: shown.map((s) => {
+      const recorder = recorders.get(s.name);
+      return recorder === undefined ? s.info() : { ...s.info(), recording: recorder.info() };
+    }),
+    warnings,
+  };
 }

@@ -10,6 +10,8 @@ import type { ServedStream } from "../stream/served-stream.js";
 import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
 import { handleOps, isOpsPath } from "./ops-routes.js";
+import { handleRecording, recordingRoute } from "./recording-routes.js";
+import type { Recorder } from "../record/recorder.js";
 import { answerClientError, ConnectionGate, httpServerLimits, type LimitsConfig } from "./limits.js";
 import { type RefusalCounts, refuseSocket, sendRefusal } from "./refusal.js";
 import type { StaticHandler } from "./static.js";
@@ -31,12 +33,14 @@ export interface HttpServerOptions {
   readonly warnings?: readonly ServerWarning[];
   /** Certificate and key: serve https (and wss on the same port). */
   readonly tls?: TlsMaterial | undefined;
+  /** The recorded streams' recorders. */
+  readonly recorders?: ReadonlyMap<string, Recorder>;
 }
 
 export type AnyServer = Server | HttpsServer;
 
 export function createHttpServer(options: HttpServerOptions): AnyServer {
-  const { streams, staticFiles, ws, metrics, log, limits, access, refusals, warnings = [] } = options;
+  const { streams, staticFiles, ws, metrics, log, limits, access, refusals, warnings = [], recorders = new Map<string, Recorder>() } = options;
   const gate = new ConnectionGate(limits.maxConnectionsPerSecond);
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
@@ -48,6 +52,18 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
       sendJson(res, 405, { error: "CC_ERR_METHOD", message: "use GET" });
       return false;
     };
+    const recording = recordingRoute(path);
+    if (recording !== null) {
+      // A stream's recordings are the stream's: a token must be valid for it.
+      const decision = access.authorize(req, recording.stream);
+      if (!decision.ok) {
+        logRefusal(log, req, decision.code);
+        sendRefusal(res, decision, refusals);
+        return;
+      }
+      if (readOnly()) handleRecording(recording, req, res, recorders, (name) => streams.has(name));
+      return;
+    }
     // /api/*, /metrics and /healthz tell about the streams: tokens apply to them (when configured).
     if (path.startsWith("/api/") || isOpsPath(path)) {
       const decision = access.authorize(req);
@@ -61,7 +77,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
         return;
       }
       if (path !== "/api/streams") return notFound();
-      if (readOnly()) sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings));
+      if (readOnly()) sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings, recorders));
       return;
     }
     if (readOnly()) staticFiles(req, res, notFound);

@@ -6,6 +6,7 @@
 // sends (kept while the source delivers; probed again after a run that gave no frame), and a probe
 // that fails counts as a pipeline that failed.
 
+import type { RecordConfig } from "../record/record-config.js";
 import type { StreamInfo } from "../../shared/api.js";
 import type { EncodingName, StreamState } from "../../shared/protocol.js";
 import { wallClockMs, type Millis } from "../../shared/units.js";
@@ -34,6 +35,8 @@ export interface StreamConfig {
   readonly settings: EncodeSettings;
   /** The smaller encoding for grids of players; null: the stream has only its full encoding. */
   readonly tile: TileSettings | null;
+  /** Where and how its full encoding is recorded; null: not recorded. */
+  readonly record: RecordConfig | null;
 }
 
 export interface SupervisorOptions {

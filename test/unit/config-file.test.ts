@@ -44,18 +44,21 @@ describe("config file", () => {
         source: { kind: "v4l2", device: "/dev/video2" },
         settings: { width: 1280, height: 720, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 2, codec: "vp8" },
         tile: null,
+        record: null,
       },
       {
         name: "yard",
         source: { kind: "gst", fragment: "videotestsrc is-live=true pattern=ball" },
         settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1, codec: "vp8" },
         tile: null,
+        record: null,
       },
       {
         name: "extra",
         source: { kind: "test", pattern: "ball" },
         settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 900, keyframeIntervalS: 1, codec: "vp8" },
         tile: null,
+        record: null,
       },
     ]);
   });
@@ -217,5 +220,60 @@ describe("--stream flags", () => {
     const err = errorOf(["--config", "c.json", "--stream", "a=test"], { streams: [{ name: "a", source: "test" }] });
     expect(err.key).toBe("--stream a");
     expect(err.message).toMatch(/first defined at c.json: streams\[0\].name/);
+  });
+});
+
+describe("recording settings", () => {
+  const streams = [
+    { name: "door", source: "test" },
+    { name: "yard", source: "test", record: { segmentSeconds: 10, retain: { hours: null, maxBytes: 50_000_000 } } },
+    { name: "hall", source: "test", record: false },
+  ];
+
+  test("the top-level record applies to every stream, each in its own directory; a stream's own wins; false leaves it out", () => {
+    const { config } = parseCli(["--config", "c.json"], withFile({ streams, record: { dir: "/rec", retain: { hours: 48 } } }));
+    const record = Object.fromEntries(config.streams.map((s) => [s.name, s.record]));
+    expect(record).toEqual({
+      door: { dir: "/rec/door", segmentSeconds: 60, retain: { hours: 48, maxBytes: null } },
+      yard: { dir: "/rec/yard", segmentSeconds: 10, retain: { hours: null, maxBytes: 50_000_000 } },
+      hall: null,
+    });
+  });
+
+  test("flags win over the file; --record alone records the default stream with the defaults", () => {
+    const { config } = parseCli(
+      ["--config", "c.json", "--record", "/flag", "--record-segment", "5", "--record-retain-hours", "2", "--record-max-bytes", "1.5G"],
+      withFile({ streams, record: { dir: "/rec" } }),
+    );
+    expect(config.streams[1]!.record).toEqual({ dir: "/flag/yard", segmentSeconds: 5, retain: { hours: 2, maxBytes: 1.5 * 2 ** 30 } });
+    expect(parseCli(["--record", "rec"], withFile({})).config.streams[0]!.record).toEqual({
+      dir: "rec/cam0",
+      segmentSeconds: 60,
+      retain: { hours: 24, maxBytes: null },
+    });
+    expect(parseCli([], withFile({})).config.streams[0]!.record).toBeNull();
+  });
+
+  test.each([
+    [{ streams, record: { dir: "" } }, "c.json: record.dir", /must not be empty/],
+    [{ streams, record: { dir: "/r", segmentSeconds: 1 } }, "c.json: record.segmentSeconds", /2/],
+    [{ streams, record: { dir: "/r", retain: { maxBytes: 1000 } } }, "c.json: record.retain.maxBytes", /1 MiB/],
+    [{ streams, record: { dir: "/r", retain: { days: 3 } } }, "c.json: record.retain", /days/],
+    [{ streams: [{ name: "a", source: "test", record: { segmentSeconds: 10 } }] }, "c.json: streams[0].record", /names no directory/],
+  ])("a bad record setting is refused with its key: %j", (json, key, message) => {
+    const err = errorOf(["--config", "c.json"], json);
+    expect(err.key.startsWith(key)).toBe(true);
+    expect(err.message).toMatch(message);
+  });
+
+  test.each([
+    [["--record-max-bytes", "10k", "--record", "/r"], "--record-max-bytes", /at least 1M/],
+    [["--record-segment", "0.5", "--record", "/r"], "--record-segment", /from 2 to 3600/],
+    [["--record-retain-hours", "3"], "--record-retain-hours", /give --record DIR/],
+    [["--edge", "--nats", "nats://127.0.0.1:4222", "--record", "/r"], "--record", /record on the origin/],
+  ])("a bad record flag is refused: %j", (argv, key, message) => {
+    const err = errorOf(argv, {});
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(message);
   });
 });

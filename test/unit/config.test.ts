@@ -38,6 +38,7 @@ describe("parseCli", () => {
           source: { kind: "test", pattern: "smpte" },
           settings: { width: 640, height: 480, framerate: 30, bitrateKbps: 1500, keyframeIntervalS: 1, codec: "vp8" },
           tile: { width: 320, height: 240, framerate: 30, bitrateKbps: 300, source: null },
+          record: null,
         },
       ],
       maxLagMs: 500,
@@ -86,6 +87,7 @@ describe("parseCli", () => {
       settings: { width: 320, height: 240, framerate: 15, bitrateKbps: 800, keyframeIntervalS: 2.5, codec: "vp8" },
       // No wider than a tile: no tile encoding.
       tile: null,
+      record: null,
     });
     expect(parseCli(["--source", "v4l2:/dev/video2"], noCamera).config.streams[0]?.source).toEqual({ kind: "v4l2", device: "/dev/video2" });
   });

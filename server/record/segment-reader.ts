@@ -1,0 +1,67 @@
+// Reads the frames of a recorded segment back (for recovery after a crash, and for playback from
+// the recording), with mediabunny's demuxers. A segment still being written is read up to its last
+// complete cluster or fragment.
+
+import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input, type EncodedPacket } from "mediabunny";
+
+export interface RecordedFrame {
+  readonly data: Uint8Array;
+  readonly key: boolean;
+  /** µs from the segment's start. */
+  readonly timeUs: number;
+  readonly durationUs: number;
+}
+
+export class SegmentReader {
+  private constructor(
+    private readonly input: Input,
+    private readonly sink: EncodedPacketSink,
+    /** The WebCodecs codec string the file declares. */
+    readonly codec: string | null,
+    readonly width: number,
+    readonly height: number,
+  ) {}
+
+  /** Opens `path`; rejects when it is not a readable segment (no video track, no complete cluster). */
+  static async open(path: string): Promise<SegmentReader> {
+    const input = new Input({ source: new FilePathSource(path), formats: ALL_FORMATS });
+    try {
+      const track = await input.getPrimaryVideoTrack();
+      if (track === null) throw new Error("the file has no video track");
+      const config = await track.getDecoderConfig();
+      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight);
+    } catch (err) {
+      input.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * The frames from the last keyframe at or before `fromUs` (the first keyframe when it is before
+   * them all) to the end of what is written.
+   */
+  async *frames(fromUs = 0): AsyncGenerator<RecordedFrame> {
+    const start = (await this.sink.getKeyPacket(fromUs / 1e6, { verifyKeyPackets: true })) ?? (await this.sink.getFirstPacket());
+    if (start === null) return;
+    for await (const packet of this.sink.packets(start)) yield recordedFrame(packet);
+  }
+
+  /** The frames after the one at `afterUs` (for following a segment that is still being written). */
+  async *framesAfter(afterUs: number): AsyncGenerator<RecordedFrame> {
+    const at = await this.sink.getPacket(afterUs / 1e6);
+    const next = at === null ? await this.sink.getFirstPacket() : await this.sink.getNextPacket(at);
+    if (next === null) return;
+    for await (const packet of this.sink.packets(next)) if (Math.round(packet.timestamp * 1e6) > afterUs) yield recordedFrame(packet);
+  }
+
+  close(): void {
+    this.input.dispose();
+  }
+}
+
+const recordedFrame = (packet: EncodedPacket): RecordedFrame => ({
+  data: packet.data,
+  key: packet.type === "key",
+  timeUs: Math.round(packet.timestamp * 1e6),
+  durationUs: Math.round(packet.duration * 1e6),
+});
