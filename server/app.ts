@@ -112,7 +112,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
   const originId = cluster?.role === "origin" ? newOriginId() : undefined;
   const publisher =
     link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, log.child({ component: "origin", origin: originId })) : null;
-  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals });
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals, recorders });
   const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls, recorders });
 
   // An edge that listened before hearing its origins would refuse viewers of their streams.

@@ -27,6 +27,8 @@ export const FrameFlag = {
   REPLAY: 1 << 1,
   /** First frame after a gap or a pipeline restart. */
   DISCONTINUITY: 1 << 2,
+  /** From the stream's recording (after a seek), not live: its server time is when it was recorded. */
+  RECORDED: 1 << 3,
 } as const;
 
 /** WebSocket close codes the server uses. Stable: clients act on them. */
@@ -224,7 +226,25 @@ export interface ClockReplyMessage {
   readonly serverTime: number;
 }
 
-export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage;
+/**
+ * What this connection plays: the recording from `at` (after a seek; the frames that follow are
+ * flagged recorded) or live (after `live`, at the end of the recording, or when a seek cannot be
+ * served: then `error` and `message` say why).
+ */
+export interface PlaybackMessage {
+  readonly type: "playback";
+  readonly mode: "recorded" | "live";
+  /** mode recorded: the wall clock (ms since the epoch) of the first frame sent, the keyframe at or before the time asked for. */
+  readonly at?: number;
+  /** A seek that could not be served: CC_ERR_NOT_RECORDED (the stream is not recorded), CC_ERR_NO_RECORDING (nothing recorded then or after). */
+  readonly error?: PlaybackErrorCode | (string & {});
+  readonly message?: string;
+}
+
+export const PLAYBACK_ERRORS = ["CC_ERR_NOT_RECORDED", "CC_ERR_NO_RECORDING"] as const;
+export type PlaybackErrorCode = (typeof PLAYBACK_ERRORS)[number];
+
+export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage | PlaybackMessage;
 /** A server message this client does not know; ignored, never fatal. */
 export interface UnknownServerMessage {
   readonly type: "unknown";
@@ -263,7 +283,19 @@ export interface ClockMessage {
   readonly t: number;
 }
 
-export type ClientMessage = AckMessage | PauseMessage | ResumeMessage | ResyncMessage | ClockMessage;
+/** Play the stream's recording from the last keyframe at or before `at`, at real time. */
+export interface SeekMessage {
+  readonly type: "seek";
+  /** Wall clock, ms since the Unix epoch. */
+  readonly at: number;
+}
+
+/** Back to live at once (the cached GOP, then live frames). */
+export interface LiveMessage {
+  readonly type: "live";
+}
+
+export type ClientMessage = AckMessage | PauseMessage | ResumeMessage | ResyncMessage | ClockMessage | SeekMessage | LiveMessage;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -355,6 +387,24 @@ export function parseServerMessage(text: string): ServerMessage | UnknownServerM
       const counts = Object.fromEntries(SKIP_REASONS.map((r) => [r, skipped[r] as number])) as Record<SkipReason, number>;
       return { type: "stats", lagMs, framesSent, skipped: counts };
     }
+    case "playback": {
+      const { mode, at, error, message } = raw;
+      if (
+        (mode !== "recorded" && mode !== "live") ||
+        (at !== undefined && !isNonNegative(at)) ||
+        (error !== undefined && typeof error !== "string") ||
+        (message !== undefined && typeof message !== "string")
+      ) {
+        throw new ProtocolError("CC_ERR_BAD_MESSAGE", "malformed playback");
+      }
+      return {
+        type: "playback",
+        mode,
+        ...(at !== undefined ? { at } : {}),
+        ...(error !== undefined ? { error } : {}),
+        ...(message !== undefined ? { message } : {}),
+      };
+    }
     default:
       return { type: "unknown", raw };
   }
@@ -374,7 +424,13 @@ export function parseClientMessage(text: string): ClientMessage {
     case "pause":
     case "resume":
     case "resync":
+    case "live":
       return { type: raw.type };
+    case "seek": {
+      const { at } = raw;
+      if (typeof at !== "number" || !Number.isFinite(at) || at < 0) throw new ProtocolError("CC_ERR_BAD_MESSAGE", "seek.at must be a wall-clock time in ms since the epoch");
+      return { type: "seek", at };
+    }
     case "clock": {
       const { t } = raw;
       if (typeof t !== "number" || !Number.isFinite(t)) throw new ProtocolError("CC_ERR_BAD_MESSAGE", "clock.t must be a finite number");

@@ -14,6 +14,8 @@ import { type AccessPolicy, logRefusal } from "./access.js";
 import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js";
 import { RefusalCounts, refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
+import { PlaybackControl } from "../record/playback-control.js";
+import type { Recorder } from "../record/recorder.js";
 
 export interface WsRoutesOptions {
   readonly streams: ReadonlyMap<string, ServedStream>;
@@ -26,6 +28,8 @@ export interface WsRoutesOptions {
   readonly access?: AccessPolicy;
   /** Where refused upgrades are counted (for /metrics). */
   readonly refusals?: RefusalCounts;
+  /** The recorded streams' recorders: a /ws/ viewer may seek in their recordings. */
+  readonly recorders?: ReadonlyMap<string, Recorder>;
 }
 
 /** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE; /mp4/<stream>: fragmented MP4 for MSE. */
@@ -136,13 +140,18 @@ export class WsRoutes {
       this.alive.set(ws, true);
       fanout.onPong(viewer, data);
     });
-    if (mode === "ws") {
+    // seek and live switch a /ws/ viewer between live and the stream's recording (of its full encoding).
+    const playback = mode === "ws" ? new PlaybackControl(viewer, fanout, this.options.recorders?.get(fanout.name) ?? null, log) : null;
+    if (playback !== null) {
       ws.on("message", (data: RawData, isBinary: boolean) => {
         if (isBinary) {
           ws.close(CloseCode.UNSUPPORTED_DATA, "binary messages are not accepted");
           return;
         }
-        handleClientMessage(ws, log, viewer.id, () => fanout.onClientMessage(viewer, parseClientMessage(rawToString(data))));
+        handleClientMessage(ws, log, viewer.id, () => {
+          const message = parseClientMessage(rawToString(data));
+          if (!playback.handle(message)) fanout.onClientMessage(viewer, message);
+        });
       });
     }
     ws.on("error", (err) => {
@@ -150,6 +159,7 @@ export class WsRoutes {
       log.warn("viewer socket error", { viewer: viewer.id, error: err.message });
     });
     ws.on("close", (code, why) => {
+      playback?.close();
       fanout.removeViewer(viewer);
       log.info("viewer disconnected", {
         viewer: viewer.id,

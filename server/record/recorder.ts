@@ -196,7 +196,7 @@ export class Recorder {
       }
       this.cutAtKey = false;
       // The recorded timeline only goes forward, whatever the wall clock does.
-      const start = Math.max(header.serverTime, this.timelineEnd);
+      const start = Math.ceil(Math.max(header.serverTime, this.timelineEnd));
       const entry: SegmentEntry = {
         id: this.catalog.newId(start),
         container: containerOf(this.format.codecName),

@@ -277,11 +277,13 @@ export class StreamFanout {
         viewer.flow.restartAtKeyframe();
         break;
       case "resume":
-        if (!viewer.paused) break;
+        // A viewer away on a recording is resumed by its playback (record/playback.ts), not here.
+        if (!viewer.paused || viewer.away) break;
         viewer.paused = false;
         this.resync(viewer, output, now);
         break;
       case "resync":
+        if (viewer.away) break;
         viewer.paused = false;
         this.resync(viewer, output, now);
         break;
@@ -322,7 +324,8 @@ export class StreamFanout {
     const hello = helloMessage(this.name, this.encoding, this.video, this.codec);
     for (const [viewer, output] of this.viewers) {
       viewer.flow.restartAtKeyframe(); // frames of the old format (held ones too) must not follow the new hello
-      if (!output.formatChanged(hello)) this.removeViewer(viewer);
+      // A viewer away on a recording gets the live hello when it comes back.
+      if (!viewer.away && !output.formatChanged(hello)) this.removeViewer(viewer);
     }
     for (const tap of this.taps) tap.format(hello);
   }
@@ -334,13 +337,36 @@ export class StreamFanout {
     this.stateMessage = stateMessage(state, reason, retry);
     // The pipeline is gone: the cache belongs to it, and every viewer restarts at a keyframe.
     if (state !== "live") this.discontinuity();
-    for (const output of this.viewers.values()) output.state(this.stateMessage);
+    for (const [viewer, output] of this.viewers) if (!viewer.away) output.state(this.stateMessage);
     for (const tap of this.taps) tap.state(this.stateMessage);
   }
 
   /** The state message a joiner is greeted with. */
   currentState(): StateMessage {
     return this.stateMessage;
+  }
+
+  /**
+   * The viewer plays a recording on its socket (record/playback.ts): no live frames, stats, hello
+   * or state until it comes back with returnToLive.
+   */
+  leaveLive(viewer: Viewer): void {
+    if (!this.viewers.has(viewer)) return;
+    viewer.away = true;
+    viewer.paused = true;
+    viewer.flow.restartAtKeyframe();
+  }
+
+  /** Back from a recording: hello and state again, then at once the cached GOP (replay + discontinuity) and live frames. */
+  returnToLive(viewer: Viewer): void {
+    const output = this.viewers.get(viewer);
+    if (output === undefined || !viewer.away) return;
+    viewer.away = false;
+    viewer.paused = false;
+    output.greet(this.currentHello(), this.stateMessage);
+    const now = this.clock();
+    viewer.lastResyncAt = now;
+    this.replayTo(viewer, output, "resync", now);
   }
 
   /** Adds a tap; the function returned removes it (safe to call twice). */

@@ -30,6 +30,8 @@ export class Viewer {
   /** Its flow-control state; frames kept back during a hold are the policy's too. */
   readonly flow: ViewerFlow<FrameMessage>;
   paused = false;
+  /** Playing the stream's recording (record/playback.ts) instead of live; paused for the fan-out meanwhile. */
+  away = false;
   framesSent = 0;
   bytesSent = 0;
   readonly skipped: Record<SkipReason, number> = zeroSkips();
