@@ -93,6 +93,7 @@ export class ProtocolError extends Error {
 
 export const isKeyframe = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.KEYFRAME) !== 0;
 export const isReplay = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.REPLAY) !== 0;
+export const isRecorded = (h: VideoFrameHeader): boolean => (h.flags & FrameFlag.RECORDED) !== 0;
 
 /** Next sequence number: u32 arithmetic, wraps to 0. */
 export const nextSeq = (seq: number): number => (seq + 1) >>> 0;

@@ -27,6 +27,8 @@ import { serverClock } from "../player/clock.js";
 import { Sparkline } from "./sparkline.js";
 import { saveBlob, snapshotFileName } from "./snapshot.js";
 import { markJoin } from "../player/join-marks.js";
+import { formatClock } from "../player/recorded-time.js";
+import { RecordingTimeline } from "./timeline.js";
 
 markJoin("module");
 
@@ -145,6 +147,9 @@ class Tile {
   #lastStats: PlayerStatsSnapshot | null = null;
   #countdownTimer: ReturnType<typeof setInterval> | undefined;
   #toastTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The recorded ranges and LIVE, in full screen, for a recorded stream. */
+  #timeline: RecordingTimeline | undefined;
+  readonly #rec: HTMLElement;
 
   /**
    * `place` puts the tile's element in the page; it is called before the player starts, so that the
@@ -161,6 +166,7 @@ class Tile {
     this.#overlayReason = $(this.el, ".overlay-reason");
     this.#overlayRetry = $(this.el, ".overlay-retry");
     this.#toast = $(this.el, ".toast");
+    this.#rec = $(this.el, ".rec");
     this.#stateLabel = $(this.el, ".state-label");
     this.#res = $(this.el, ".res");
     this.#fps = $(this.el, ".fig-fps");
@@ -196,7 +202,14 @@ class Tile {
     this.#latencyCell.toggleAttribute("data-same-machine", this.#clock === undefined);
     this.#latencyCell.title = this.#clock === undefined ? LATENCY_TITLE_LOCAL : LATENCY_TITLE_SERVER;
     this.player.on("state", (change) => this.#showState(change));
-    this.player.on("stats", (stats) => this.#writeStats(stats));
+    this.player.on("stats", (stats) => {
+      this.#writeStats(stats);
+      this.#showPlayback(stats.recordedAt);
+    });
+    this.player.on("playback", (change) => {
+      if (change.error !== undefined) this.#flash(`${change.error}: ${change.message ?? ""}`);
+      this.#showPlayback(this.player.stats().recordedAt);
+    });
     this.player.on("hello", (hello) => {
       this.#showSize(hello.width, hello.height, hello.framerate, hello.encoding);
       this.el.dataset.shownEncoding = hello.encoding;
@@ -211,7 +224,22 @@ class Tile {
       this.#applyEncoding();
     });
     document.addEventListener("fullscreenchange", this.#applyEncoding);
+    document.addEventListener("fullscreenchange", this.#showTimeline);
     this.update(info);
+  }
+
+  readonly #showTimeline = (): void => {
+    this.#timeline?.show(document.fullscreenElement === this.el);
+  };
+
+  /** REC and when the picture on screen was recorded, while the recording plays. */
+  #showPlayback(recordedAt: number | null): void {
+    const recorded = this.player.playback === "recorded";
+    this.el.dataset.playback = this.player.playback;
+    this.el.dataset.recordedAt = recorded && recordedAt !== null ? String(Math.round(recordedAt)) : "";
+    this.#rec.hidden = !recorded;
+    this.#rec.textContent = recorded && recordedAt !== null ? `REC ${formatClock(recordedAt)}` : "REC";
+    this.#timeline?.setPosition(recorded ? recordedAt : null);
   }
 
   /** The encoding the tile should play: full in full screen or when shown large, else its tile encoding if it has one. */
@@ -233,6 +261,16 @@ class Tile {
       this.#applyEncoding();
     }
     if (this.player.hello === undefined) this.#showSize(info.width, info.height, info.framerate);
+    if (info.recording !== undefined && this.#timeline === undefined && this.player.mode === "webcodecs") {
+      this.#timeline = new RecordingTimeline({
+        url: `${API_URL}/${encodeURIComponent(this.name)}/recordings`,
+        headers: API_HEADERS,
+        seek: (at) => this.player.seek(at),
+        live: () => this.player.live(),
+      });
+      this.el.insertBefore(this.#timeline.el, $(this.el, ".meta"));
+      this.#showTimeline();
+    }
     this.#viewers.textContent = String(info.viewers);
     this.el.title = `${info.name} — ${info.source}, target ${info.targetKbps} kbit/s, keyframe every ${info.keyframeIntervalS} s`;
   }
@@ -259,6 +297,8 @@ class Tile {
   close(): void {
     if (document.fullscreenElement === this.el) void document.exitFullscreen().catch(() => undefined);
     document.removeEventListener("fullscreenchange", this.#applyEncoding);
+    document.removeEventListener("fullscreenchange", this.#showTimeline);
+    this.#timeline?.close();
     this.#stopFollowingSize();
     this.player.close();
     if (this.#countdownTimer !== undefined) clearInterval(this.#countdownTimer);

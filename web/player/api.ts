@@ -117,7 +117,28 @@ export interface PlayerStatsSnapshot {
   readonly behindLiveMs: number | null;
   /** MSE only: seeks the player made to start playback, jump a gap, or get back to the live edge. */
   readonly liveSeeks: number;
+  /**
+   * While the player plays the stream's recording (after `seek()`): when the picture on screen was
+   * recorded, the server's wall clock in ms since the epoch (for "REC 10:32:05"). Null while live.
+   */
+  readonly recordedAt: number | null;
 }
+
+/**
+ * What the player plays: `live`, or the stream's `recorded` video after `seek()`. Emitted when the
+ * server switches (also by itself: at the end of the recording it goes back to live), and when a
+ * seek cannot be served (`error`, `message`; the mode then is what goes on playing).
+ */
+export interface PlaybackChange {
+  readonly mode: PlaybackMode;
+  /** recorded: where playing started, the server's wall clock in ms (the keyframe at or before the time asked). */
+  readonly at?: number;
+  /** CC_ERR_NOT_RECORDED (the stream is not recorded), CC_ERR_NO_RECORDING (nothing recorded then or after), CC_ERR_NO_SEEK (an MSE player cannot seek). */
+  readonly error?: string;
+  readonly message?: string;
+}
+
+export type PlaybackMode = "live" | "recorded";
 
 /** Stable error codes: switch on `code`, never on the message. */
 export type PlayerErrorCode =
@@ -156,7 +177,9 @@ export type PlayerErrorCode =
   /** The <video> did not advance although media kept arriving; the MSE player reconnects. */
   | "CC_ERR_STALLED"
   /** The browser refused to start playback without a user gesture (unmuted autoplay). */
-  | "CC_ERR_AUTOPLAY";
+  | "CC_ERR_AUTOPLAY"
+  /** `seek()` on an MSE player: only the frame protocol (`/ws/`, WebCodecs) plays recordings. */
+  | "CC_ERR_NO_SEEK";
 
 export interface PlayerError extends Error {
   readonly name: "PlayerError";
@@ -174,6 +197,8 @@ export type PlayerEvents = {
   hello: HelloMessage;
   /** The server skipped frames for this viewer because it fell behind; the picture jumps ahead. */
   skipped: SkippedMessage;
+  /** The player switched between live and the recording, or a seek could not be served. */
+  playback: PlaybackChange;
 };
 
 /**
@@ -274,6 +299,16 @@ export interface Player {
   pause(): void;
   /** Undoes `pause()`: plays live again at once, from the replayed GOP. */
   resume(): void;
+  /** `live`, or `recorded` after `seek()` until `live()` (or the end of the recording). */
+  readonly playback: PlaybackMode;
+  /**
+   * Plays the stream's recording from the last keyframe at or before `at` (a Date, or ms since the
+   * epoch on the server's clock), at real time; `stats().recordedAt` says when the picture on
+   * screen was recorded. WebCodecs players only (an MSE player emits CC_ERR_NO_SEEK).
+   */
+  seek(at: Date | number): void;
+  /** Back to live at once (from the replayed GOP). */
+  live(): void;
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): () => void;
   off<K extends keyof PlayerEvents>(type: K, listener: (payload: PlayerEvents[K]) => void): void;

@@ -4,7 +4,7 @@
 // on or closed.
 
 import type { VideoFrameHeader } from "../../shared/protocol.js";
-import { isKeyframe, isReplay } from "../../shared/protocol.js";
+import { isKeyframe, isRecorded, isReplay } from "../../shared/protocol.js";
 import type { Micros, Millis } from "../../shared/units.js";
 import { PlayerError } from "./errors.js";
 
@@ -15,6 +15,8 @@ export interface FrameMeta {
   /** The pipeline's presentation timestamp (its running time at capture), µs. */
   readonly pts: Micros;
   readonly replay: boolean;
+  /** From the stream's recording: `serverTime` is when it was recorded. */
+  readonly recorded: boolean;
   readonly keyframe: boolean;
   /** `performance.now()` when the message arrived. */
   readonly receivedAt: number;
@@ -67,6 +69,8 @@ interface PendingMeta {
   /** The pipeline's presentation timestamp (its running time at capture), µs. */
   readonly pts: Micros;
   readonly replay: boolean;
+  /** From the stream's recording: `serverTime` is when it was recorded. */
+  readonly recorded: boolean;
   readonly keyframe: boolean;
   readonly receivedAt: number;
 }
@@ -254,6 +258,7 @@ export class FrameDecoder {
       serverTime: header.serverTime,
       pts: header.pts,
       replay: isReplay(header),
+      recorded: isRecorded(header),
       keyframe,
       receivedAt,
     });
@@ -343,6 +348,7 @@ export class FrameDecoder {
       serverTime: meta.serverTime,
       pts: meta.pts,
       replay: meta.replay,
+      recorded: meta.recorded,
       keyframe: meta.keyframe,
       receivedAt: meta.receivedAt,
       newest: frame.timestamp === this.#lastSubmitted,

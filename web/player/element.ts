@@ -17,6 +17,7 @@ import { FallbackPlayer } from "./fallback-player.js";
 import { isPlayerMode, play, playVideo, resolvePlayerMode } from "./play.js";
 import { deviceWidthOf, encodingForWidth, followDisplaySize } from "./quality.js";
 import { socketUrl } from "./stream-url.js";
+import { formatClock } from "./recorded-time.js";
 
 export const OBSERVED_ATTRIBUTES = ["src", "mode", "quality", "fit", "stats"] as const;
 type ObservedAttribute = (typeof OBSERVED_ATTRIBUTES)[number];
@@ -32,6 +33,7 @@ const STYLE = `
 :host([hidden]){display:none}
 canvas,video{display:block;width:100%;height:100%}
 .state{position:absolute;inset:0;display:flex;align-items:center;justify-content:center;text-align:center;padding:1em;background:rgba(0,0,0,.55);pointer-events:none}
+.rec{position:absolute;right:6px;top:6px;padding:2px 6px;border-radius:3px;background:#b00020;font-weight:600;font-variant-numeric:tabular-nums;pointer-events:none}
 .stats{position:absolute;left:6px;top:6px;padding:2px 6px;border-radius:3px;background:rgba(0,0,0,.6);font-variant-numeric:tabular-nums;pointer-events:none}
 [hidden]{display:none}`;
 
@@ -48,6 +50,7 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
   readonly #stage: HTMLDivElement;
   readonly #stateBox: HTMLDivElement;
   readonly #statsBox: HTMLDivElement;
+  readonly #recBox: HTMLDivElement;
   #player: Player | undefined;
   #media: HTMLCanvasElement | HTMLVideoElement | undefined;
   #mode: PlayerMode = "auto";
@@ -74,7 +77,11 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     this.#statsBox.className = "stats";
     this.#statsBox.part.add("stats");
     this.#statsBox.hidden = true;
-    root.append(style, this.#stage, this.#stateBox, this.#statsBox);
+    this.#recBox = document.createElement("div");
+    this.#recBox.className = "rec";
+    this.#recBox.part.add("rec");
+    this.#recBox.hidden = true;
+    root.append(style, this.#stage, this.#stateBox, this.#statsBox, this.#recBox);
     this.renderState(undefined);
   }
 
@@ -209,6 +216,14 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     box.textContent = text;
   }
 
+  /** While the recording plays: "REC" and when the picture was recorded (this page's local time), instead of nothing. */
+  protected renderRecorded(recordedAt: number | null, player: Player): void {
+    const box = this.#recBox;
+    box.hidden = player.playback !== "recorded";
+    if (box.hidden) return;
+    box.textContent = recordedAt === null ? "REC" : `REC ${formatClock(recordedAt)}`;
+  }
+
   /** Fills the stats overlay (shown with the `stats` attribute). */
   protected renderStats(stats: PlayerStatsSnapshot, player: Player): void {
     if (this.#statsBox.hidden) return;
@@ -260,8 +275,13 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
       this.renderState(change);
       this.dispatchEvent(new CustomEvent("cc-state", { detail: change }));
     });
+    player.on("playback", (change) => {
+      this.renderRecorded(player.stats().recordedAt, player);
+      this.dispatchEvent(new CustomEvent("cc-playback", { detail: change }));
+    });
     player.on("stats", (stats) => {
       this.renderStats(stats, player);
+      this.renderRecorded(stats.recordedAt, player);
       // Refresh a countdown.
       if (player.retryAt !== undefined) this.renderState({ state: player.state, reason: player.reason, retryAt: player.retryAt });
     });
@@ -304,6 +324,7 @@ export class CanvasCastElementImpl extends ElementBase implements Api.CanvasCast
     this.#player = undefined;
     this.#media?.remove();
     this.#media = undefined;
+    this.#recBox.hidden = true;
     this.renderState(undefined);
   }
 }

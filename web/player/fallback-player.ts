@@ -65,6 +65,12 @@ export class FallbackPlayer extends PlayerBase {
     this.#userPaused = false;
     this.#inner.resume();
   }
+  seek(at: Date | number): void {
+    this.#inner.seek(at);
+  }
+  live(): void {
+    this.#inner.live();
+  }
 
   protected override teardown(): void {
     for (const off of this.#unlisten.splice(0)) off();
@@ -82,6 +88,7 @@ export class FallbackPlayer extends PlayerBase {
         this.emit("hello", hello);
       }),
       inner.on("skipped", (message) => this.emit("skipped", message)),
+      inner.on("playback", (change) => this.setPlayback(change)),
       inner.on("error", (err) => this.#onError(inner, err)),
     ];
   }

@@ -8,6 +8,8 @@ import type {
   Encoding,
   HelloMessage,
   PauseReason,
+  PlaybackChange,
+  PlaybackMode,
   Player,
   PlayerEvents,
   PlayerState,
@@ -26,6 +28,7 @@ export abstract class PlayerBase implements Player {
   #reason: string | undefined;
   #retryAt: number | undefined;
   #hello: HelloMessage | undefined;
+  #playback: PlaybackMode = "live";
   readonly #closeHooks: (() => void)[] = [];
 
   /** Starts `connecting`, with `reason` if given. */
@@ -50,11 +53,17 @@ export abstract class PlayerBase implements Player {
     return this.#hello;
   }
 
+  get playback(): PlaybackMode {
+    return this.#playback;
+  }
+
   abstract stats(): PlayerStatsSnapshot;
   abstract snapshot(): Promise<Blob>;
   abstract setEncoding(encoding: Encoding): void;
   abstract pause(): void;
   abstract resume(): void;
+  abstract seek(at: Date | number): void;
+  abstract live(): void;
 
   on<K extends keyof PlayerEvents>(type: K, listener: Listener<PlayerEvents[K]>): () => void {
     return this.#events.on(type, listener);
@@ -93,6 +102,12 @@ export abstract class PlayerBase implements Player {
     this.#reason = reason;
     this.#retryAt = retryAt;
     this.#events.emit("state", { state, reason, retryAt });
+  }
+
+  /** Keeps the mode and emits `playback`. */
+  protected setPlayback(change: PlaybackChange): void {
+    this.#playback = change.mode;
+    this.#events.emit("playback", change);
   }
 
   /** Keeps the latest hello (the caller emits `hello` when it is ready to). */

@@ -73,6 +73,8 @@ export class CanvasCastPlayer extends PlayerBase {
   /** MSE: the player moved to the other container once already (a second 4415 is not followed). */
   #containerMoved = false;
   readonly #cleanups: (() => void)[] = [];
+  /** The recording asked for with seek() (ms, server clock); new subscriptions ask for it too. Undefined: live. */
+  #seekAt: number | undefined;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
 
   /** `backend` says what shows the stream: `webCodecsBackend(canvas)` or `mseBackend(video)`. */
@@ -155,6 +157,24 @@ export class CanvasCastPlayer extends PlayerBase {
     this.setPausedFor("user", true);
   }
 
+  seek(at: Date | number): void {
+    if (this.#backend === undefined || this.state === "closed") return;
+    const ms = typeof at === "number" ? at : at.getTime();
+    if (!Number.isFinite(ms)) throw new RangeError("seek() needs a Date or a time in ms since the epoch");
+    if (this.mode === "mse") {
+      this.emit("error", new PlayerError("CC_ERR_NO_SEEK", "an MSE player cannot play recordings: use the WebCodecs player (/ws/)"));
+      return;
+    }
+    this.#seekAt = ms;
+    for (const s of this.#subscriptions()) s.transport.seek(ms);
+  }
+
+  live(): void {
+    if (this.#backend === undefined || this.state === "closed") return;
+    this.#seekAt = undefined;
+    for (const s of this.#subscriptions()) s.transport.live();
+  }
+
   resume(): void {
     this.setPausedFor("user", false);
   }
@@ -231,6 +251,12 @@ export class CanvasCastPlayer extends PlayerBase {
       this.#update();
     });
     transport.on("skipped", (message) => this.emit("skipped", message));
+    transport.on("playback", ({ mode, at, error, message }) => {
+      if (!isCurrent()) return;
+      if (mode === "live") this.#seekAt = undefined;
+      this.setPlayback({ mode, ...(at !== undefined ? { at } : {}), ...(error !== undefined ? { error } : {}), ...(message !== undefined ? { message } : {}) });
+    });
+    if (this.#seekAt !== undefined) transport.seek(this.#seekAt);
     transport.on("error", (err) => this.emit("error", err));
     transport.on("closed", ({ code, reason }) => {
       if (code === CloseCode.UNKNOWN_ENCODING && encoding !== "full") this.#encodingRefused(subscription, reason);

@@ -89,6 +89,7 @@ export class PlayerStats {
   #reconnects = 0;
   #behindLiveMs: number | null = null;
   #liveSeeks = 0;
+  #recordedAt: number | null = null;
   /** Server skips on connections that have ended. */
   readonly #skippedBefore = zeroCounts();
   /** On this connection: frames announced by `skipped` messages, and the server's own counters from `stats`. */
@@ -170,9 +171,11 @@ export class PlayerStats {
    * `paintedAt` is performance.now() after the paint; `serverTime` is the frame header's, already
    * on this page's clock (Connection translates it with the estimated server clock offset).
    */
-  painted(paintedAt: number, serverTime: Millis, replay: boolean): void {
+  painted(paintedAt: number, serverTime: Millis, replay: boolean, recorded = false): void {
     this.#countPaint(paintedAt, 1);
-    if (!replay) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
+    // A recorded frame's server time is when it was recorded: no latency, but the time it shows.
+    this.#recordedAt = recorded ? serverTime : null;
+    if (!replay && !recorded) this.#latency.push(performance.timeOrigin + paintedAt - serverTime);
   }
 
   /**
@@ -233,6 +236,7 @@ export class PlayerStats {
       reconnects: this.#reconnects,
       behindLiveMs: this.#behindLiveMs,
       liveSeeks: this.#liveSeeks,
+      recordedAt: this.#recordedAt,
     };
   }
 

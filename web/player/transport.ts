@@ -13,11 +13,12 @@ import type {
   AckMessage,
   ClientMessage,
   HelloMessage,
+  PlaybackMessage,
   SkippedMessage,
   StateMessage,
   VideoFrameHeader,
 } from "../../shared/protocol.js";
-import { CloseCode, decodeBinaryMessage, parseServerMessage } from "../../shared/protocol.js";
+import { CloseCode, decodeBinaryMessage, isRecorded, parseServerMessage } from "../../shared/protocol.js";
 import { Emitter } from "../../shared/emitter.js";
 import type { PlayerStateChange } from "./api.js";
 import type { BackoffOptions } from "./backoff.js";
@@ -68,6 +69,8 @@ export type TransportEvents = {
   state: StateMessage;
   /** The server skipped frames for this viewer; the keyframe that ends the gap follows. */
   skipped: SkippedMessage;
+  /** `/ws/`: the server switched between live and the recording, or could not serve a seek. */
+  playback: PlaybackMessage;
   /** `/ws/`: one video frame. */
   frame: ReceivedFrame;
   /** MSE: one message of the byte stream. */
@@ -129,6 +132,8 @@ export class Transport extends Emitter<TransportEvents> {
   #session: Session | undefined;
   #hello: HelloMessage | undefined;
   #paused = false;
+  /** `/ws/`: the recording is asked for (from `at`; later sockets go on from `position`). */
+  #recording: { at: number; position: number | undefined } | undefined;
   #started = false;
   #closed = false;
 
@@ -201,6 +206,23 @@ export class Transport extends Emitter<TransportEvents> {
       return;
     }
     this.send({ type: "resume" });
+  }
+
+  /**
+   * `/ws/`: plays the stream's recording from the keyframe at or before `at` (server wall clock,
+   * ms). A new socket after a drop asks again, from the last recorded frame received.
+   */
+  seek(at: number): void {
+    if (this.endpoint !== "ws" || this.#closed) return;
+    this.#recording = { at, position: undefined };
+    this.send({ type: "seek", at });
+  }
+
+  /** `/ws/`: back to live (the server replays its cached GOP). */
+  live(): void {
+    if (this.#recording === undefined) return;
+    this.#recording = undefined;
+    this.send({ type: "live" });
   }
 
   /** `/ws/`: asks the server to replay its cached GOP now (the decoder was reset). */
@@ -280,6 +302,8 @@ export class Transport extends Emitter<TransportEvents> {
       session.clockProbe?.start();
       // Paused before the socket opened: hello and the replay may already be on their way.
       if (this.#paused) this.send({ type: "pause" });
+      const recording = this.#recording;
+      if (recording !== undefined) this.send({ type: "seek", at: recording.position ?? recording.at });
       this.emit("open", undefined);
       this.emit("status", undefined);
     };
@@ -354,6 +378,11 @@ export class Transport extends Emitter<TransportEvents> {
       case "clock":
         this.#session?.clockProbe?.reply(message, receivedAt);
         break;
+      case "playback":
+        // Live by the server's choice too (the end of the recording): a new socket then stays live.
+        if (message.mode === "live") this.#recording = undefined;
+        this.emit("playback", message);
+        break;
       case "unknown": {
         // Newer servers may send more types; v1 clients ignore them. MSE `?meta=1` frame times are one.
         const frameTime = this.endpoint !== "ws" ? parseFrameTime(message.raw) : undefined;
@@ -379,6 +408,12 @@ export class Transport extends Emitter<TransportEvents> {
     if (this.#paused) {
       // In flight before the server read our pause, or sent at join before it: not decoded.
       this.#stats.dropped();
+      return;
+    }
+    if (isRecorded(message.header)) {
+      // When it was recorded, on the server's clock (what the recording's timeline shows): kept as it is.
+      if (this.#recording !== undefined) this.#recording.position = message.header.serverTime;
+      this.emit("frame", { header: message.header, data: message.data, receivedAt });
       return;
     }
     const header = { ...message.header, serverTime: this.clock.toLocal(message.header.serverTime) };

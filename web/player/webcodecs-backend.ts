@@ -112,8 +112,8 @@ export class WebCodecsBackend implements Backend {
   }
 
   #onPaint(info: PaintInfo): void {
-    this.#host.stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay);
-    if (markPaints() && !info.meta.replay) {
+    this.#host.stats.painted(info.paintedAt, info.meta.serverTime, info.meta.replay, info.meta.recorded);
+    if (markPaints() && !info.meta.replay && !info.meta.recorded) {
       // For the benchmark's DevTools trace: the mark's time is the paint; its name the pipe → painted ms
       // and the frame's server time minus its PTS (ms), from which capture time can be estimated.
       const pipeToPaint = performance.timeOrigin + info.paintedAt - info.meta.serverTime;

@@ -26,6 +26,8 @@ export type ToWorker =
   /** One player is paused for a reason, or no longer (out of view: the page sees the layout). */
   | { readonly type: "paused"; readonly id: number; readonly reason: PauseReason; readonly paused: boolean }
   | { readonly type: "encoding"; readonly id: number; readonly encoding: Encoding }
+  /** seek() (`at`: ms since the epoch) or live() (`at` null). */
+  | { readonly type: "seek"; readonly id: number; readonly at: number | null }
   | { readonly type: "snapshot"; readonly id: number; readonly request: number }
   | { readonly type: "close"; readonly id: number }
   /** The page's canvas was garbage-collected: drop its OffscreenCanvas. */
@@ -44,7 +46,7 @@ type WirePayload<K extends keyof PlayerEvents> = K extends "error" ? WireError :
 export type WorkerPlayerEvent = { [K in keyof PlayerEvents]: { readonly type: K; readonly payload: WirePayload<K> } }[keyof PlayerEvents];
 
 /** Every player event, relayed from the worker's player to the page's. */
-export const PLAYER_EVENT_TYPES = ["state", "stats", "error", "hello", "skipped"] as const;
+export const PLAYER_EVENT_TYPES = ["state", "stats", "error", "hello", "skipped", "playback"] as const;
 type Missing = Exclude<keyof PlayerEvents, (typeof PLAYER_EVENT_TYPES)[number]>;
 /** Fails the typecheck when PlayerEvents gains an event the relay does not carry. */
 export const ALL_EVENTS_RELAYED: [Missing] extends [never] ? true : Missing = true;

@@ -168,6 +168,8 @@ class WorkerPlayer extends PlayerBase {
   readonly #baseUrl: string;
   readonly #options: PlayerOptions;
   #encoding: Encoding;
+  /** seek()'s time while the recording is asked for (sent on start too); null: live. */
+  #seekAt: number | null = null;
   /** Reasons the page knows of (out of view, pause()); the worker adds the page's visibility itself. */
   readonly #pausedFor = new Set<PauseReason>();
   #stopObserving: (() => void) | undefined;
@@ -254,6 +256,22 @@ class WorkerPlayer extends PlayerBase {
     this.#setPausedFor("user", true);
   }
 
+  seek(at: Date | number): void {
+    if (this.state === "closed") return;
+    const ms = typeof at === "number" ? at : at.getTime();
+    if (!Number.isFinite(ms)) throw new RangeError("seek() needs a Date or a time in ms since the epoch");
+    this.#seekAt = ms;
+    if (this.#fallback !== undefined) this.#fallback.seek(ms);
+    else if (this.#started) send(this.#slot, { type: "seek", id: this.#id, at: ms });
+  }
+
+  live(): void {
+    if (this.state === "closed") return;
+    this.#seekAt = null;
+    if (this.#fallback !== undefined) this.#fallback.live();
+    else if (this.#started) send(this.#slot, { type: "seek", id: this.#id, at: null });
+  }
+
   resume(): void {
     this.#setPausedFor("user", false);
   }
@@ -299,6 +317,7 @@ class WorkerPlayer extends PlayerBase {
       },
       offscreen === undefined ? [] : [offscreen],
     );
+    if (this.#seekAt !== null) send(this.#slot, { type: "seek", id: this.#id, at: this.#seekAt });
   }
 
   #detach(): void {
@@ -315,6 +334,7 @@ class WorkerPlayer extends PlayerBase {
     this.#fallback = player;
     if (this.#encoding !== player.encoding) player.setEncoding(this.#encoding);
     if (this.#pausedFor.has("user")) player.pause();
+    if (this.#seekAt !== null) player.seek(this.#seekAt);
     for (const type of PLAYER_EVENT_TYPES) player.on(type, (payload) => this.#relay({ type, payload } as RelayedEvent));
     this.setState(player.state, player.reason, player.retryAt);
   }
@@ -352,6 +372,10 @@ class WorkerPlayer extends PlayerBase {
         break;
       case "skipped":
         this.emit("skipped", event.payload);
+        break;
+      case "playback":
+        if (event.payload.mode === "live") this.#seekAt = null;
+        this.setPlayback(event.payload);
         break;
       default: {
         const unknown: never = event;

@@ -75,6 +75,12 @@ scope.onmessage = ({ data: message }) => {
     case "paused":
       players.get(message.id)?.setPausedFor(message.reason, message.paused);
       break;
+    case "seek": {
+      const player = players.get(message.id);
+      if (message.at === null) player?.live();
+      else player?.seek(message.at);
+      break;
+    }
     case "encoding":
       players.get(message.id)?.setEncoding(message.encoding);
       break;
