@@ -26,6 +26,7 @@ import { breakdownTables, measureCpuBreakdowns } from "./cpu-breakdown.js";
 import { measureJank } from "./jank.js";
 import { LATENCY_PATHS, measureLatency, type LatencyPath, type PathLatency } from "./latency.js";
 import { measureRtspCamera } from "./rtsp.js";
+import { measureRecordingCpu, measureSeeks, type RecordingCpu } from "./recording.js";
 import { fmt, pct } from "./stats.js";
 import { CODEC_NAMES, CODEC_SIZES, measureCodec, measureSnowRate } from "./codecs.js";
 import type { CodecName } from "../shared/codec.js";
@@ -69,8 +70,10 @@ const BASELINE_VIEWERS = (process.env.BENCH_BASELINE_VIEWERS ?? "500,800").split
 
 /** `npm run bench -- --only join,latency,slow` runs a subset. */
 const onlyArg = process.argv.indexOf("--only");
-const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp", "cluster"]);
+const ONLY = new Set(onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? "").split(",") : ["join", "jsmpeg", "latency", "jank", "cost", "many", "slow", "fanout", "send", "codecs", "snow", "rtsp", "cluster", "record"]);
 const SLOW_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
+const RECORD_SECONDS = Number(process.env.BENCH_RECORD_SECONDS ?? 20);
+const SEEKS = Number(process.env.BENCH_SEEKS ?? 10);
 const FANOUT_SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const COST_SECONDS = Number(process.env.BENCH_COST_SECONDS ?? 10);
 const MANY_PLAYERS = Number(process.env.BENCH_MANY_PLAYERS ?? 16);
@@ -178,6 +181,7 @@ async function main(): Promise<void> {
   const fanoutTable: string[] = [];
   const codecTable: string[] = [];
   let clusterTable: string[] = [];
+  const recordTable: string[] = [];
   try {
     for (const interval of ONLY.has("join") ? [1, 4] : []) {
       scenario(`join, ${interval} s keyframe interval: the dashboard (WebCodecs, MSE) and a bare page with <canvas-cast> (worker, main thread), ${JOINS} joins each, in stages`);
@@ -394,6 +398,26 @@ async function main(): Promise<void> {
       results.cluster = cluster;
       clusterTable = clusterTables(cluster);
     }
+    if (ONLY.has("record")) {
+      scenario(`record: server CPU with recording off and on (1 and 4 streams, 640×480@30 1.5 Mbit/s, two alternating rounds of ${RECORD_SECONDS} s), then ${SEEKS} seeks in the dashboard`);
+      const cpu: RecordingCpu[] = [];
+      report(recordTable, "Recording, 640×480@30 at 1.5 Mbit/s, the server process alone (the pipelines are the same either way):", "", "| streams | round | server CPU off | on | on ÷ off | disk per stream-hour |", "|---|---|---|---|---|---|");
+      for (const streams of [1, 4]) {
+        for (let round = 1; round <= 2; round++) {
+          const off = await measureRecordingCpu(streams, false, RECORD_SECONDS, round);
+          const on = await measureRecordingCpu(streams, true, RECORD_SECONDS, round);
+          cpu.push(off, on);
+          report(recordTable, `| ${streams} | ${round} | ${fmt(off.serverCpu)} % | ${fmt(on.serverCpu)} % | ${(on.serverCpu / off.serverCpu).toFixed(2)} | ${((on.bytesPerStreamHour ?? 0) / 1e6).toFixed(0)} MB |`);
+        }
+      }
+      const seeks = await measureSeeks(browser, SEEKS);
+      report(
+        recordTable,
+        "",
+        `Seek in the dashboard (WebCodecs, main thread), ${seeks.seeks} seeks 10–40 s back: seek() → first recorded picture p50 ${fmt(seeks.seekToPicture.p50)} ms (p90 ${fmt(seeks.seekToPicture.p90)}, max ${fmt(seeks.seekToPicture.max)}); live() → first live picture p50 ${fmt(seeks.liveToPicture.p50)} ms (p90 ${fmt(seeks.liveToPicture.p90)}, max ${fmt(seeks.liveToPicture.max)})`,
+      );
+      results.recording = { cpu, seeks, loadavg: load() };
+    }
     if (ONLY.has("send")) scenario("send path: one frame to 500 and 1000 sockets, ws.send() per socket against one WireMessage");
     for (const n of ONLY.has("send") ? [500, 1000] : []) {
       // The server's send path alone, in this process: ws.send() per socket vs one framed message for all.
@@ -476,6 +500,7 @@ async function main(): Promise<void> {
   if (fanoutTable.length) console.log(fanoutTable.join("\n") + "\n");
   if (codecTable.length) console.log(codecTable.join("\n") + "\n");
   if (clusterTable.length) console.log(clusterTable.join("\n") + "\n");
+  if (recordTable.length) console.log(recordTable.join("\n") + "\n");
   if (costBreakdownTable.length) console.log(costBreakdownTable.join("\n") + "\n");
   console.log("| scenario | | |\n|---|---|---|\n" + rows.join("\n"));
   console.log(`\nwrote ${RESULTS}latest.json${charts.map((c) => `, ${c}`).join("")}`);

@@ -156,6 +156,25 @@ describe("parseClientMessage", () => {
     expectProtocolError(() => parseServerMessage('{"type":"clock","t":1}'), "CC_ERR_BAD_MESSAGE");
   });
 
+  test("accepts seek with a wall-clock time and live; the server's playback answers parse", () => {
+    expect(parseClientMessage('{"type":"seek","at":1796215153204}')).toEqual({ type: "seek", at: 1796215153204 });
+    expect(parseClientMessage('{"type":"seek","at":0}')).toEqual({ type: "seek", at: 0 });
+    expect(parseClientMessage('{"type":"live","why":"button"}')).toEqual({ type: "live" });
+    for (const bad of ['{"type":"seek"}', '{"type":"seek","at":"2026-12-02T10:00:00Z"}', '{"type":"seek","at":-1}', '{"type":"seek","at":null}', '{"type":"seek","at":1e400}']) {
+      expectProtocolError(() => parseClientMessage(bad), "CC_ERR_BAD_MESSAGE");
+    }
+    expect(parseServerMessage('{"type":"playback","mode":"recorded","at":1796215152871}')).toEqual({ type: "playback", mode: "recorded", at: 1796215152871 });
+    expect(parseServerMessage('{"type":"playback","mode":"live","error":"CC_ERR_NOT_RECORDED","message":"no","x":1}')).toEqual({
+      type: "playback",
+      mode: "live",
+      error: "CC_ERR_NOT_RECORDED",
+      message: "no",
+    });
+    for (const bad of ['{"type":"playback"}', '{"type":"playback","mode":"rewind"}', '{"type":"playback","mode":"live","error":7}', '{"type":"playback","mode":"recorded","at":"then"}']) {
+      expectProtocolError(() => parseServerMessage(bad), "CC_ERR_BAD_MESSAGE");
+    }
+  });
+
   test.each(["", "ack", "{", "{'type':'ack'}", "\u0000"])("non-JSON %j → CC_ERR_BAD_JSON", (text) => {
     expectProtocolError(() => parseClientMessage(text), "CC_ERR_BAD_JSON");
   });

@@ -42,7 +42,7 @@ afterEach(async () => {
   await server.close();
 });
 
-const EVENT_TYPES: (keyof TransportEvents)[] = ["connecting", "open", "hello", "state", "skipped", "frame", "media", "frameTime", "closed", "status", "error"];
+const EVENT_TYPES: (keyof TransportEvents)[] = ["connecting", "open", "hello", "state", "skipped", "playback", "frame", "media", "frameTime", "closed", "status", "error"];
 
 function makeTransport(options: Partial<TransportOptions> & { path?: string } = {}): Subject {
   const stats = new PlayerStats();
@@ -175,6 +175,47 @@ describe("Transport (/ws/)", () => {
     expect(conn.control.filter((m) => m.type !== "ack")).toEqual([{ type: "pause" }, { type: "resume" }, { type: "resync" }]);
     conn.frame(2, FLAG.KEY | FLAG.REPLAY | FLAG.DISCONTINUITY);
     await soon(() => s.of("frame").length === 1, "a frame after resume");
+  });
+
+  test("seek() asks for the recording, keeps recorded server times as they are, and a new socket asks again from the last recorded frame; live() and the server's live end it", async () => {
+    const RECORDED = 0x08;
+    const s = makeTransport();
+    const conn = await connected(s);
+    conn.hello();
+    s.transport.seek(1_796_000_000_000);
+    await soon(() => conn.sent("seek").length === 1, "seek");
+    expect(conn.sent("seek")).toEqual([{ type: "seek", at: 1_796_000_000_000 }]);
+    conn.json({ type: "playback", mode: "recorded", at: 1_795_999_999_500 });
+    conn.frame(0, FLAG.KEY | FLAG.DISCONTINUITY | RECORDED, undefined, 1_795_999_999_500);
+    conn.frame(1, RECORDED, undefined, 1_795_999_999_533);
+    await soon(() => s.of("frame").length === 2, "two recorded frames");
+    // When it was recorded, on the server's clock: not moved by the clock offset as live frames are.
+    expect(s.of("frame").map((f) => f.header.serverTime)).toEqual([1_795_999_999_500, 1_795_999_999_533]);
+    expect(s.of("playback")).toEqual([{ type: "playback", mode: "recorded", at: 1_795_999_999_500 }]);
+
+    conn.close(1011, "gone");
+    const next = await connected(s, 1);
+    await soon(() => next.sent("seek").length === 1, "seek on the new socket");
+    expect(next.sent("seek")).toEqual([{ type: "seek", at: 1_795_999_999_533 }]);
+
+    s.transport.live();
+    await soon(() => next.sent("live").length === 1, "live");
+    next.close(1011, "gone again");
+    const third = await connected(s, 2);
+    third.hello();
+    await sleep(50);
+    expect(third.sent("seek")).toEqual([]);
+
+    // The server going back to live by itself ends it too.
+    s.transport.seek(1_796_000_000_000);
+    await soon(() => third.sent("seek").length === 1, "seek on the third socket");
+    third.json({ type: "playback", mode: "live" });
+    await soon(() => s.of("playback").length === 2, "the server's live");
+    third.close(1011, "and again");
+    const fourth = await connected(s, 3);
+    fourth.hello();
+    await sleep(50);
+    expect(fourth.sent("seek")).toEqual([]);
   });
 
   test("paused before the socket opened: pause is sent as it opens", async () => {
