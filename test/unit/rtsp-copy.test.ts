@@ -70,6 +70,7 @@ describe("codec copy in the config", () => {
         source: { kind: "rtsp", location: "rtsp://cam/main", user: "u", password: "p" },
         settings: { ...copy },
         tile: null,
+        record: null,
       },
     ]);
     // Transcoded (the default) it gets the default tile as any 640×480 stream.

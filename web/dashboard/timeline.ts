@@ -61,6 +61,7 @@ export class RecordingTimeline {
     windows.addEventListener("change", () => {
       this.#windowMs = Number(windows.value);
       this.#draw();
+      void this.#fetch();
     });
     this.#bar = document.createElement("div");
     this.#bar.className = "timeline-bar";
@@ -112,7 +113,9 @@ export class RecordingTimeline {
 
   async #fetch(): Promise<void> {
     try {
-      const response = await fetch(this.#options.url, { cache: "no-store", headers: this.#options.headers });
+      // Only the window's segments are listed (the ranges always are): a day of 1-minute segments is long.
+      const from = new Date(Date.now() - this.#windowMs).toISOString();
+      const response = await fetch(`${this.#options.url}?from=${encodeURIComponent(from)}`, { cache: "no-store", headers: this.#options.headers });
       if (!response.ok) return;
       const body = (await response.json()) as RecordingsResponse;
       this.#recorded = body.ranges.map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
