@@ -178,8 +178,8 @@ describe("Recorder", () => {
   test("a queue over maxQueuedBytes drops frames and cuts the segment; every segment on disk starts at a keyframe and decodes; recording resumes at a keyframe", async () => {
     const threeFrames = FIXTURE_FRAMES.slice(0, 3).reduce((s, f) => s + f.data.byteLength, 0);
     const { dir, feed, recorder } = await setup(undefined, { maxQueuedBytes: threeFrames });
-    // In one go: the writer cannot take any before the burst ends.
-    feed.publish(120);
+    // In one go: the writer cannot take any before the burst ends. (Frame 120, a keyframe, is dropped too.)
+    feed.publish(121);
     expect(recorder.framesDropped).toBeGreaterThan(0);
     await recorder.drained();
     const cut = onDisk(dir);
@@ -188,24 +188,23 @@ describe("Recorder", () => {
     expect(cut[0]!.frames).toBe(3);
     for (const seg of cut) await expectDecodes(dir, seg);
 
-    // A writer that keeps up (each frame written before the next comes: drained()): nothing more is dropped,
-    // and the next segment starts at a keyframe.
+    // A writer that keeps up (each frame written before the next comes: drained()): nothing more is
+    // dropped, and the deltas 121–124 are not recorded: the next segment starts at the keyframe at 125.
     const dropped = recorder.framesDropped;
     const cutIds = cut.map((s) => s.id);
     for (let i = 1; i <= 30; i++) {
       feed.publish(1);
       await recorder.drained();
       const last = recorder.catalog.list().at(-1)!;
-      expect(cutIds).not.toContain(last.id);
-      expect(last.frames).toBe(i);
+      if (i <= 4) expect(cutIds).toContain(last.id);
+      else expect([cutIds.includes(last.id), last.frames]).toEqual([false, i - 4]);
     }
     await recorder.close();
     expect(recorder.framesDropped).toBe(dropped);
     const all = onDisk(dir);
     expect(all.length).toBe(cut.length + 1);
-    // Frames 120–149: the first keyframe among them is 120 (a repetition's start).
-    expect(all.at(-1)!.frames).toBe(30);
-    expect(all.at(-1)!.streamStartUs).toBe(Math.round(120 * FRAME_US));
+    expect(all.at(-1)!.frames).toBe(26);
+    expect(all.at(-1)!.streamStartUs).toBe(Math.round(125 * FRAME_US));
     for (const seg of all) await expectDecodes(dir, seg);
   }, 60_000);
 
