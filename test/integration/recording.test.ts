@@ -245,6 +245,11 @@ describe("recording", () => {
     expect(decoded.problems).toEqual([]);
     expect(decoded.pts.length).toBeGreaterThan(0);
 
+    // A retry while the disk is still full fails too (and is counted): recording must still resume after it.
+    await until("a retry failed", 30_000, async () => {
+      const m = /canvascast_recording_errors_total\{stream="cam0"\} (\d+)/.exec(await (await fetch(server.url + "metrics")).text());
+      return m !== null && Number(m[1]) >= 2 ? true : undefined;
+    });
     rmSync(filler);
     const resumed = await until("recording again", 30_000, async () => {
       const r = await recordings(server);
