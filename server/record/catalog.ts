@@ -180,7 +180,8 @@ export class SegmentCatalog {
     let out: SegmentFile | null = null;
     try {
       reader = await SegmentReader.open(path);
-      out = await SegmentFile.create(aside, entry.format);
+      // The file's own codec configuration: an MP4's H.264 frames read back are AVCC, not Annex B.
+      out = await SegmentFile.create(aside, entry.format, reader.description);
       let last = -1;
       let duration = 0;
       for await (const frame of reader.frames(0)) {

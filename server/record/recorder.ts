@@ -147,6 +147,11 @@ export class Recorder {
       clearInterval(this.retentionTimer);
       this.cut();
     }
+    await this.drained();
+  }
+
+  /** Resolves once the writer has written everything queued so far (the tests' way to wait for the disk). */
+  async drained(): Promise<void> {
     while (this.draining !== null) await this.draining;
   }
 

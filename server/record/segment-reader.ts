@@ -20,6 +20,11 @@ export class SegmentReader {
     readonly codec: string | null,
     readonly width: number,
     readonly height: number,
+    /**
+     * The codec's out-of-band configuration the file carries (an MP4's avcC for H.264: its frames
+     * are length-prefixed, not Annex B); undefined when there is none (WebM's VP8, VP9).
+     */
+    readonly description: Uint8Array | undefined,
   ) {}
 
   /** Opens `path`; rejects when it is not a readable segment (no video track, no complete cluster). */
@@ -29,7 +34,7 @@ export class SegmentReader {
       const track = await input.getPrimaryVideoTrack();
       if (track === null) throw new Error("the file has no video track");
       const config = await track.getDecoderConfig();
-      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight);
+      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight, bytesOf(config?.description));
     } catch (err) {
       input.dispose();
       throw err;
@@ -65,3 +70,8 @@ const recordedFrame = (packet: EncodedPacket): RecordedFrame => ({
   timeUs: Math.round(packet.timestamp * 1e6),
   durationUs: Math.round(packet.duration * 1e6),
 });
+
+function bytesOf(source: ArrayBufferLike | ArrayBufferView | undefined): Uint8Array | undefined {
+  if (source === undefined) return undefined;
+  return ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
+}

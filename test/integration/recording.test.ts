@@ -15,6 +15,10 @@ import { until } from "../helpers/until.js";
 import { connectViewer, startAcking } from "../helpers/ws-viewer.js";
 
 const FRAME_US = 1e6 / 30;
+/** A live H.264 camera as a gst: fragment: x264 without B-frames (zerolatency), a keyframe a second. */
+const H264_FRAGMENT =
+  "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! " +
+  "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! video/x-h264,profile=constrained-baseline";
 
 async function recordings(server: ServerProcess, stream = "cam0"): Promise<RecordingsResponse> {
   const res = await fetch(`${server.url}api/streams/${stream}/recordings`);
@@ -241,6 +245,11 @@ describe("recording", () => {
     expect(decoded.problems).toEqual([]);
     expect(decoded.pts.length).toBeGreaterThan(0);
 
+    // A retry while the disk is still full fails too (and is counted): recording must still resume after it.
+    await until("a retry failed", 30_000, async () => {
+      const m = /canvascast_recording_errors_total\{stream="cam0"\} (\d+)/.exec(await (await fetch(server.url + "metrics")).text());
+      return m !== null && Number(m[1]) >= 2 ? true : undefined;
+    });
     rmSync(filler);
     const resumed = await until("recording again", 30_000, async () => {
       const r = await recordings(server);
@@ -250,6 +259,77 @@ describe("recording", () => {
     expect(resumed.recording.framesDropped).toBeGreaterThan(0);
     expect(statSync(join(mount, "rec", "cam0", `${resumed.segments.at(-1)!.id}.webm`)).size).toBeGreaterThan(0);
     await server.stop("SIGTERM");
+  }, 90_000);
+
+  it("records H.264 (--codec copy) as fragmented MP4: every segment decodes completely with avdec_h264, pictures = frames listed", async () => {
+    const dir = tempDir();
+    const server = await startServerProcess(["--stream", `cam=gst:${H264_FRAGMENT}`, "--codec", "copy", "--record", dir, "--record-segment", "2"]);
+    const listed = await until("3 finished segments", 40_000, async () => {
+      const r = await recordings(server, "cam");
+      const finished = r.segments.filter((s) => s.status === "finished");
+      return finished.length >= 3 ? finished : undefined;
+    });
+    await server.stop("SIGTERM");
+    for (const seg of listed) {
+      expect(seg.url).toBe(`/recordings/cam/${seg.id}.mp4`);
+      expect(seg.mimeType).toBe("video/mp4");
+      expect(seg.codec).toMatch(/^avc1\./);
+    }
+    const streamDir = join(dir, "cam");
+    const ids = readdirSync(streamDir).filter((f) => f.endsWith(".mp4")).map((f) => f.slice(0, -4)).sort();
+    expect(ids.length).toBeGreaterThanOrEqual(listed.length);
+    for (const id of ids) {
+      const seg = sidecar(streamDir, id);
+      // The clean stop finished the open one too.
+      expect(seg.status, id).toBe("finished");
+      const decoded = await decodeSegment(join(streamDir, `${id}.mp4`), "h264");
+      expect(decoded.problems, id).toEqual([]);
+      expect(decoded.exitCode, id).toBe(0);
+      expect(decoded.pts.length, `${id}: every frame decodes`).toBe(seg.frames);
+      const inList = listed.find((s) => s.id === id);
+      if (inList !== undefined) expect(decoded.pts.length, id).toBe(inList.frames);
+      // A segment is cut at the first keyframe (one a second) after 2 s: two GOPs, give or take the first.
+      expect(seg.frames, id).toBeGreaterThan(0);
+      for (let k = 1; k < decoded.pts.length; k++) expect(decoded.pts[k]!, `${id} picture ${k}`).toBeGreaterThan(decoded.pts[k - 1]!);
+    }
+    for (const id of ids.slice(0, -1)) expect(sidecar(streamDir, id).frames, id).toBeGreaterThanOrEqual(60);
+  }, 90_000);
+
+  it("an H.264 segment of a server SIGKILLed mid-segment decodes up to its last fragment; the next start recovers it", async () => {
+    const dir = tempDir();
+    const args = ["--stream", `cam=gst:${H264_FRAGMENT}`, "--codec", "copy", "--record", dir, "--record-segment", "60"];
+    const first = await startServerProcess(args);
+    const open = await until("3 s in the open segment", 30_000, async () => {
+      const seg = (await recordings(first, "cam")).segments.at(-1);
+      return seg !== undefined && seg.frames >= 90 ? seg : undefined;
+    });
+    const gsts = childPids(first.pid, "gst-launch-1.0");
+    await first.stop("SIGKILL");
+    for (const pid of gsts) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    const streamDir = join(dir, "cam");
+    const path = join(streamDir, `${open.id}.mp4`);
+    expect(sidecar(streamDir, open.id).status).toBe("open");
+    const partial = await decodeSegment(path, "h264");
+    expect(partial.problems).toEqual([]);
+    // A fragment per keyframe (one a second): at least what the API said minus the fragment being written.
+    expect(partial.pts.length).toBeGreaterThan(0);
+    expect(partial.pts.length).toBeGreaterThanOrEqual(open.frames - 30);
+    for (let k = 1; k < partial.pts.length; k++) expect(partial.pts[k]!).toBeGreaterThan(partial.pts[k - 1]!);
+
+    const second = await startServerProcess(args);
+    const r = await until("a new segment after the recovered one", 30_000, async () => {
+      const list = await recordings(second, "cam");
+      return list.segments.length >= 2 && list.segments[1]!.frames > 0 ? list : undefined;
+    });
+    await second.stop("SIGTERM");
+    const recovered = r.segments[0]!;
+    expect(recovered.id).toBe(open.id);
+    expect(recovered.status).toBe("partial");
+    expect(recovered.frames).toBeLessThanOrEqual(partial.pts.length);
+    expect(recovered.frames).toBeGreaterThanOrEqual(partial.pts.length - 31);
+    const after = await decodeSegment(path, "h264");
+    expect(after.problems).toEqual([]);
+    expect(after.pts.length).toBe(recovered.frames);
   }, 90_000);
 
   it("an unusable recording directory stops the start with a clear error", async () => {
