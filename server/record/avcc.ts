@@ -17,7 +17,7 @@ export function parseAvcC(record: Uint8Array): AvcConfig {
   if (record.byteLength < 7 || record[0] !== 1) throw new RangeError("not an avcC record");
   const lengthSize = (record[4]! & 0x03) + 1;
   const sets: Uint8Array[] = [];
-  let at = 5;
+  let at = 6; // after configurationVersion, profile, compatibility, level, lengthSizeMinusOne, numOfSequenceParameterSets
   const take = (count: number): void => {
     for (let i = 0; i < count; i++) {
       if (at + 2 > record.byteLength) throw new RangeError("avcC record cut short");

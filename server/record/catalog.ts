@@ -180,8 +180,7 @@ export class SegmentCatalog {
     let out: SegmentFile | null = null;
     try {
       reader = await SegmentReader.open(path);
-      // The file's own codec configuration: an MP4's H.264 frames read back are AVCC, not Annex B.
-      out = await SegmentFile.create(aside, entry.format, reader.description);
+      out = await SegmentFile.create(aside, entry.format);
       let last = -1;
       let duration = 0;
       for await (const frame of reader.frames(0)) {

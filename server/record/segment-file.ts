@@ -42,7 +42,6 @@ export class SegmentFile {
     readonly path: string,
     private readonly file: FileHandle,
     readonly format: SegmentFormat,
-    private readonly description: Uint8Array | undefined,
   ) {
     const target = new StreamTarget(
       new WritableStream({
@@ -66,15 +65,10 @@ export class SegmentFile {
     this.output.addVideoTrack(this.source);
   }
 
-  /**
-   * Creates (truncates) the file at `path`. Rejects with the file system's error (ENOSPC, EACCES, …).
-   * `description`: the codec's configuration when the frames come without it in band, as frames read
-   * back from an MP4 do (H.264 in AVCC form with its avcC); without one, H.264 frames must be Annex B
-   * with SPS and PPS in the keyframe (the live stream's).
-   */
-  static async create(path: string, format: SegmentFormat, description?: Uint8Array): Promise<SegmentFile> {
+  /** Creates (truncates) the file at `path`. Rejects with the file system's error (ENOSPC, EACCES, …). */
+  static async create(path: string, format: SegmentFormat): Promise<SegmentFile> {
     const file = await open(path, "w", 0o644);
-    return new SegmentFile(path, file, format, description);
+    return new SegmentFile(path, file, format);
   }
 
   /** Adds one frame; `timeUs` from the segment's start, increasing; the first must be a keyframe. */
@@ -89,14 +83,7 @@ export class SegmentFile {
     await this.source.add(
       packet,
       this.frames === 0
-        ? {
-            decoderConfig: {
-              codec: this.format.codec,
-              codedWidth: this.format.width,
-              codedHeight: this.format.height,
-              ...(this.description !== undefined ? { description: this.description } : {}),
-            },
-          }
+        ? { decoderConfig: { codec: this.format.codec, codedWidth: this.format.width, codedHeight: this.format.height } }
         : undefined,
     );
     this.frames++;

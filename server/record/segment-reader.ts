@@ -1,8 +1,11 @@
 // Reads the frames of a recorded segment back (for recovery after a crash, and for playback from
-// the recording), with mediabunny's demuxers. A segment still being written is read up to its last
-// complete cluster or fragment.
+// the recording), with mediabunny's demuxers, as the live stream carries them: H.264, which an MP4
+// holds length-prefixed with its parameter sets in avcC, comes back in Annex B with SPS and PPS on
+// every keyframe (avcc.ts). A segment still being written is read up to its last complete cluster
+// or fragment.
 
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input, type EncodedPacket } from "mediabunny";
+import { avccToAnnexB, parseAvcC, type AvcConfig } from "./avcc.js";
 
 export interface RecordedFrame {
   readonly data: Uint8Array;
@@ -20,11 +23,8 @@ export class SegmentReader {
     readonly codec: string | null,
     readonly width: number,
     readonly height: number,
-    /**
-     * The codec's out-of-band configuration the file carries (an MP4's avcC for H.264: its frames
-     * are length-prefixed, not Annex B); undefined when there is none (WebM's VP8, VP9).
-     */
-    readonly description: Uint8Array | undefined,
+    /** An MP4's H.264: its avcC, to turn each frame back into Annex B; null for the codecs WebM holds as they are. */
+    private readonly avc: AvcConfig | null,
   ) {}
 
   /** Opens `path`; rejects when it is not a readable segment (no video track, no complete cluster). */
@@ -34,7 +34,9 @@ export class SegmentReader {
       const track = await input.getPrimaryVideoTrack();
       if (track === null) throw new Error("the file has no video track");
       const config = await track.getDecoderConfig();
-      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight, bytesOf(config?.description));
+      const description = bytesOf(config?.description);
+      const avc = config?.codec.startsWith("avc1") && description !== undefined ? parseAvcC(description) : null;
+      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight, avc);
     } catch (err) {
       input.dispose();
       throw err;
@@ -48,7 +50,7 @@ export class SegmentReader {
   async *frames(fromUs = 0): AsyncGenerator<RecordedFrame> {
     const start = (await this.sink.getKeyPacket(fromUs / 1e6, { verifyKeyPackets: true })) ?? (await this.sink.getFirstPacket());
     if (start === null) return;
-    for await (const packet of this.sink.packets(start)) yield recordedFrame(packet);
+    for await (const packet of this.sink.packets(start)) yield this.recordedFrame(packet);
   }
 
   /** The frames after the one at `afterUs` (for following a segment that is still being written). */
@@ -56,20 +58,23 @@ export class SegmentReader {
     const at = await this.sink.getPacket(afterUs / 1e6);
     const next = at === null ? await this.sink.getFirstPacket() : await this.sink.getNextPacket(at);
     if (next === null) return;
-    for await (const packet of this.sink.packets(next)) if (Math.round(packet.timestamp * 1e6) > afterUs) yield recordedFrame(packet);
+    for await (const packet of this.sink.packets(next)) if (Math.round(packet.timestamp * 1e6) > afterUs) yield this.recordedFrame(packet);
+  }
+
+  private recordedFrame(packet: EncodedPacket): RecordedFrame {
+    const key = packet.type === "key";
+    return {
+      data: this.avc === null ? packet.data : avccToAnnexB(packet.data, this.avc, key),
+      key,
+      timeUs: Math.round(packet.timestamp * 1e6),
+      durationUs: Math.round(packet.duration * 1e6),
+    };
   }
 
   close(): void {
     this.input.dispose();
   }
 }
-
-const recordedFrame = (packet: EncodedPacket): RecordedFrame => ({
-  data: packet.data,
-  key: packet.type === "key",
-  timeUs: Math.round(packet.timestamp * 1e6),
-  durationUs: Math.round(packet.duration * 1e6),
-});
 
 function bytesOf(source: ArrayBufferLike | ArrayBufferView | undefined): Uint8Array | undefined {
   if (source === undefined) return undefined;

@@ -11,6 +11,9 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { RecordingsResponse, StreamsResponse } from "../../shared/api.js";
 import { childPids, isAlive, startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { decodeSegment } from "../helpers/segment-decode.js";
+import { decodedPictureCountOf } from "../helpers/codec-decode.js";
+import { FrameFlag } from "../../shared/protocol.js";
+import { NAL_SPS, nalUnitTypes } from "../../shared/h264.js";
 import { until } from "../helpers/until.js";
 import { connectViewer, startAcking } from "../helpers/ws-viewer.js";
 
@@ -269,6 +272,23 @@ describe("recording", () => {
       const finished = r.segments.filter((s) => s.status === "finished");
       return finished.length >= 3 ? finished : undefined;
     });
+    // Played back over /ws/, the recording's frames are Annex B as live ones are (SPS and PPS on the
+    // keyframe), and avdec_h264 decodes every one.
+    const viewer = await connectViewer(server.wsBase + "ws/cam");
+    try {
+      await viewer.waitForFrames(5);
+      const mark = viewer.received.length;
+      viewer.ws.send(JSON.stringify({ type: "seek", at: Date.parse(listed[0]!.start) }));
+      const recordedFrames = (): Uint8Array[] =>
+        viewer.received.slice(mark).flatMap((r) => (r.type === "frame" && (r.header.flags & FrameFlag.RECORDED) !== 0 ? [r.data] : []));
+      await until("30 recorded frames", 20_000, () => Promise.resolve(recordedFrames().length >= 30 ? true : undefined));
+      const played = recordedFrames().slice(0, 30);
+      expect([...played[0]!.subarray(0, 4)]).toEqual([0, 0, 0, 1]);
+      expect(nalUnitTypes(played[0]!)).toContain(NAL_SPS);
+      expect(await decodedPictureCountOf("h264", played, 320, 240)).toBe(played.length);
+    } finally {
+      viewer.close();
+    }
     await server.stop("SIGTERM");
     for (const seg of listed) {
       expect(seg.url).toBe(`/recordings/cam/${seg.id}.mp4`);
