@@ -76,7 +76,7 @@ export class Playback {
   }
 
   private async run(from: number): Promise<PlaybackEnd> {
-    let index = startIndex(this.catalog.list(), from);
+    const index = startIndex(this.catalog.list(), from);
     if (index < 0) return { reason: "none", message: `nothing is recorded at or after ${new Date(from).toISOString()}` };
     let segment = this.catalog.list()[index]!;
     let offsetUs = Math.max(0, from - segment.start) * 1000;
@@ -144,7 +144,6 @@ export class Playback {
         anchor = { real: anchor.real + (next.start - anchor.wall), wall: next.start };
       }
       segment = next;
-      index++;
       offsetUs = 0;
       lastTimeUs = null;
     }
