@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import type { RecordedSegment, RecordedRange } from "../../shared/api.js";
 import type { Logger } from "../log.js";
-import { containerOf, SegmentFile, type SegmentContainer, type SegmentFormat } from "./segment-file.js";
+import { SegmentFile, type SegmentContainer, type SegmentFormat } from "./segment-file.js";
 import { SegmentReader } from "./segment-reader.js";
 import { codecOfString } from "../../shared/codec.js";
 
@@ -89,11 +89,6 @@ export class SegmentCatalog {
 
   pathOf(entry: Pick<SegmentEntry, "id" | "container">): string {
     return join(this.dir, fileOf(entry));
-  }
-
-  /** The segment of `id`, if the catalog has it. */
-  get(id: string): SegmentEntry | undefined {
-    return this.entries.find((e) => e.id === id);
   }
 
   /** A new, unique id for a segment starting at `wallMs`. */
@@ -228,4 +223,3 @@ export class SegmentCatalog {
 
 type Sidecar = Omit<SegmentEntry, "format"> & { format: Omit<SegmentFormat, "codecName"> & { codecName?: string } };
 
-export { containerOf };

@@ -35,8 +35,6 @@ export class SegmentFile {
   /** Bytes written to the file so far. */
   bytes = 0;
   frames = 0;
-  /** Timestamp of the last frame added, in µs from the segment's start. */
-  lastTimeUs = 0;
 
   private constructor(
     readonly path: string,
@@ -87,7 +85,6 @@ export class SegmentFile {
         : undefined,
     );
     this.frames++;
-    this.lastTimeUs = timeUs;
   }
 
   /** Writes the index and duration and closes the file. */

@@ -19,10 +19,6 @@ export class SegmentReader {
   private constructor(
     private readonly input: Input,
     private readonly sink: EncodedPacketSink,
-    /** The WebCodecs codec string the file declares. */
-    readonly codec: string | null,
-    readonly width: number,
-    readonly height: number,
     /** An MP4's H.264: its avcC, to turn each frame back into Annex B; null for the codecs WebM holds as they are. */
     private readonly avc: AvcConfig | null,
   ) {}
@@ -36,7 +32,7 @@ export class SegmentReader {
       const config = await track.getDecoderConfig();
       const description = bytesOf(config?.description);
       const avc = config?.codec.startsWith("avc1") && description !== undefined ? parseAvcC(description) : null;
-      return new SegmentReader(input, new EncodedPacketSink(track), config?.codec ?? null, track.codedWidth, track.codedHeight, avc);
+      return new SegmentReader(input, new EncodedPacketSink(track), avc);
     } catch (err) {
       input.dispose();
       throw err;
