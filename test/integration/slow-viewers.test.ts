@@ -55,15 +55,24 @@ describe("a viewer on a slow link", () => {
     // Its first seconds are the one catch-up of docs/protocol.md: until two pongs have measured its
     // read rate, a viewer slower than the stream is judged by probe age alone, and reads the replayed
     // GOP at its own pace. From then on it stays within the limit (500 ms) and a keyframe's reading
-    // time (~160 ms here); 1.5 s, the bound the flow-control tests hold every viewer to, leaves room
-    // for a test process starved of CPU on a loaded machine (a CI run saw 1.7 s once, on 2 cores).
-    const settled = live.filter((f) => f.readAt - connectedAt >= 3000).map(lagOf);
-    const maxSettled = Math.max(...settled);
+    // time (~160 ms here); 1.5 s is the bound the flow-control tests hold every viewer to. It is
+    // measured against the healthy viewer in this same process, which read the same frame: a test
+    // process starved of CPU on a loaded machine delays both alike (a CI run saw 1.7 s absolute once).
+    const healthyAt = new Map(healthy.frames().map((f) => [f.header.seq, f.at]));
+    const settled = live.filter((f) => f.readAt - connectedAt >= 3000);
+    const behind = settled.flatMap((f) => {
+      const at = healthyAt.get(f.header.seq);
+      return at === undefined ? [] : [f.readAt - at];
+    });
+    expect(behind.length).toBeGreaterThan(settled.length / 2);
+    const maxSettled = Math.max(...settled.map(lagOf));
+    const maxBehind = Math.max(...behind);
     console.log(
       `slow viewer: ${frames.length} frames read of ~600, lag p50 ${lags[Math.floor(lags.length / 2)]!.toFixed(0)} ms, ` +
-        `max ${lagOf(worst).toFixed(0)} ms (${((worst.readAt - connectedAt) / 1000).toFixed(1)} s in), after the first 3 s max ${maxSettled.toFixed(0)} ms`,
+        `max ${lagOf(worst).toFixed(0)} ms (${((worst.readAt - connectedAt) / 1000).toFixed(1)} s in), after the first 3 s max ${maxSettled.toFixed(0)} ms, ` +
+        `${maxBehind.toFixed(0)} ms behind the healthy viewer`,
     );
-    expect(maxSettled).toBeLessThan(1500);
+    expect(maxBehind).toBeLessThan(1500);
 
     const { gaps } = gapsEndAtKeyframes(frames);
     expect(gaps).toBeGreaterThan(0);
