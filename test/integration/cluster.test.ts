@@ -4,6 +4,7 @@
 // keyframe rule across every fault, and libvpx decodes it all.
 
 import { createUser } from "@nats-io/nkeys";
+import { generate } from "selfsigned";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -415,5 +416,61 @@ describe("NATS credentials", () => {
     const v = await viewer(`${e.wsBase}ws/cam`);
     await moreFrames(v, 10, "frames at the nkey edge");
     expect(readFileSync(`/proc/${e.pid}/cmdline`, "utf8")).not.toContain(seed);
+  }, 60_000);
+});
+
+describe("NATS over TLS", () => {
+  // A CA of the test's own, a certificate it signs for the node (and, as the server requires one,
+  // for its clients), and a second CA that signed nothing here.
+  let dir: string;
+  let secure: NatsCluster;
+  const files = { ca: "", cert: "", key: "", otherCa: "" };
+  const caExtensions = [
+    { name: "basicConstraints" as const, cA: true, critical: true },
+    { name: "keyUsage" as const, keyCertSign: true, cRLSign: true, critical: true },
+  ];
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "canvascast-nats-tls-"));
+    const ca = await generate([{ name: "commonName", value: "canvascast test CA" }], { algorithm: "sha256", extensions: caExtensions });
+    const other = await generate([{ name: "commonName", value: "another CA" }], { algorithm: "sha256", extensions: caExtensions });
+    // Signed by the CA for "localhost": SANs localhost and 127.0.0.1, for servers and clients.
+    const leaf = await generate([{ name: "commonName", value: "localhost" }], { algorithm: "sha256", ca: { key: ca.private, cert: ca.cert } });
+    for (const [name, text] of [["ca", ca.cert], ["cert", leaf.cert], ["key", leaf.private], ["otherCa", other.cert]] as const) {
+      const path = join(dir, `${name}.pem`);
+      writeFileSync(path, text, { mode: 0o600 });
+      files[name] = path;
+    }
+    secure = await startNatsCluster(1, {
+      extraConfig: `tls { cert_file: "${files.cert}", key_file: "${files.key}", ca_file: "${files.ca}", verify: true }`,
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await secure?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tlsUrl = (): string => `tls://127.0.0.1:${secure.nodes[0]!.port}`;
+
+  test("a CA and a client certificate from files carry an origin's frames to an edge; a server the CA did not sign is refused, and the origin serves its own viewers", async () => {
+    const client = ["--nats-tls-ca", files.ca, "--nats-tls-cert", files.cert, "--nats-tls-key", files.key];
+    const o = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--nats", tlsUrl(), ...client]);
+    const e = await startServerProcess(["--edge", "--nats", tlsUrl(), ...client]);
+    await until("the stream at the edge, over TLS", 15_000, async () => (await streamsOf(e)).find((x) => x.name === "cam" && x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 20, "frames relayed over TLS");
+    const frames = v.frames();
+    expect(frames[0]!.key).toBe(true);
+    expectKeyframeRule(frames);
+    expect(await decodedPictureCount(frames.map((f) => f.data), 160, 120)).toBe(frames.length);
+    // The node saw both connections as TLS ones.
+    const connz = await secure.nodes[0]!.monitor<{ connections: { name?: string; tls_version?: string }[] }>("connz");
+    for (const server of [o, e]) expect(connz.connections.find((c) => c.name?.endsWith(`:${server.pid}`))?.tls_version).toMatch(/^1\.[23]$/);
+
+    // Trusting another CA, an origin refuses the node's certificate: said in its log, retried, its own viewers served.
+    const wary = await startServerProcess(["--stream", "own=test:ball", ...SIZE, "--nats", tlsUrl(), "--nats-tls-ca", files.otherCa, "--nats-tls-cert", files.cert, "--nats-tls-key", files.key]);
+    await until("the refusal in the log", 15_000, () => Promise.resolve(wary.stderr().includes("CC_ERR_NATS_CONNECT") ? true : undefined));
+    expect(wary.stderr()).toMatch(/certificate/i);
+    const own = await viewer(`${wary.wsBase}ws/own`);
+    await moreFrames(own, 10, "the wary origin's own viewer's frames");
+    expect(await (await fetch(`${wary.url}metrics`)).text()).toMatch(/^canvascast_nats_connected 0$/m);
   }, 60_000);
 });
