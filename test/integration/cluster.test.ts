@@ -474,3 +474,34 @@ describe("NATS over TLS", () => {
     expect(await (await fetch(`${wary.url}metrics`)).text()).toMatch(/^canvascast_nats_connected 0$/m);
   }, 60_000);
 });
+
+describe("a NATS token", () => {
+  const TOKEN = "nats-token-4b1d8e";
+  let secure: NatsCluster;
+  let dir: string;
+  beforeAll(async () => {
+    secure = await startNatsCluster(1, { extraConfig: `authorization { token: "${TOKEN}" }` });
+    dir = mkdtempSync(join(tmpdir(), "canvascast-nats-token-"));
+  }, 30_000);
+  afterAll(async () => {
+    await secure?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("from the environment (an origin) or a file (an edge) authenticates; argv never holds it", async () => {
+    const o = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--nats", secure.urls], 20_000, undefined, { ...process.env, CANVASCAST_NATS_TOKEN: TOKEN });
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+    const e = await startServerProcess(["--edge", "--nats", secure.urls, "--nats-token-file", tokenFile]);
+    await until("the stream at the token edge", 10_000, async () => (await streamsOf(e)).find((x) => x.name === "cam" && x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 10, "frames through the token-protected node");
+    for (const server of [o, e]) {
+      expect(readFileSync(`/proc/${server.pid}/cmdline`, "utf8")).not.toContain(TOKEN);
+      expect(server.output()).not.toContain(TOKEN);
+    }
+    // Without it the node refuses the connection and the log says why.
+    const refused = await startServerProcess(["--stream", "own=test:ball", ...SIZE, "--nats", secure.urls]);
+    await until("the refusal in the log", 10_000, () => Promise.resolve(refused.stderr().includes("CC_ERR_NATS_AUTH") ? true : undefined));
+  }, 60_000);
+});
