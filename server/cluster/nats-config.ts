@@ -135,7 +135,8 @@ export function parseClusterConfig(
     if (!creds.includes("BEGIN NATS USER JWT") || !creds.includes("BEGIN USER NKEY SEED")) {
       throw new ConfigError(credsFile[1], `${credsFile[0]} is not a NATS .creds file (a user JWT and its nkey seed)`);
     }
-    auth = { kind: "creds", creds };
+    // The secret file's trailing newline was trimmed; the NATS client's parser needs one after each END line.
+    auth = { kind: "creds", creds: `${creds}\n` };
   }
 
   const caFile = flags.tlsCa ?? f?.tls?.caFile;

@@ -3,7 +3,8 @@
 // checked as the protocol promises it: hello, state, the replayed GOP then live frames in order, the
 // keyframe rule across every fault, and libvpx decodes it all.
 
-import { createUser } from "@nats-io/nkeys";
+import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { generate } from "selfsigned";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -501,6 +502,43 @@ describe("a NATS token", () => {
       expect(server.output()).not.toContain(TOKEN);
     }
     // Without it the node refuses the connection and the log says why.
+    const refused = await startServerProcess(["--stream", "own=test:ball", ...SIZE, "--nats", secure.urls]);
+    await until("the refusal in the log", 10_000, () => Promise.resolve(refused.stderr().includes("CC_ERR_NATS_AUTH") ? true : undefined));
+  }, 60_000);
+});
+
+describe("a NATS creds file", () => {
+  // Decentralised auth, as NATS operators run it: an operator signs an account, the account signs
+  // canvascast's user; the node trusts the operator and knows the account (a memory resolver).
+  let secure: NatsCluster;
+  let dir: string;
+  let creds: string;
+  beforeAll(async () => {
+    const operator = createOperator();
+    const account = createAccount();
+    const user = createUser();
+    const operatorJwt = await encodeOperator("test-operator", operator);
+    // No limits (an account JWT without them allows no connection).
+    const accountJwt = await encodeAccount("cameras", account, { limits: { conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, leaf: -1, wildcards: true } }, { signer: operator });
+    const userJwt = await encodeUser("canvascast", user, account);
+    dir = mkdtempSync(join(tmpdir(), "canvascast-nats-creds-"));
+    creds = join(dir, "canvascast.creds");
+    writeFileSync(creds, fmtCreds(userJwt, user), { mode: 0o600 });
+    secure = await startNatsCluster(1, {
+      extraConfig: `operator: ${operatorJwt}\nresolver: MEMORY\nresolver_preload: { ${account.getPublicKey()}: ${accountJwt} }`,
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await secure?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("signed by the operator's account, authenticates an origin and an edge; none is refused", async () => {
+    await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--nats", secure.urls, "--nats-creds", creds]);
+    const e = await startServerProcess(["--edge", "--nats", secure.urls, "--nats-creds", creds]);
+    await until("the stream at the creds edge", 10_000, async () => (await streamsOf(e)).find((x) => x.name === "cam" && x.state === "live"));
+    const v = await viewer(`${e.wsBase}ws/cam`);
+    await moreFrames(v, 10, "frames through the operator-mode node");
     const refused = await startServerProcess(["--stream", "own=test:ball", ...SIZE, "--nats", secure.urls]);
     await until("the refusal in the log", 10_000, () => Promise.resolve(refused.stderr().includes("CC_ERR_NATS_AUTH") ? true : undefined));
   }, 60_000);

@@ -62,7 +62,7 @@ describe("NATS configuration", () => {
     const seed = `SU${"A".repeat(56)}`;
     expect(parse(["--nats", "nats://h:4222", "--nats-nkey-file", file("seed", `${seed}\n`)]).cluster?.nats.auth).toEqual({ kind: "nkey", seed });
     const creds = "-----BEGIN NATS USER JWT-----\neyJ0\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSUAM\n------END USER NKEY SEED------\n";
-    expect(parse(["--nats", "nats://h:4222", "--nats-creds", file("user.creds", creds)]).cluster?.nats.auth).toMatchObject({ kind: "creds" });
+    expect(parse(["--nats", "nats://h:4222", "--nats-creds", file("user.creds", creds)]).cluster?.nats.auth).toEqual({ kind: "creds", creds });
   });
 
   test("wrong or missing credentials are refused clearly, never echoing a secret", () => {
