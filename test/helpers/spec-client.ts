@@ -83,7 +83,8 @@ export function runSpecClient(options: SpecClientOptions): Promise<SpecRun> {
   child.stderr.setEncoding("utf8").on("data", (t: string) => (err += t));
   return new Promise<SpecRun>((resolve, reject) => {
     child.once("error", reject);
-    child.once("exit", (code) => {
+    // "close", not "exit": the last lines of its stdout may still be in the pipe when it exits.
+    child.once("close", (code) => {
       running.delete(child);
       try {
         if (code !== 0) throw new Error(`spec client exited with ${code}: ${err.slice(-2000)}`);
