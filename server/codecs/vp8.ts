@@ -1,4 +1,4 @@
-// VP8 (vp8enc): the live settings measured in DESIGN.md, in two temporal layers.
+// VP8 (vp8enc): live settings (deadline 1, fastest speed, CBR), in two temporal layers.
 
 import { BITSTREAM_READERS } from "../../shared/codec.js";
 import type { CodecModule } from "./codec-module.js";

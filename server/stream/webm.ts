@@ -3,7 +3,7 @@
 //   EBML header · Segment (unknown size) · Info · Tracks · Cluster (unknown size) · SimpleBlock …
 // Clusters have unknown size too, so a frame can go out the moment it is read. The TrackEntry's
 // DefaultDuration gives every SimpleBlock a duration, so the player need not wait for the next
-// block to know when the current one ends (DESIGN.md: a frame of latency otherwise).
+// block to know when the current one ends (a frame of latency otherwise).
 
 import { concatBytes } from "./bytes.js";
 

@@ -157,7 +157,7 @@ describe("canvascast.js embedded in a page from another origin", () => {
     // Pages on loopback origins may open the streams; the cam.test page's origin must be allowed.
     const insecureOrigin = pageOrigin.replace("127.0.0.1", INSECURE_HOST);
     server = await startServerProcess(["--source", "test", "--size", `${WIDTH}x${HEIGHT}`, "--fps", "30", "--keyframe-interval", "1", "--allow-origin", insecureOrigin]);
-    // cam.test is loopback too, but not a secure context: no VideoDecoder there (DESIGN.md).
+    // cam.test is loopback too, but not a secure context: no VideoDecoder there (WebCodecs needs one).
     browser = await launchBrowser([`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`]);
   });
 

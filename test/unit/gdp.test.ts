@@ -1,6 +1,6 @@
 // GDP 1.0 parser against real gst-launch output (test/fixtures/videotestsrc-vp8-160x120.gdp, made by
 // scripts/make-gdp-fixture.sh) and against headers built by hand. The header layout is written out
-// again here as plain numbers (DESIGN.md, "Facts measured") instead of importing the parser's constants.
+// again here as plain numbers (GDP 1.0's 62-byte header) instead of importing the parser's constants.
 
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";

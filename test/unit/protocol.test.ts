@@ -1,5 +1,5 @@
 // Frame protocol v1 (shared/protocol.ts). The binary header layout is written out again here from
-// DESIGN.md's table, little-endian: 0 kind u8 · 1 flags u8 · 2 header length u16 · 4 seq u32 ·
+// docs/protocol.md's table, little-endian: 0 kind u8 · 1 flags u8 · 2 header length u16 · 4 seq u32 ·
 // 8 pts f64 (µs) · 16 serverTime f64 (ms) · then the VP8 bytes.
 
 import { describe, expect, test } from "vitest";

@@ -19,9 +19,8 @@ export interface PaintInfo {
 export interface RendererOptions {
   /**
    * When to paint: `decode` (default) paints a frame as soon as it leaves the decoder, if no newer
-   * one is still being decoded; `raf` paints the newest frame in the next animation frame. Measured
-   * (docs/benchmarks.md) pipe → presented p50 4.1 ms for `decode` with a desynchronized canvas vs
-   * 16.9 ms for `raf`. In both modes an animation frame paints what is left pending (`decode`
+   * one is still being decoded; `raf` paints the newest frame in the next animation frame, which
+   * costs up to a frame interval more (docs/benchmarks.md, Latency). In both modes an animation frame paints what is left pending (`decode`
    * leaves a frame pending while a newer one is still in the decoder).
    */
   paintMode?: PaintMode;
@@ -31,8 +30,8 @@ export interface RendererOptions {
   onSkip?: (meta: FrameMeta) => void;
   /**
    * Ask for a desynchronized (low-latency) 2D context. Default true. The worker path turns it off:
-   * DESIGN.md measured worker + OffscreenCanvas with the worker's rAF, and a desynchronized canvas
-   * needs main-thread frames to show anything.
+   * a worker paints an OffscreenCanvas in the worker's own animation frames, and a desynchronized
+   * canvas needs main-thread frames to show anything.
    */
   desynchronized?: boolean;
 }
