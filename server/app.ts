@@ -19,6 +19,8 @@ import { newOriginId, OriginPublisher } from "./cluster/origin.js";
 import { RelaySubjects } from "./cluster/relay-protocol.js";
 import { LiveStream } from "./stream/live-stream.js";
 import { Recorder } from "./record/recorder.js";
+import { LocalRecording, type RecordingLookup } from "./record/stream-recording.js";
+import { OriginRecordings } from "./cluster/origin-recordings.js";
 import type { ServedStream } from "./stream/served-stream.js";
 
 export interface App {
@@ -109,11 +111,15 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
     await Promise.all([closeRecorders(), link?.close(), ...liveStreams.map((s) => s.close())]);
     throw err;
   }
+  // Seeks and lists: a recording of this server's disk, or (an edge's) its origin's over NATS.
+  const local = new Map([...recorders].map(([name, recorder]) => [name, new LocalRecording(recorder, log.child({ component: "playback", stream: name }))]));
+  const recordings: RecordingLookup = edge === null ? local : { get: (name) => edgeMap.get(name)?.recording ?? undefined };
   const originId = cluster?.role === "origin" ? newOriginId() : undefined;
-  const publisher =
-    link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, log.child({ component: "origin", origin: originId })) : null;
-  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals, recorders });
-  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls, recorders });
+  const originLog = log.child({ component: "origin", origin: originId });
+  const publisher = link !== null && subjects !== null && originId !== undefined ? new OriginPublisher(link, subjects, streams, originId, originLog, local) : null;
+  const originRecordings = link !== null && subjects !== null && originId !== undefined && local.size > 0 ? new OriginRecordings(link, subjects, local, originId, originLog) : null;
+  const ws = new WsRoutes({ streams, log, heartbeatMs: config.heartbeatMs, limits: config.limits, access, refusals, recordings });
+  const server = createHttpServer({ streams, staticFiles, ws, metrics, log, limits: config.limits, access, refusals, warnings, tls, recordings });
 
   // An edge that listened before hearing its origins would refuse viewers of their streams.
   await directory?.ready(EDGE_DISCOVER_WAIT_MS);
@@ -121,6 +127,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
     await listen(server, config.port, config.host);
   } catch (err) {
     publisher?.close();
+    originRecordings?.close();
     await Promise.all([ws.close(), directory?.close(), link?.close(), ...liveStreams.map((s) => s.close())]);
     await closeRecorders();
     throw err;
@@ -142,6 +149,7 @@ export async function startApp(config: AppConfig, options: AppOptions): Promise<
         server.close();
         // Edges hear at once that this origin is gone, instead of after three silent announcement periods.
         publisher?.close();
+        originRecordings?.close();
         // Viewers get 1001 and the pipelines their SIGINT at the same time.
         const stopped = Promise.all([...streams.values()].map((s) => s.close()));
         await ws.close(CLOSE_HANDSHAKE_MS);

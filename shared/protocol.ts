@@ -237,12 +237,15 @@ export interface PlaybackMessage {
   readonly mode: "recorded" | "live";
   /** mode recorded: the wall clock (ms since the epoch) of the first frame sent, the keyframe at or before the time asked for. */
   readonly at?: number;
-  /** A seek that could not be served: CC_ERR_NOT_RECORDED (the stream is not recorded), CC_ERR_NO_RECORDING (nothing recorded then or after). */
+  /**
+   * A seek that could not be served: CC_ERR_NOT_RECORDED (the stream is not recorded), CC_ERR_NO_RECORDING (nothing
+   * recorded then or after), CC_ERR_RECORDING_UNREACHABLE (an edge could not reach the origin that records it).
+   */
   readonly error?: PlaybackErrorCode | (string & {});
   readonly message?: string;
 }
 
-export const PLAYBACK_ERRORS = ["CC_ERR_NOT_RECORDED", "CC_ERR_NO_RECORDING"] as const;
+export const PLAYBACK_ERRORS = ["CC_ERR_NOT_RECORDED", "CC_ERR_NO_RECORDING", "CC_ERR_RECORDING_UNREACHABLE"] as const;
 export type PlaybackErrorCode = (typeof PLAYBACK_ERRORS)[number];
 
 export type ServerMessage = HelloMessage | StateMessage | SkippedMessage | ViewerStatsMessage | ClockReplyMessage | PlaybackMessage;

@@ -3,13 +3,14 @@
 // Its state is the origin's; when the edge cannot hear the origin (it is gone, or the edge lost
 // NATS) it says so, and takes the origin's state again as soon as it hears it.
 
-import type { EncodingInfo, StreamInfo } from "../../shared/api.js";
+import type { EncodingInfo, RecordingInfo, StreamInfo } from "../../shared/api.js";
 import type { EncodingName, StreamState } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
 import { StreamFanout, type FanoutOptions } from "../stream/fanout.js";
 import { describeStream, StreamEncoding, type ServedStream } from "../stream/served-stream.js";
 import { EncodingRelay, type RelayOptions } from "./encoding-relay.js";
 import type { AnnouncedStream } from "./relay-protocol.js";
+import { RemoteRecording } from "./remote-recording.js";
 
 export interface EdgeStreamOptions {
   readonly relay: Omit<RelayOptions, "log">;
@@ -28,6 +29,7 @@ export class EdgeStream implements ServedStream {
   /** Why the edge cannot hear the origin, while it cannot. */
   private fault: string | null = null;
   private closed = false;
+  private readonly remoteRecording: RemoteRecording;
 
   constructor(announced: AnnouncedStream, origin: string, options: EdgeStreamOptions) {
     this.announced = announced;
@@ -56,7 +58,18 @@ export class EdgeStream implements ServedStream {
     }
     this.encodings = encodings;
     this.fanout = encodings.get("full")!.fanout;
+    this.remoteRecording = new RemoteRecording(announced.name, {
+      link: options.relay.link,
+      subjects: options.relay.subjects,
+      origin: () => this.originId,
+      info: () => (this.announced.recording as RecordingInfo | undefined) ?? null,
+    });
     this.applyAnnounced(true);
+  }
+
+  /** The origin's recording of the stream, played through this edge; null when the origin records none. */
+  get recording(): RemoteRecording | null {
+    return this.announced.recording === undefined ? null : this.remoteRecording;
   }
 
   get name(): string {

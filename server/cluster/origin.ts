@@ -6,7 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Msg } from "@nats-io/transport-node";
+import type { RecordingInfo } from "../../shared/api.js";
 import type { Logger } from "../log.js";
+import { NO_RECORDINGS, type RecordingLookup } from "../record/stream-recording.js";
 import type { FanoutTap } from "../stream/fanout.js";
 import type { ServedStream } from "../stream/served-stream.js";
 import type { LinkSubscription, NatsLink } from "./nats-link.js";
@@ -43,6 +45,8 @@ export class OriginPublisher {
     private readonly streams: ReadonlyMap<string, ServedStream>,
     readonly id: string,
     private readonly log: Logger,
+    /** The recorded streams (their state is announced with them). */
+    private readonly recordings: RecordingLookup = NO_RECORDINGS,
   ) {
     for (const stream of streams.values()) {
       for (const encoding of stream.encodings.values()) {
@@ -67,7 +71,7 @@ export class OriginPublisher {
 
   /** What edges are told of the streams. */
   announcement(): AnnounceMessage {
-    return { type: "announce", origin: this.id, intervalMs: ANNOUNCE_INTERVAL_MS, streams: [...this.streams.values()].map(announced) };
+    return { type: "announce", origin: this.id, intervalMs: ANNOUNCE_INTERVAL_MS, streams: [...this.streams.values()].map((s) => announced(s, this.recordings.get(s.name)?.info())) };
   }
 
   /** Says goodbye (edges stop waiting for this origin at once) and stops publishing. Safe to call twice. */
@@ -116,7 +120,7 @@ export class OriginPublisher {
   }
 }
 
-function announced(stream: ServedStream): AnnouncedStream {
+function announced(stream: ServedStream, recording: RecordingInfo | undefined): AnnouncedStream {
   const info = stream.info();
   const state = stream.fanout.currentState();
   return {
@@ -131,5 +135,6 @@ function announced(stream: ServedStream): AnnouncedStream {
       const i = e.info();
       return { name: e.name, width: i.width, height: i.height, framerate: i.framerate, targetKbps: i.targetKbps, codec: e.fanout.codecString, fps: i.fps, kbps: i.kbps };
     }),
+    ...(recording !== undefined ? { recording } : {}),
   };
 }

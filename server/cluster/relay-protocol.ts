@@ -7,9 +7,14 @@
 //   PREFIX.gop.STREAM.ENCODING             request {"origin"}: that origin replies with its GOP cache
 //   PREFIX.announce                        each origin's streams, every second; "bye" when it stops
 //   PREFIX.discover                        request: every origin replies with its announcement
+//   PREFIX.recordings.STREAM               request {"origin","query"}: that origin replies with the recordings list
+//   PREFIX.playback.STREAM                 request {"origin","at","firstSeq"}: that origin plays its recording to
+//                                          the reply subject ("opened" or "refused", then hello, playback, frames,
+//                                          "ended"); the edge sends "status" (each 500 ms) and "stop" to "control"
 
 import { z } from "zod";
-import { ENCODINGS, STREAM_STATES, parseServerMessage, type EncodingName, type HelloMessage, type StateMessage } from "../../shared/protocol.js";
+import { RECORDING_STATES, type RecordingsResponse } from "../../shared/api.js";
+import { ENCODINGS, PLAYBACK_ERRORS, STREAM_STATES, parseServerMessage, type EncodingName, type HelloMessage, type StateMessage } from "../../shared/protocol.js";
 import { STREAM_NAME } from "../config-file.js";
 
 /** How often an origin announces its streams. */
@@ -37,6 +42,28 @@ export class RelaySubjects {
   /** Every GOP request (an origin answers those for its own streams). */
   get anyGop(): string {
     return `${this.prefix}.gop.*.*`;
+  }
+
+  recordings(stream: string): string {
+    return `${this.prefix}.recordings.${stream}`;
+  }
+
+  get anyRecordings(): string {
+    return `${this.prefix}.recordings.*`;
+  }
+
+  playback(stream: string): string {
+    return `${this.prefix}.playback.${stream}`;
+  }
+
+  get anyPlayback(): string {
+    return `${this.prefix}.playback.*`;
+  }
+
+  /** The stream a recordings or playback request names (the subject's last token); null for none. */
+  streamOf(subject: string): string | null {
+    const stream = subject.slice(subject.lastIndexOf(".") + 1);
+    return STREAM_NAME.test(stream) ? stream : null;
   }
 
   get announce(): string {
@@ -76,6 +103,17 @@ const AnnouncedEncodingSchema = z.object({
   kbps: z.number().min(0),
 });
 
+const RecordingInfoSchema = z.object({
+  state: z.enum(RECORDING_STATES),
+  reason: z.string().max(1024).optional(),
+  segments: z.int().min(0),
+  bytes: z.number().min(0),
+  oldest: z.string().max(64).optional(),
+  framesDropped: z.number().min(0),
+  segmentSeconds: z.number().min(0),
+  retain: z.object({ hours: z.number().min(0).nullable(), maxBytes: z.number().min(0).nullable() }),
+});
+
 const AnnouncedStreamSchema = z.object({
   name: z.string().regex(STREAM_NAME),
   source: z.string().max(512),
@@ -85,6 +123,8 @@ const AnnouncedStreamSchema = z.object({
   reason: z.string().max(1024).optional(),
   retryInMs: z.number().min(0).optional(),
   encodings: z.array(AnnouncedEncodingSchema).min(1).max(ENCODINGS.length),
+  /** Present when the origin records the stream. */
+  recording: RecordingInfoSchema.optional(),
 });
 
 const AnnounceSchema = z.object({
@@ -105,6 +145,58 @@ const GopHeadSchema = z.object({
   hello: z.unknown(),
   state: z.unknown(),
 });
+
+const RecordingsRequestSchema = z.object({ origin: z.string().regex(ORIGIN_ID), query: z.string().max(1024) });
+
+const PlaybackRequestSchema = z.object({ origin: z.string().regex(ORIGIN_ID), at: z.number().finite(), firstSeq: z.int().min(0).max(0xffff_ffff) });
+
+const Refused = z.object({ type: z.literal("refused"), error: z.enum(PLAYBACK_ERRORS), message: z.string().max(1024) });
+
+const RecordingsReplySchema = z.union([z.object({ type: z.literal("recordings"), body: z.looseObject({ stream: z.string() }) }), Refused]);
+
+/** What an origin sends first on a playback's reply subject. */
+const PlaybackOpenedSchema = z.union([z.object({ type: z.literal("opened"), control: z.string().min(1).max(256) }), Refused]);
+
+const PlaybackEndedSchema = z.object({ type: z.literal("ended"), reason: z.enum(["end", "none"]), message: z.string().max(1024).optional() });
+
+const PlaybackControlSchema = z.union([z.object({ type: z.literal("status"), buffered: z.number().min(0) }), z.object({ type: z.literal("stop") })]);
+
+export type RecordingsRequest = z.infer<typeof RecordingsRequestSchema>;
+export type RecordingsReply = { readonly type: "recordings"; readonly body: RecordingsResponse } | z.infer<typeof Refused>;
+export type PlaybackRequest = z.infer<typeof PlaybackRequestSchema>;
+export type PlaybackOpened = z.infer<typeof PlaybackOpenedSchema>;
+export type PlaybackEnded = z.infer<typeof PlaybackEndedSchema>;
+export type PlaybackControlMessage = z.infer<typeof PlaybackControlSchema>;
+
+export const parseRecordingsRequest = (data: Uint8Array): RecordingsRequest | null => parsed(RecordingsRequestSchema, data);
+export const parsePlaybackRequest = (data: Uint8Array): PlaybackRequest | null => parsed(PlaybackRequestSchema, data);
+export const parsePlaybackControl = (data: Uint8Array): PlaybackControlMessage | null => parsed(PlaybackControlSchema, data);
+// The origin's body is its HTTP API's answer, relayed as it is.
+export const parseRecordingsReply = (data: Uint8Array): RecordingsReply | null => parsed(RecordingsReplySchema, data) as RecordingsReply | null;
+
+/** A message on a playback's reply subject: opened/refused, ended, a frame, or a viewer's message (hello, playback). */
+export function classifyPlaybackMessage(
+  data: Uint8Array,
+): { kind: "opened"; opened: PlaybackOpened } | { kind: "ended"; ended: PlaybackEnded } | { kind: "frame" } | { kind: "message"; message: object } | null {
+  if (data.byteLength === 0) return null;
+  if (data[0] !== JSON_OPEN_BRACE) return { kind: "frame" };
+  const raw = parseJson(data);
+  const opened = PlaybackOpenedSchema.safeParse(raw);
+  if (opened.success) return { kind: "opened", opened: opened.data };
+  const ended = PlaybackEndedSchema.safeParse(raw);
+  if (ended.success) return { kind: "ended", ended: ended.data };
+  try {
+    const message = parseServerMessage(JSON.stringify(raw));
+    return message.type === "hello" || message.type === "playback" ? { kind: "message", message } : null;
+  } catch {
+    return null;
+  }
+}
+
+function parsed<T>(schema: z.ZodType<T>, data: Uint8Array): T | null {
+  const result = schema.safeParse(parseJson(data));
+  return result.success ? result.data : null;
+}
 
 export type AnnouncedEncoding = z.infer<typeof AnnouncedEncodingSchema>;
 export type AnnouncedStream = z.infer<typeof AnnouncedStreamSchema>;

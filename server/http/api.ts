@@ -1,7 +1,8 @@
 // JSON API: GET /api/streams (a stream's recordings: recording-routes.ts).
 
 import type { ServerResponse } from "node:http";
-import type { RecordingInfo, ServerWarning, StreamsResponse } from "../../shared/api.js";
+import type { ServerWarning, StreamsResponse } from "../../shared/api.js";
+import { NO_RECORDINGS, type RecordingLookup } from "../record/stream-recording.js";
 import type { ServedStream } from "../stream/served-stream.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -20,13 +21,13 @@ export function streamsResponse(
   streams: Iterable<ServedStream>,
   visible: ReadonlySet<string> | null = null,
   warnings: readonly ServerWarning[] = [],
-  recorders: ReadonlyMap<string, { info(): RecordingInfo }> = new Map(),
+  recordings: RecordingLookup = NO_RECORDINGS,
 ): StreamsResponse {
   const shown = [...streams].filter((s) => visible === null || visible.has(s.name));
   return {
     streams: shown.map((s) => {
-      const recorder = recorders.get(s.name);
-      return recorder === undefined ? s.info() : { ...s.info(), recording: recorder.info() };
+      const recording = recordings.get(s.name);
+      return recording === undefined ? s.info() : { ...s.info(), recording: recording.info() };
     }),
     warnings,
   };

@@ -4,9 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import send from "send";
-import type { RecordingsResponse } from "../../shared/api.js";
-import { SegmentCatalog, fileOf } from "../record/catalog.js";
-import type { Recorder } from "../record/recorder.js";
+import { LocalRecording, type RecordingLookup } from "../record/stream-recording.js";
 import { sendJson } from "./api.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
@@ -32,53 +30,46 @@ const safeDecode = (s: string): string => {
   }
 };
 
-export function recordingsResponse(recorder: Recorder, query: URLSearchParams): RecordingsResponse {
-  const from = timeParam(query.get("from"));
-  const to = timeParam(query.get("to"));
-  const segments = recorder.catalog
-    .list()
-    .filter((e) => (from === null || e.end >= from) && (to === null || e.start <= to))
-    .map((e) => SegmentCatalog.describe(e, recorder.stream));
-  return { stream: recorder.stream, recording: recorder.info(), ranges: recorder.catalog.ranges(), segments };
-}
-
-const timeParam = (v: string | null): number | null => {
-  if (v === null) return null;
-  const t = Date.parse(v);
-  return Number.isFinite(t) ? t : null;
-};
-
 /**
- * Answers a recording route once the request's token was checked for the stream. `recorders`:
+ * Answers a recording route once the request's token was checked for the stream. `recordings`:
  * the recorded streams; `isStream`: whether a name is a stream at all (unrecorded → its own error).
  */
 export function handleRecording(
   route: RecordingRoute,
   req: IncomingMessage,
   res: ServerResponse,
-  recorders: ReadonlyMap<string, Recorder>,
+  recordings: RecordingLookup,
   isStream: (name: string) => boolean,
 ): void {
-  const recorder = recorders.get(route.stream);
-  if (recorder === undefined) {
+  const recording = recordings.get(route.stream);
+  if (recording === undefined) {
     if (isStream(route.stream)) sendJson(res, 404, { error: "CC_ERR_NOT_RECORDED", message: `stream "${route.stream.slice(0, 64)}" is not recorded` });
     else sendJson(res, 404, { error: "CC_ERR_UNKNOWN_STREAM", message: `no stream named "${route.stream.slice(0, 64)}"` });
     return;
   }
   if (route.kind === "list") {
-    sendJson(res, 200, recordingsResponse(recorder, new URL(req.url ?? "/", "http://x").searchParams));
+    recording.list(new URL(req.url ?? "/", "http://x").searchParams).then(
+      (body) => sendJson(res, 200, body),
+      (err: unknown) => sendJson(res, 502, { error: "CC_ERR_RECORDING_UNREACHABLE", message: (err as Error).message }),
+    );
+    return;
+  }
+  // Segment files are served where they are kept: an edge lists its origin's, but has no file.
+  if (!(recording instanceof LocalRecording)) {
+    sendJson(res, 404, { error: "CC_ERR_NO_SEGMENT", message: "segment files are served by the origin that records the stream, not by an edge" });
     return;
   }
   // Only a segment the catalog lists is served: no other file of the directory, whatever the name.
-  const entry = recorder.catalog.list().find((e) => fileOf(e) === route.file);
-  if (entry === undefined) {
+  const segment = recording.segment(String(route.file));
+  if (segment === null) {
     sendJson(res, 404, { error: "CC_ERR_NO_SEGMENT", message: `no segment ${String(route.file).slice(0, 80)} of stream "${route.stream}"` });
     return;
   }
+  const { entry, path } = segment;
   setSecurityHeaders(res);
   // A segment being written grows: it must not be cached as it is now.
   const finished = entry.status !== "open";
-  send(req, recorder.catalog.pathOf(entry), { etag: finished, lastModified: finished, cacheControl: false, dotfiles: "deny" })
+  send(req, path, { etag: finished, lastModified: finished, cacheControl: false, dotfiles: "deny" })
     .on("headers", (r: ServerResponse) => {
       r.setHeader("Content-Type", entry.container === "webm" ? "video/webm" : "video/mp4");
       r.setHeader("Cache-Control", finished ? "private, max-age=3600" : "no-store");

@@ -11,7 +11,7 @@ import { type AccessPolicy, logRefusal } from "./access.js";
 import { sendJson, streamsResponse } from "./api.js";
 import { handleOps, isOpsPath } from "./ops-routes.js";
 import { handleRecording, recordingRoute } from "./recording-routes.js";
-import type { Recorder } from "../record/recorder.js";
+import { NO_RECORDINGS, type RecordingLookup } from "../record/stream-recording.js";
 import { answerClientError, ConnectionGate, httpServerLimits, type LimitsConfig } from "./limits.js";
 import { type RefusalCounts, refuseSocket, sendRefusal } from "./refusal.js";
 import type { StaticHandler } from "./static.js";
@@ -33,14 +33,14 @@ export interface HttpServerOptions {
   readonly warnings?: readonly ServerWarning[];
   /** Certificate and key: serve https (and wss on the same port). */
   readonly tls?: TlsMaterial | undefined;
-  /** The recorded streams' recorders. */
-  readonly recorders?: ReadonlyMap<string, Recorder>;
+  /** The recorded streams' recordings (here, or at an edge's origin). */
+  readonly recordings?: RecordingLookup;
 }
 
 export type AnyServer = Server | HttpsServer;
 
 export function createHttpServer(options: HttpServerOptions): AnyServer {
-  const { streams, staticFiles, ws, metrics, log, limits, access, refusals, warnings = [], recorders = new Map<string, Recorder>() } = options;
+  const { streams, staticFiles, ws, metrics, log, limits, access, refusals, warnings = [], recordings = NO_RECORDINGS } = options;
   const gate = new ConnectionGate(limits.maxConnectionsPerSecond);
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
@@ -61,7 +61,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
         sendRefusal(res, decision, refusals);
         return;
       }
-      if (readOnly()) handleRecording(recording, req, res, recorders, (name) => streams.has(name));
+      if (readOnly()) handleRecording(recording, req, res, recordings, (name) => streams.has(name));
       return;
     }
     // /api/*, /metrics and /healthz tell about the streams: tokens apply to them (when configured).
@@ -77,7 +77,7 @@ export function createHttpServer(options: HttpServerOptions): AnyServer {
         return;
       }
       if (path !== "/api/streams") return notFound();
-      if (readOnly()) sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings, recorders));
+      if (readOnly()) sendJson(res, 200, streamsResponse(streams.values(), decision.streams, warnings, recordings));
       return;
     }
     if (readOnly()) staticFiles(req, res, notFound);

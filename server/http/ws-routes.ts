@@ -15,7 +15,7 @@ import { DEFAULT_LIMITS, viewerCapRefusal, type LimitsConfig } from "./limits.js
 import { RefusalCounts, refuseSocket } from "./refusal.js";
 import { WsViewerSocket } from "./viewer-socket.js";
 import { PlaybackControl } from "../record/playback-control.js";
-import type { Recorder } from "../record/recorder.js";
+import type { RecordingLookup } from "../record/stream-recording.js";
 
 export interface WsRoutesOptions {
   readonly streams: ReadonlyMap<string, ServedStream>;
@@ -28,8 +28,8 @@ export interface WsRoutesOptions {
   readonly access?: AccessPolicy;
   /** Where refused upgrades are counted (for /metrics). */
   readonly refusals?: RefusalCounts;
-  /** The recorded streams' recorders: a /ws/ viewer may seek in their recordings. */
-  readonly recorders?: ReadonlyMap<string, Recorder>;
+  /** The recorded streams' recordings: a /ws/ viewer may seek in them. */
+  readonly recordings?: RecordingLookup;
 }
 
 /** /ws/<stream>: frame protocol v1; /webm/<stream>: WebM for MSE; /mp4/<stream>: fragmented MP4 for MSE. */
@@ -141,7 +141,7 @@ export class WsRoutes {
       fanout.onPong(viewer, data);
     });
     // seek and live switch a /ws/ viewer between live and the stream's recording (of its full encoding).
-    const playback = mode === "ws" ? new PlaybackControl(viewer, fanout, this.options.recorders?.get(fanout.name) ?? null, log) : null;
+    const playback = mode === "ws" ? new PlaybackControl(viewer, fanout, this.options.recordings?.get(fanout.name) ?? null, log) : null;
     if (playback !== null) {
       ws.on("message", (data: RawData, isBinary: boolean) => {
         if (isBinary) {

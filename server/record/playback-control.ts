@@ -8,11 +8,13 @@ import type { ClientMessage, PlaybackMessage } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
 import type { StreamFanout } from "../stream/fanout.js";
 import type { Viewer } from "../stream/viewer.js";
-import { Playback, type PlaybackEnd } from "./playback.js";
-import type { Recorder } from "./recorder.js";
+import type { PlaybackEnd, PlaybackSink } from "./playback.js";
+import type { PlaybackRun, StreamRecording } from "./stream-recording.js";
 
 export class PlaybackControl {
-  private run: Playback | null = null;
+  private run: PlaybackRun | null = null;
+  /** Counts seeks: a seek answered after a later one was asked is dropped. */
+  private seeks = 0;
   /** Recorded frames sent on this connection: sequence numbers [0, nextSeq). */
   private nextSeq = 0;
   /** Paused (hidden page) while playing the recording: where to go on from. */
@@ -22,8 +24,8 @@ export class PlaybackControl {
   constructor(
     private readonly viewer: Viewer,
     private readonly fanout: StreamFanout,
-    /** The stream's recorder; null when the stream is not recorded. */
-    private readonly recorder: Recorder | null,
+    /** The stream's recording; null when the stream is not recorded. */
+    private readonly recording: StreamRecording | null,
     private readonly log: Logger,
   ) {}
 
@@ -69,28 +71,42 @@ export class PlaybackControl {
   /** Ends a run (the socket closed). Safe to call twice. */
   close(): void {
     this.closed = true;
+    this.seeks++;
     this.stopRun();
   }
 
   private seek(at: number): void {
-    if (this.recorder === null) {
+    if (this.recording === null) {
       this.tell({ type: "playback", mode: this.recorded ? "recorded" : "live", error: "CC_ERR_NOT_RECORDED", message: `stream "${this.fanout.name}" is not recorded` });
       return;
     }
-    const list = this.recorder.catalog.list();
-    if (list.length === 0) {
-      this.tell({ type: "playback", mode: this.recorded ? "recorded" : "live", error: "CC_ERR_NO_RECORDING", message: "nothing is recorded yet" });
-      return;
-    }
-    this.stopRun();
-    this.pausedAt = null;
-    this.fanout.leaveLive(this.viewer);
-    const run = new Playback(this.recorder.catalog, at, this.sinkFor(), { stream: this.fanout.name, log: this.log, firstSeq: this.nextSeq });
-    this.run = run;
-    void run.ended.then((end) => this.runEnded(run, end));
+    const seek = ++this.seeks;
+    // Asked now: a second seek before the answer replaces this one.
+    void this.recording.open(at, this.sink(), this.nextSeq).then(
+      (opening) => {
+        if (seek !== this.seeks) {
+          if (opening.ok) opening.cancel();
+          return;
+        }
+        if (!opening.ok) {
+          this.tell({ type: "playback", mode: this.recorded ? "recorded" : "live", error: opening.error, message: opening.message });
+          return;
+        }
+        this.stopRun();
+        this.pausedAt = null;
+        this.fanout.leaveLive(this.viewer);
+        const run = opening.begin();
+        this.run = run;
+        void run.ended.then((end) => this.runEnded(run, end));
+      },
+      (err: unknown) => {
+        this.log.warn("seek failed", { stream: this.fanout.name, error: (err as Error).message });
+        if (seek === this.seeks) this.tell({ type: "playback", mode: this.recorded ? "recorded" : "live", error: "CC_ERR_RECORDING_UNREACHABLE", message: (err as Error).message });
+      },
+    );
   }
 
-  private runEnded(run: Playback, end: PlaybackEnd): void {
+  private runEnded(run: PlaybackRun, end: PlaybackEnd): void {
     this.nextSeq = Math.max(this.nextSeq, run.seqRange.next);
     if (this.run !== run || this.closed) return;
     this.run = null;
@@ -104,6 +120,7 @@ export class PlaybackControl {
   }
 
   private toLive(): void {
+    this.seeks++; // a seek still unanswered is dropped
     if (!this.recorded) return;
     this.stopRun();
     this.pausedAt = null;
@@ -123,15 +140,15 @@ export class PlaybackControl {
     this.viewer.sendText(message);
   }
 
-  private sinkFor(): ConstructorParameters<typeof Playback>[2] {
+  private sink(): PlaybackSink {
     const viewer = this.viewer;
     return {
       sendText: (message) => viewer.sendText(message),
-      sendWire: (message) => {
+      sendFrame: (frame) => {
         if (!viewer.open) return;
-        viewer.socket.sendWire(message);
+        viewer.socket.sendWire(frame.wire);
         viewer.framesSent++;
-        viewer.bytesSent += message.payloadLength;
+        viewer.bytesSent += frame.byteLength;
       },
       get bufferedAmount() {
         return viewer.socket.bufferedAmount;

@@ -10,14 +10,14 @@ import { PROTOCOL_VERSION } from "../../shared/protocol.js";
 import { micros, millis, wallClockMs } from "../../shared/units.js";
 import type { Logger } from "../log.js";
 import { FrameMessage } from "../stream/frame-message.js";
-import type { WireMessage } from "../stream/wire-message.js";
 import { RANGE_JOIN_MS, type SegmentCatalog, type SegmentEntry } from "./catalog.js";
 import { SegmentReader, type RecordedFrame } from "./segment-reader.js";
+import type { PlaybackRun } from "./stream-recording.js";
 
 /** Where a run sends what it reads. */
 export interface PlaybackSink {
   sendText(message: object): void;
-  sendWire(message: WireMessage): void;
+  sendFrame(frame: FrameMessage): void;
   /** Bytes queued on the socket, not yet sent. */
   readonly bufferedAmount: number;
 }
@@ -41,7 +41,7 @@ const CAUGHT_UP_MS = 3000;
 /** How a run ended. */
 export type PlaybackEnd = { readonly reason: "stopped" } | { readonly reason: "end" } | { readonly reason: "none"; readonly message: string };
 
-export class Playback {
+export class Playback implements PlaybackRun {
   private stopped = false;
   private wake: (() => void) | null = null;
   /** Sequence number of the next frame sent. */
@@ -160,7 +160,7 @@ export class Playback {
       serverTime: millis(wall),
     };
     this.nextSeq = (this.nextSeq + 1) >>> 0;
-    this.sink.sendWire(FrameMessage.encode(header, frame.data).wire);
+    this.sink.sendFrame(FrameMessage.encode(header, frame.data));
     this.lastSentAt = wall;
   }
 

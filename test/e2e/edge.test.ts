@@ -1,10 +1,14 @@
 // A player cannot tell an edge from an origin: headless Chromium on an edge (`--edge --nats`) that
 // serves an origin's streams over a real nats-server. The dashboard opened on the edge lists and
 // paints the origin's streams, on their tile encoding in the grid and the full one in full screen;
+// the origin records, and full screen on the edge shows its recording's timeline and plays it back;
 // an embedded <canvas-cast> whose edge is killed reconnects by itself to the edge started in its place.
 
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Page } from "puppeteer";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
@@ -120,11 +124,12 @@ describe("a player on an edge", () => {
   let browser: TestBrowser;
   const pages: Page[] = [];
   const pageErrors: string[] = [];
+  const recordings = mkdtempSync(join(tmpdir(), "cc-edge-rec-"));
 
   beforeAll(async () => {
     nats = await startNatsCluster(1);
     // The origin: stopped with the others in afterAll.
-    [, browser] = await Promise.all([startServerProcess([...ORIGIN_ARGS, "--nats", nats.urls]), launchBrowser()]);
+    [, browser] = await Promise.all([startServerProcess([...ORIGIN_ARGS, "--record", recordings, "--nats", nats.urls]), launchBrowser()]);
   });
   afterEach(async () => {
     await Promise.all(pages.splice(0).map((p) => p.close().catch(() => undefined)));
@@ -133,6 +138,7 @@ describe("a player on an edge", () => {
     await browser?.close();
     await stopAllServers();
     await stopAllNatsClusters();
+    rmSync(recordings, { recursive: true, force: true });
   });
 
   const edge = (extra: string[] = []): Promise<ServerProcess> => startServerProcess(["--edge", "--nats", nats.urls, ...extra]);
@@ -145,7 +151,7 @@ describe("a player on an edge", () => {
     return page;
   }
 
-  it("the dashboard opened on an edge lists the origin's streams and plays them", async () => {
+  it("the dashboard opened on an edge lists the origin's streams, plays them, and plays back the origin's recording", async () => {
     const e = await edge();
     const page = await newPage();
     await page.setViewport({ width: 1280, height: 800 });
@@ -184,6 +190,25 @@ describe("a player on an edge", () => {
     const full = await tilePicture(page, "yard");
     expect({ width: full.width, height: full.height }).toEqual(FULL);
     expect(full.litShare).toBeGreaterThan(0.5);
+    // The origin's recording, through the edge: the timeline lists it, a click plays it (REC), LIVE comes back.
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('.tile[data-stream="yard"] .timeline')?.dataset.ranges ?? 0) >= 1, { timeout: 15_000 });
+    const bar = await page.$eval('.tile[data-stream="yard"] .timeline-bar', (el) => {
+      const r = el.getBoundingClientRect();
+      return { x: r.x, y: r.y, width: r.width, height: r.height };
+    });
+    await page.mouse.click(bar.x + bar.width * 0.999, bar.y + bar.height / 2);
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector<HTMLElement>('.tile[data-stream="yard"]')?.dataset;
+        const rec = document.querySelector<HTMLElement>('.tile[data-stream="yard"] .rec');
+        return d?.playback === "recorded" && Number(d.recordedAt) > 0 && rec !== null && !rec.hidden && /^REC \d\d:\d\d:\d\d$/.test(rec.textContent ?? "");
+      },
+      { timeout: 15_000 },
+    );
+    const playing = Number((await tileData(page, "yard")).framesPainted);
+    await page.waitForFunction((min: number) => Number(document.querySelector<HTMLElement>('.tile[data-stream="yard"]')?.dataset.framesPainted) > min + 5, { timeout: 10_000 }, playing);
+    await page.click('.tile[data-stream="yard"] .timeline button.live');
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('.tile[data-stream="yard"]')?.dataset.playback === "live", { timeout: 10_000 });
     await page.keyboard.press("Escape");
     await page.evaluate(() => (document.fullscreenElement === null ? undefined : document.exitFullscreen()));
     await waitForTile(page, "yard", "tile", Number((await tileData(page, "yard")).framesPainted) + 5);

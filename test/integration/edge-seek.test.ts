@@ -1,0 +1,129 @@
+// Scrub-back through an edge: the origin records, the edge lists its recording and plays it to a
+// /ws/ viewer written from docs/protocol.md alone, as the origin would (the origin's Playback, relayed
+// over a real nats-server). The origin stopped mid-run sends the edge's viewer back to live, which
+// says what became of the stream.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { RecordingsResponse, StreamsResponse } from "../../shared/api.js";
+import { decodedPictureCountOf } from "../helpers/codec-decode.js";
+import { startNatsCluster, stopAllNatsClusters, type NatsCluster } from "../helpers/nats-cluster.js";
+import { connect, recorded } from "../helpers/seek-client.js";
+import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
+import { until } from "../helpers/until.js";
+
+const SIZE = ["--size", "160x120", "--fps", "15", "--bitrate", "200", "--keyframe-interval", "1", "--tile", "off"];
+
+describe("scrub-back through an edge", () => {
+  let nats: NatsCluster;
+  let dir: string;
+  let origin: ServerProcess;
+  let edge: ServerProcess;
+  beforeAll(async () => {
+    nats = await startNatsCluster(1);
+    dir = mkdtempSync(join(tmpdir(), "cc-edge-seek-"));
+    origin = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--record", dir, "--record-segment", "3", "--nats", nats.urls]);
+    edge = await startServerProcess(["--edge", "--nats", nats.urls]);
+    await until("8 s recorded", 30_000, async () => {
+      const r = (await (await fetch(`${origin.url}api/streams/cam/recordings`)).json()) as RecordingsResponse;
+      const first = r.segments[0];
+      return first !== undefined && Date.now() - Date.parse(first.start) > 8000 ? true : undefined;
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stopAllServers();
+    await stopAllNatsClusters();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists the origin's recording, and plays it from the keyframe at or before the time asked; live comes back with the GOP", async () => {
+    // /api/streams says it is recorded, as the origin does.
+    const listed = await until("the recording's state at the edge", 10_000, async () => {
+      const body = (await (await fetch(`${edge.url}api/streams`)).json()) as StreamsResponse;
+      return body.streams.find((s) => s.name === "cam")?.recording;
+    });
+    expect(listed.state).toBe("recording");
+    // The list is the origin's (its segments, by id and start).
+    const atEdge = (await (await fetch(`${edge.url}api/streams/cam/recordings`)).json()) as RecordingsResponse;
+    const atOrigin = (await (await fetch(`${origin.url}api/streams/cam/recordings`)).json()) as RecordingsResponse;
+    expect(atEdge.stream).toBe("cam");
+    expect(atEdge.ranges[0]!.start).toBe(atOrigin.ranges[0]!.start);
+    const finished = (r: RecordingsResponse): string[] => r.segments.filter((s) => s.status === "finished").map((s) => s.id);
+    expect(finished(atEdge).slice(0, 2)).toEqual(finished(atOrigin).slice(0, 2));
+    // A stream nobody announced is unknown; segment files stay at the origin.
+    const unknown = await fetch(`${edge.url}api/streams/nope/recordings`);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toBe("CC_ERR_UNKNOWN_STREAM");
+    const file = await fetch(`${edge.url}${atEdge.segments[0]!.url.replace(/^\//, "")}`);
+    expect(file.status).toBe(404);
+    expect(((await file.json()) as { error: string }).error).toBe("CC_ERR_NO_SEGMENT");
+
+    const c = await connect(`${edge.wsBase}ws/cam`);
+    try {
+      await c.wait(() => c.frames().length >= 5, 15_000, "live frames at the edge");
+      const target = Date.now() - 5000;
+      const mark = c.events.length;
+      c.send({ type: "seek", at: target });
+      await c.wait(() => recorded(c, mark).length >= 20, 15_000, "recorded frames through the edge");
+      const after = c.events.slice(mark);
+      const helloAt = after.findIndex((e) => "text" in e && e.text.type === "hello");
+      const playbackAt = after.findIndex((e) => "text" in e && e.text.type === "playback");
+      expect(helloAt).toBeGreaterThanOrEqual(0);
+      expect(playbackAt).toBeGreaterThan(helloAt);
+      const playback = (after[playbackAt] as { text: Record<string, unknown> }).text;
+      expect(playback.mode).toBe("recorded");
+      expect(playback.at as number).toBeLessThanOrEqual(target + 1);
+      expect(playback.at as number).toBeGreaterThan(target - 1100);
+      const first = after.findIndex((e) => "frame" in e && e.frame.recorded);
+      const rec = c.frames(mark + first);
+      expect(rec.every((f) => f.recorded)).toBe(true);
+      expect(rec[0]!.key && rec[0]!.discontinuity).toBe(true);
+      for (let i = 1; i < rec.length; i++) {
+        expect(rec[i]!.seq).toBe(rec[i - 1]!.seq + 1);
+        expect(rec[i]!.serverTime).toBeGreaterThan(rec[i - 1]!.serverTime);
+      }
+      // Paced at real time at the origin, not poured out.
+      expect(rec.at(-1)!.serverTime - rec[0]!.serverTime).toBeLessThan(rec.at(-1)!.arrived - rec[0]!.arrived + 1500);
+      expect(await decodedPictureCountOf("vp8", rec.map((f) => f.data), 160, 120)).toBe(rec.length);
+      c.send({ type: "ack", seq: rec.at(-1)!.seq });
+
+      const liveMark = c.events.length;
+      c.send({ type: "live" });
+      await c.wait(() => c.frames(liveMark).filter((f) => !f.recorded).length >= 5, 15_000, "live frames again");
+      const back = c.events.slice(liveMark);
+      expect(back.flatMap((e) => ("text" in e ? [e.text.type] : [])).slice(0, 3)).toEqual(["playback", "hello", "state"]);
+      const firstLive = back.findIndex((e) => "frame" in e && !e.frame.recorded);
+      const live = c.frames(liveMark + firstLive);
+      expect(live.every((f) => !f.recorded)).toBe(true);
+      expect(live[0]!.key && live[0]!.replay).toBe(true);
+      expect(c.ws.readyState).toBe(WebSocket.OPEN);
+
+    } finally {
+      c.ws.close();
+    }
+  }, 60_000);
+
+  it("a viewer playing the recording when the origin stops goes back to live, and is told the origin is gone", async () => {
+    const c = await connect(`${edge.wsBase}ws/cam`);
+    try {
+      await c.wait(() => c.frames().length >= 5, 15_000, "live frames at the edge");
+      const mark = c.events.length;
+      c.send({ type: "seek", at: Date.now() - 6000 });
+      await c.wait(() => recorded(c, mark).length >= 10, 15_000, "recorded frames");
+      const stopMark = c.events.length;
+      await origin.stop("SIGTERM");
+      await c.wait(
+        () => c.events.slice(stopMark).some((e) => "text" in e && e.text.type === "playback" && e.text.mode === "live"),
+        15_000,
+        "back to live",
+      );
+      await c.wait(() => c.events.slice(stopMark).some((e) => "text" in e && e.text.type === "state" && e.text.state !== "live"), 15_000, "the stream's state");
+      expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      c.ws.close();
+    }
+  }, 60_000);
+});
