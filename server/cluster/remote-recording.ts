@@ -4,9 +4,10 @@
 // is reported to the origin every STATUS_INTERVAL_MS (its pacing skips a slow viewer to a keyframe,
 // as for its own viewers). The run ends when the origin says so, on stop(), or when the origin has
 // sent nothing for SILENCE_MS (gone): the viewer goes back to live, which says what became of it.
+// A recorded frame lost on the way makes the viewer skip to the next keyframe.
 
 import type { RecordingInfo, RecordingsResponse } from "../../shared/api.js";
-import { decodeBinaryMessage } from "../../shared/protocol.js";
+import { decodeBinaryMessage, FrameFlag } from "../../shared/protocol.js";
 import { FrameMessage } from "../stream/frame-message.js";
 import type { PlaybackEnd, PlaybackSink } from "../record/playback.js";
 import type { PlaybackOpening, PlaybackRun, StreamRecording } from "../record/stream-recording.js";
@@ -85,6 +86,8 @@ class RemoteRun implements PlaybackRun {
   private finish!: (end: PlaybackEnd) => void;
   private answer!: (opening: PlaybackOpening) => void;
   private done = false;
+  /** A frame was lost: deltas are dropped until a keyframe. */
+  private skipping = false;
 
   constructor(
     private readonly link: NatsLink,
@@ -154,9 +157,19 @@ class RemoteRun implements PlaybackRun {
         return;
       }
       if (decoded.kind !== "video") return;
-      this.sink.sendFrame(FrameMessage.encode(decoded.header, decoded.data));
-      this.nextSeq = (decoded.header.seq + 1) >>> 0;
-      this.lastSentAt = decoded.header.serverTime;
+      let header = decoded.header;
+      const key = (header.flags & FrameFlag.KEYFRAME) !== 0;
+      // A frame lost on the way (NATS dropped it, or it was above max_payload): skip to the next keyframe,
+      // flagged discontinuity, as live frames do; no viewer gets a frame whose reference it was not sent.
+      if (header.seq !== this.nextSeq && this.lastSentAt !== null) this.skipping = true;
+      if (this.skipping) {
+        if (!key) return;
+        this.skipping = false;
+        header = { ...header, flags: header.flags | FrameFlag.DISCONTINUITY };
+      }
+      this.sink.sendFrame(FrameMessage.encode(header, decoded.data));
+      this.nextSeq = (header.seq + 1) >>> 0;
+      this.lastSentAt = header.serverTime;
     }
   }
 

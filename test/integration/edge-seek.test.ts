@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as connectNats } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RecordingsResponse, StreamsResponse } from "../../shared/api.js";
@@ -103,6 +104,67 @@ describe("scrub-back through an edge", () => {
 
     } finally {
       c.ws.close();
+    }
+  }, 60_000);
+
+  it("recorded frames lost between origin and edge make the viewer skip to the next keyframe", async () => {
+    // A relay written from the spec, with a NATS client of its own: it announces stream "lossy" as origin "lossy",
+    // and answers its playback requests by asking the real origin to play "cam", passing on what comes back but a
+    // few recorded deltas. The edge sends its status and stop to the real origin's control subject, as told.
+    const streams = (await (await fetch(`${edge.url}api/streams`)).json()) as StreamsResponse;
+    const cam = streams.streams.find((s) => s.name === "cam")!;
+    const nc = await connectNats({ servers: nats.urls.split(",") });
+    let dropped = 0;
+    nc.subscribe("canvascast.playback.lossy", {
+      callback: (_err, request) => {
+        const asked = JSON.parse(new TextDecoder().decode(request.data)) as { at: number; firstSeq: number };
+        const inbox = `_INBOX.lossy.${Math.random().toString(36).slice(2)}`;
+        nc.subscribe(inbox, {
+          callback: (_e, msg) => {
+            const data = msg.data;
+            // kind 1 (a frame), flags bit 0 keyframe, u32 sequence number at 4.
+            if (data[0] === 1 && (data[1]! & 1) === 0 && new DataView(data.buffer, data.byteOffset).getUint32(4, true) % 10 === 4) {
+              dropped++;
+              return;
+            }
+            nc.publish(request.reply!, data);
+          },
+        });
+        nc.publish("canvascast.playback.cam", JSON.stringify({ origin: cam.origin, at: asked.at, firstSeq: asked.firstSeq }), { reply: inbox });
+      },
+    });
+    const announce = (): void => {
+      const encodings = [{ name: "full", width: 160, height: 120, framerate: 15, targetKbps: 200, codec: "vp8", fps: 15, kbps: 200 }];
+      const recording = { state: "recording", segments: 1, bytes: 1, framesDropped: 0, segmentSeconds: 3, retain: { hours: 24, maxBytes: null } };
+      const lossy = [{ name: "lossy", source: "a lossy relay", keyframeIntervalS: 1, restarts: 0, state: "live", encodings, recording }];
+      nc.publish("canvascast.announce", JSON.stringify({ type: "announce", origin: "lossy", intervalMs: 1000, streams: lossy }));
+    };
+    announce();
+    const timer = setInterval(announce, 500);
+    try {
+      await until("the lossy stream at the edge", 10_000, async () => ((await (await fetch(`${edge.url}api/streams`)).json()) as StreamsResponse).streams.find((s) => s.name === "lossy"));
+      const c = await connect(`${edge.wsBase}ws/lossy`);
+      try {
+        c.send({ type: "seek", at: Date.now() - 6000 });
+        await c.wait(() => recorded(c, 0).length >= 30, 15_000, "recorded frames through the lossy relay");
+        const rec = recorded(c, 0);
+        expect(dropped).toBeGreaterThan(0);
+        expect(rec[0]!.key).toBe(true);
+        // Every gap ends at a keyframe flagged discontinuity; libvpx decodes every frame sent.
+        let gaps = 0;
+        for (let i = 1; i < rec.length; i++) {
+          if (rec[i]!.seq === rec[i - 1]!.seq + 1) continue;
+          gaps++;
+          expect(rec[i]!.key && rec[i]!.discontinuity, `frame ${rec[i]!.seq} after ${rec[i - 1]!.seq}`).toBe(true);
+        }
+        expect(gaps).toBeGreaterThan(0);
+        expect(await decodedPictureCountOf("vp8", rec.map((f) => f.data), 160, 120)).toBe(rec.length);
+      } finally {
+        c.ws.close();
+      }
+    } finally {
+      clearInterval(timer);
+      await nc.close();
     }
   }, 60_000);
 
