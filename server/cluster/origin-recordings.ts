@@ -2,7 +2,7 @@
 // would, and plays a recording to an edge's viewer on the subject the edge gave (the run is this
 // server's own Playback, paced here; the edge reports its viewer's socket buffer every 500 ms, so a
 // slow viewer skips to a keyframe as it would here). A run whose edge is not heard from for
-// PLAYBACK_SILENCE_MS (an edge gone) is stopped.
+// PLAYBACK_SILENCE_MS (an edge gone) is stopped. An edge serving a segment file reads it from here in chunks.
 
 import type { Msg } from "@nats-io/transport-node";
 import type { Logger } from "../log.js";
@@ -10,7 +10,9 @@ import type { PlaybackRun, RecordingLookup } from "../record/stream-recording.js
 import type { LinkSubscription, NatsLink } from "./nats-link.js";
 import {
   encodeJson,
+  encodeSegmentReply,
   parsePlaybackControl,
+  parseSegmentRequest,
   parsePlaybackRequest,
   parseRecordingsRequest,
   type PlaybackEnded,
@@ -45,6 +47,7 @@ export class OriginRecordings {
     this.subscriptions = [
       link.subscribe(subjects.anyRecordings, (msg) => void this.answerList(msg)),
       link.subscribe(subjects.anyPlayback, (msg) => void this.play(msg)),
+      link.subscribe(subjects.anySegment, (msg) => void this.answerSegment(msg)),
     ];
     this.timer = setInterval(() => this.dropSilent(), 1000);
     this.timer.unref();
@@ -76,6 +79,22 @@ export class OriginRecordings {
         ? { type: "refused", error: "CC_ERR_NOT_RECORDED", message: `stream "${stream}" is not recorded` }
         : { type: "recordings", body: await recording.list(new URLSearchParams(request.query)) };
     this.link.publish(msg.reply, encodeJson(reply));
+  }
+
+  /** A piece of a segment file (an edge serving GET /recordings/…): its size and type, and the bytes asked for. */
+  private async answerSegment(msg: Msg): Promise<void> {
+    const request = parseSegmentRequest(msg.data);
+    const stream = this.subjects.streamOf(msg.subject);
+    if (request === null || stream === null || !msg.reply) return void this.log.debug("NATS: malformed segment request ignored", { subject: msg.subject });
+    if (request.origin !== this.id) return;
+    const chunk = (await this.recordings.get(stream)?.readSegment(request.file, request.offset, request.length)) ?? {
+      ok: false,
+      message: `stream "${stream}" is not recorded`,
+    };
+    const reply = chunk.ok
+      ? encodeSegmentReply({ type: "chunk", size: chunk.size, mimeType: chunk.mimeType, finished: chunk.finished, offset: request.offset }, chunk.bytes)
+      : encodeSegmentReply({ type: "refused", error: "CC_ERR_NO_SEGMENT", message: chunk.message });
+    this.link.publish(msg.reply, reply);
   }
 
   private async play(msg: Msg): Promise<void> {

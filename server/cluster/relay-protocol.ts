@@ -11,6 +11,8 @@
 //   PREFIX.playback.STREAM                 request {"origin","at","firstSeq"}: that origin plays its recording to
 //                                          the reply subject ("opened" or "refused", then hello, playback, frames,
 //                                          "ended"); the edge sends "status" (each 500 ms) and "stop" to "control"
+//   PREFIX.segment.STREAM                  request {"origin","file","offset","length"}: that origin replies with
+//                                          the segment's size and type and up to SEGMENT_CHUNK_BYTES of it
 
 import { z } from "zod";
 import { RECORDING_STATES, type RecordingsResponse } from "../../shared/api.js";
@@ -58,6 +60,14 @@ export class RelaySubjects {
 
   get anyPlayback(): string {
     return `${this.prefix}.playback.*`;
+  }
+
+  segment(stream: string): string {
+    return `${this.prefix}.segment.${stream}`;
+  }
+
+  get anySegment(): string {
+    return `${this.prefix}.segment.*`;
   }
 
   /** The stream a recordings or playback request names (the subject's last token); null for none. */
@@ -160,6 +170,43 @@ const PlaybackOpenedSchema = z.union([z.object({ type: z.literal("opened"), cont
 const PlaybackEndedSchema = z.object({ type: z.literal("ended"), reason: z.enum(["end", "none"]), message: z.string().max(1024).optional() });
 
 const PlaybackControlSchema = z.union([z.object({ type: z.literal("status"), buffered: z.number().min(0) }), z.object({ type: z.literal("stop") })]);
+
+/** The most of a segment file one reply carries (below NATS's default max_payload of 1 MiB). */
+export const SEGMENT_CHUNK_BYTES = 512 * 1024;
+
+const SegmentRequestSchema = z.object({
+  origin: z.string().regex(ORIGIN_ID),
+  file: z.string().min(1).max(256),
+  offset: z.int().min(0),
+  length: z.int().min(0).max(SEGMENT_CHUNK_BYTES),
+});
+
+const SegmentHeadSchema = z.union([
+  z.object({ type: z.literal("chunk"), size: z.int().min(0), mimeType: z.string().max(64), finished: z.boolean(), offset: z.int().min(0) }),
+  z.object({ type: z.literal("refused"), error: z.literal("CC_ERR_NO_SEGMENT"), message: z.string().max(1024) }),
+]);
+
+export type SegmentRequest = z.infer<typeof SegmentRequestSchema>;
+export type SegmentHead = z.infer<typeof SegmentHeadSchema>;
+export const parseSegmentRequest = (data: Uint8Array): SegmentRequest | null => parsed(SegmentRequestSchema, data);
+
+/** A segment reply: u32 (little-endian) length of the JSON head, the head, then the chunk's bytes. */
+export function encodeSegmentReply(head: SegmentHead, bytes: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const json = encodeJson(head);
+  const out = new Uint8Array(4 + json.byteLength + bytes.byteLength);
+  new DataView(out.buffer).setUint32(0, json.byteLength, true);
+  out.set(json, 4);
+  out.set(bytes, 4 + json.byteLength);
+  return out;
+}
+
+export function parseSegmentReply(data: Uint8Array): { head: SegmentHead; bytes: Uint8Array } | null {
+  if (data.byteLength < 4) return null;
+  const n = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+  if (4 + n > data.byteLength) return null;
+  const head = parsed(SegmentHeadSchema, data.subarray(4, 4 + n));
+  return head === null ? null : { head, bytes: data.subarray(4 + n) };
+}
 
 export type RecordingsRequest = z.infer<typeof RecordingsRequestSchema>;
 export type RecordingsReply = { readonly type: "recordings"; readonly body: RecordingsResponse } | z.infer<typeof Refused>;

@@ -1,5 +1,5 @@
-// An edge's view of a stream's recording at its origin, over NATS (relay-protocol.ts): the list is
-// asked of the origin; a seek asks the origin to play its recording to an inbox of this edge, and
+// An edge's view of a stream's recording at its origin, over NATS (relay-protocol.ts): the list and
+// pieces of segment files are asked of the origin; a seek asks the origin to play its recording to an inbox of this edge, and
 // what comes there goes to the viewer as if played here. While it plays, the viewer's socket buffer
 // is reported to the origin every STATUS_INTERVAL_MS (its pacing skips a slow viewer to a keyframe,
 // as for its own viewers). The run ends when the origin says so, on stop(), or when the origin has
@@ -10,9 +10,17 @@ import type { RecordingInfo, RecordingsResponse } from "../../shared/api.js";
 import { decodeBinaryMessage, FrameFlag } from "../../shared/protocol.js";
 import { FrameMessage } from "../stream/frame-message.js";
 import type { PlaybackEnd, PlaybackSink } from "../record/playback.js";
-import type { PlaybackOpening, PlaybackRun, StreamRecording } from "../record/stream-recording.js";
+import type { PlaybackOpening, PlaybackRun, SegmentChunk, StreamRecording } from "../record/stream-recording.js";
 import type { LinkSubscription, NatsLink } from "./nats-link.js";
-import { classifyPlaybackMessage, encodeJson, parseRecordingsReply, type PlaybackControlMessage, type RelaySubjects } from "./relay-protocol.js";
+import {
+  SEGMENT_CHUNK_BYTES,
+  classifyPlaybackMessage,
+  encodeJson,
+  parseRecordingsReply,
+  parseSegmentReply,
+  type PlaybackControlMessage,
+  type RelaySubjects,
+} from "./relay-protocol.js";
 
 /** How long the origin has to answer a list or a seek. */
 export const REQUEST_TIMEOUT_MS = 3000;
@@ -42,9 +50,26 @@ export class RemoteRecording implements StreamRecording {
   }
 
   async list(query: URLSearchParams): Promise<RecordingsResponse> {
-    const { link, subjects } = this.source;
+    const answer = parseRecordingsReply(await this.ask(this.source.subjects.recordings(this.stream), { origin: this.source.origin(), query: query.toString() }));
+    if (answer === null) throw new Error("the origin's answer was not a recordings list");
+    if (answer.type === "refused") throw new Error(answer.message);
+    return answer.body;
+  }
+
+  async readSegment(file: string, offset: number, length: number): Promise<SegmentChunk> {
+    const reply = parseSegmentReply(
+      await this.ask(this.source.subjects.segment(this.stream), { origin: this.source.origin(), file, offset, length: Math.min(length, SEGMENT_CHUNK_BYTES) }),
+    );
+    if (reply === null) throw new Error("the origin's answer was not a piece of the segment");
+    const { head, bytes } = reply;
+    return head.type === "refused" ? { ok: false, message: head.message } : { ok: true, size: head.size, mimeType: head.mimeType, finished: head.finished, bytes };
+  }
+
+  /** A request to the origin and its one reply (REQUEST_TIMEOUT_MS at most). */
+  private ask(subject: string, request: object): Promise<Uint8Array> {
+    const { link } = this.source;
     const inbox = link.inbox();
-    const reply = await new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         sub.unsubscribe();
         reject(new Error(`the origin did not answer within ${REQUEST_TIMEOUT_MS} ms`));
@@ -54,12 +79,8 @@ export class RemoteRecording implements StreamRecording {
         sub.unsubscribe();
         resolve(msg.data);
       });
-      link.publish(subjects.recordings(this.stream), encodeJson({ origin: this.source.origin(), query: query.toString() }), inbox);
+      link.publish(subject, encodeJson(request), inbox);
     });
-    const answer = parseRecordingsReply(reply);
-    if (answer === null) throw new Error("the origin's answer was not a recordings list");
-    if (answer.type === "refused") throw new Error(answer.message);
-    return answer.body;
   }
 
   open(at: number, sink: PlaybackSink, firstSeq: number): Promise<PlaybackOpening> {

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import send from "send";
 import { LocalRecording, type RecordingLookup } from "../record/stream-recording.js";
 import { sendJson } from "./api.js";
+import { serveSegmentChunks } from "./segment-chunks.js";
 import { setSecurityHeaders } from "./security-headers.js";
 
 const LIST_PATH = /^\/api\/streams\/([^/]+)\/recordings$/;
@@ -54,9 +55,9 @@ export function handleRecording(
     );
     return;
   }
-  // Segment files are served where they are kept: an edge lists its origin's, but has no file.
+  // Not on this disk (an edge's, at its origin): read from where it is kept, piece by piece.
   if (!(recording instanceof LocalRecording)) {
-    sendJson(res, 404, { error: "CC_ERR_NO_SEGMENT", message: "segment files are served by the origin that records the stream, not by an edge" });
+    void serveSegmentChunks(req, res, recording, String(route.file));
     return;
   }
   // Only a segment the catalog lists is served: no other file of the directory, whatever the name.

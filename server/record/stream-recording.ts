@@ -2,6 +2,7 @@
 // this server's disk (LocalRecording, a Recorder's catalog) or at the origin an edge relays
 // (cluster/remote-recording.ts, over NATS). One interface, so listing and seeking are written once.
 
+import { open as openFile, type FileHandle } from "node:fs/promises";
 import type { RecordingInfo, RecordingsResponse } from "../../shared/api.js";
 import type { PlaybackErrorCode } from "../../shared/protocol.js";
 import type { Logger } from "../log.js";
@@ -25,6 +26,11 @@ export type PlaybackOpening =
   | { readonly ok: true; begin(): PlaybackRun; cancel(): void }
   | { readonly ok: false; readonly error: PlaybackErrorCode; readonly message: string };
 
+/** A piece of a segment file, read where the file is kept. */
+export type SegmentChunk =
+  | { readonly ok: true; readonly size: number; readonly mimeType: string; readonly finished: boolean; readonly bytes: Uint8Array }
+  | { readonly ok: false; readonly message: string };
+
 export interface StreamRecording {
   readonly stream: string;
   info(): RecordingInfo;
@@ -32,6 +38,8 @@ export interface StreamRecording {
   list(query: URLSearchParams): Promise<RecordingsResponse>;
   /** A run from the last keyframe at or before `at` (wall clock, ms), its frames numbered from `firstSeq`. */
   open(at: number, sink: PlaybackSink, firstSeq: number): Promise<PlaybackOpening>;
+  /** Up to `length` bytes of a listed segment file from `offset`, with the file's size and type. */
+  readSegment(file: string, offset: number, length: number): Promise<SegmentChunk>;
 }
 
 /** The recordings a server can play: by stream name. */
@@ -65,6 +73,29 @@ export class LocalRecording implements StreamRecording {
   segment(file: string): { readonly entry: SegmentEntry; readonly path: string } | null {
     const entry = this.recorder.catalog.list().find((e) => fileOf(e) === file);
     return entry === undefined ? null : { entry, path: this.recorder.catalog.pathOf(entry) };
+  }
+
+  async readSegment(file: string, offset: number, length: number): Promise<SegmentChunk> {
+    const segment = this.segment(file);
+    if (segment === null) return { ok: false, message: `no segment ${file.slice(0, 80)} of stream "${this.stream}"` };
+    let handle: FileHandle | null = null;
+    try {
+      handle = await openFile(segment.path, "r");
+      const { size } = await handle.stat();
+      const bytes = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      let read = 0;
+      while (read < bytes.byteLength) {
+        const { bytesRead } = await handle.read(bytes, read, bytes.byteLength - read, offset + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      const mimeType = segment.entry.container === "webm" ? "video/webm" : "video/mp4";
+      return { ok: true, size, mimeType, finished: segment.entry.status !== "open", bytes: bytes.subarray(0, read) };
+    } catch (err) {
+      return { ok: false, message: `the segment file could not be read: ${(err as Error).message}` };
+    } finally {
+      await handle?.close();
+    }
   }
 
   open(at: number, sink: PlaybackSink, firstSeq: number): Promise<PlaybackOpening> {

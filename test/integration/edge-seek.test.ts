@@ -26,7 +26,8 @@ describe("scrub-back through an edge", () => {
   beforeAll(async () => {
     nats = await startNatsCluster(1);
     dir = mkdtempSync(join(tmpdir(), "cc-edge-seek-"));
-    origin = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--record", dir, "--record-segment", "3", "--nats", nats.urls]);
+    // Noise at 4 Mbit/s: a 3 s segment is larger than one piece the origin sends (512 KiB).
+    origin = await startServerProcess(["--stream", "cam=test:snow", ...SIZE, "--bitrate", "4000", "--record", dir, "--record-segment", "3", "--nats", nats.urls]);
     edge = await startServerProcess(["--edge", "--nats", nats.urls]);
     await until("8 s recorded", 30_000, async () => {
       const r = (await (await fetch(`${origin.url}api/streams/cam/recordings`)).json()) as RecordingsResponse;
@@ -54,13 +55,30 @@ describe("scrub-back through an edge", () => {
     expect(atEdge.ranges[0]!.start).toBe(atOrigin.ranges[0]!.start);
     const finished = (r: RecordingsResponse): string[] => r.segments.filter((s) => s.status === "finished").map((s) => s.id);
     expect(finished(atEdge).slice(0, 2)).toEqual(finished(atOrigin).slice(0, 2));
-    // A stream nobody announced is unknown; segment files stay at the origin.
+    // A stream nobody announced is unknown.
     const unknown = await fetch(`${edge.url}api/streams/nope/recordings`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: string }).error).toBe("CC_ERR_UNKNOWN_STREAM");
-    const file = await fetch(`${edge.url}${atEdge.segments[0]!.url.replace(/^\//, "")}`);
-    expect(file.status).toBe(404);
-    expect(((await file.json()) as { error: string }).error).toBe("CC_ERR_NO_SEGMENT");
+    // A segment file through the edge is the origin's, byte for byte; Range and HEAD as there.
+    const segment = atEdge.segments.find((x) => x.status === "finished")!;
+    const path = segment.url.replace(/^\//, "");
+    const whole = new Uint8Array(await (await fetch(`${origin.url}${path}`)).arrayBuffer());
+    expect(whole.byteLength).toBeGreaterThan(512 * 1024);
+    const viaEdge = await fetch(`${edge.url}${path}`);
+    expect(viaEdge.status).toBe(200);
+    expect(viaEdge.headers.get("content-type")).toBe("video/webm");
+    expect(Buffer.from(await viaEdge.arrayBuffer()).equals(Buffer.from(whole))).toBe(true);
+    const part = await fetch(`${edge.url}${path}`, { headers: { range: "bytes=100-999" } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe(`bytes 100-999/${whole.byteLength}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(Buffer.from(whole.subarray(100, 1000)))).toBe(true);
+    const tail = await fetch(`${edge.url}${path}`, { headers: { range: `bytes=${whole.byteLength}-` } });
+    expect(tail.status).toBe(416);
+    const head = await fetch(`${edge.url}${path}`, { method: "HEAD" });
+    expect(head.headers.get("content-length")).toBe(String(whole.byteLength));
+    const missing = await fetch(`${edge.url}recordings/cam/19700101T000000.000Z.webm`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: string }).error).toBe("CC_ERR_NO_SEGMENT");
 
     const c = await connect(`${edge.wsBase}ws/cam`);
     try {
