@@ -303,6 +303,10 @@ export class Recorder {
     if (this.stateNow !== "error" || this.reason !== reason) {
       this.log.error("recording stopped: cannot write", { code: "CC_ERR_RECORDING_WRITE", stream: this.stream, error: reason });
     }
+    const writing = this.writing;
+    this.writing = null;
+    // Before any await: whoever sees the error state sees the segment it cut as partial.
+    if (writing !== null) writing.entry.status = "partial";
     this.stateNow = "error";
     this.reason = reason;
     this.retryAt = this.clock() + this.retryMs;
@@ -310,8 +314,6 @@ export class Recorder {
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.filling = null;
-    const writing = this.writing;
-    this.writing = null;
     if (writing === null) {
       // The sidecar could not be written: the segment never opened.
       for (const entry of this.catalog.list()) if (entry.status === "open" && entry.frames === 0) await this.catalog.remove(entry).catch(() => {});
@@ -319,7 +321,6 @@ export class Recorder {
     }
     const { file, entry } = writing;
     await file.abandon();
-    entry.status = "partial";
     if (entry.frames === 0) {
       await this.catalog.remove(entry).catch(() => {});
       return;
