@@ -3,7 +3,7 @@
 // over a real nats-server). The origin stopped mid-run sends the edge's viewer back to live, which
 // says what became of the stream.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as connectNats } from "@nats-io/transport-node";
@@ -202,6 +202,57 @@ describe("scrub-back through an edge", () => {
       );
       await c.wait(() => c.events.slice(stopMark).some((e) => "text" in e && e.text.type === "state" && e.text.state !== "live"), 15_000, "the stream's state");
       expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      c.ws.close();
+    }
+  }, 60_000);
+});
+
+describe("the NATS users and permissions of docs/deployment.md", () => {
+  // The auth.conf of the guide, as it is written there, with plain passwords for its hashes.
+  const guide = readFileSync(new URL("../../docs/deployment.md", import.meta.url), "utf8");
+  const authConf = /# \/etc\/nats\/auth\.conf\n([\s\S]*?)```/.exec(guide)![1]!;
+  let nats: NatsCluster;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "cc-edge-perms-"));
+    nats = await startNatsCluster(1, { extraConfig: authConf.replace('password: "$2a$11$…", permissions: $ORIGIN', 'password: "origin-pass", permissions: $ORIGIN').replace('password: "$2a$11$…", permissions: $EDGE', 'password: "edge-pass", permissions: $EDGE') });
+  }, 30_000);
+  afterAll(async () => {
+    await stopAllServers();
+    await stopAllNatsClusters();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("let an edge serve an origin's stream and its recording: live frames, the list, a seek and a segment file", async () => {
+    expect(authConf).toContain("permissions: $EDGE");
+    for (const [user, pass] of [["origin", "origin-pass"], ["edge", "edge-pass"]] as const) writeFileSync(join(dir, user), `${pass}\n`, { mode: 0o600 });
+    const origin = await startServerProcess(["--stream", "cam=test:ball", ...SIZE, "--record", join(dir, "rec"), "--record-segment", "2", "--nats", nats.urls, "--nats-user", "origin", "--nats-password-file", join(dir, "origin")]);
+    const edge = await startServerProcess(["--edge", "--nats", nats.urls, "--nats-user", "edge", "--nats-password-file", join(dir, "edge")]);
+    // 10 s recorded, so that a run from the start plays for a while before it is near live.
+    const listed = await until("10 s recorded, listed at the edge", 30_000, async () => {
+      const res = await fetch(`${edge.url}api/streams/cam/recordings`);
+      if (!res.ok) return undefined;
+      const r = (await res.json()) as RecordingsResponse;
+      const first = r.segments[0];
+      return first?.status === "finished" && Date.now() - Date.parse(first.start) > 10_000 ? r : undefined;
+    });
+    const file = await fetch(`${edge.url}${listed.segments[0]!.url.replace(/^\//, "")}`);
+    expect(file.status).toBe(200);
+    expect((await file.arrayBuffer()).byteLength).toBe(listed.segments[0]!.bytes);
+    const c = await connect(`${edge.wsBase}ws/cam`);
+    try {
+      await c.wait(() => c.frames().length >= 5, 15_000, "live frames through the guide's permissions");
+      const mark = c.events.length;
+      c.send({ type: "seek", at: Date.parse(listed.segments[0]!.start) });
+      await c.wait(() => recorded(c, mark).length >= 10, 15_000, "recorded frames through the guide's permissions");
+      // The edge's status reports reach the origin's control subject: the run still goes on 4 s later (the origin
+      // stops a run whose edge it has not heard from for 3 s).
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      const before = recorded(c, mark).length;
+      await c.wait(() => recorded(c, mark).length > before + 5, 5000, "the run going on");
+      expect(origin.output()).not.toMatch(/Permissions Violation/i);
+      expect(edge.output()).not.toMatch(/Permissions Violation/i);
     } finally {
       c.ws.close();
     }
