@@ -151,6 +151,16 @@ describe("scrub-back through an edge", () => {
         nc.publish("canvascast.playback.cam", JSON.stringify({ origin: cam.origin, at: asked.at, firstSeq: asked.firstSeq }), { reply: inbox });
       },
     });
+    // Garbage on the origin's request subjects is ignored; a file outside its catalog is refused.
+    for (const subject of ["canvascast.playback.cam", "canvascast.recordings.cam", "canvascast.segment.cam"]) {
+      nc.publish(subject, "not json", { reply: "_INBOX.garbage" });
+      nc.publish(subject, JSON.stringify({ origin: cam.origin, at: "yesterday", firstSeq: -1, file: 7 }), { reply: "_INBOX.garbage" });
+    }
+    const outside = await nc.request("canvascast.segment.cam", JSON.stringify({ origin: cam.origin, file: "../../../../etc/passwd", offset: 0, length: 100 }), { timeout: 3000 });
+    const headLength = new DataView(outside.data.buffer, outside.data.byteOffset).getUint32(0, true);
+    const head = JSON.parse(new TextDecoder().decode(outside.data.subarray(4, 4 + headLength))) as { type: string; error: string };
+    expect(head).toMatchObject({ type: "refused", error: "CC_ERR_NO_SEGMENT" });
+    expect(outside.data.byteLength).toBe(4 + headLength);
     const announce = (): void => {
       const encodings = [{ name: "full", width: 160, height: 120, framerate: 15, targetKbps: 200, codec: "vp8", fps: 15, kbps: 200 }];
       const recording = { state: "recording", segments: 1, bytes: 1, framesDropped: 0, segmentSeconds: 3, retain: { hours: 24, maxBytes: null } };
