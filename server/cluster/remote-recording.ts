@@ -91,6 +91,8 @@ export class RemoteRecording implements StreamRecording {
   }
 }
 
+type Classified = NonNullable<ReturnType<typeof classifyPlaybackMessage>>;
+
 /** One run played by the origin to this edge's inbox. */
 class RemoteRun implements PlaybackRun {
   readonly inbox: string;
@@ -101,7 +103,7 @@ class RemoteRun implements PlaybackRun {
   private readonly sub: LinkSubscription;
   private control: string | null = null;
   /** Until begin(): what the origin sent, held in order. */
-  private held: Uint8Array[] | null = [];
+  private held: { data: Uint8Array; message: Classified }[] | null = [];
   private statusTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout;
   private finish!: (end: PlaybackEnd) => void;
@@ -147,25 +149,24 @@ class RemoteRun implements PlaybackRun {
       this.answer({ ok: true, begin: () => this.begin(), cancel: () => this.stop() });
       return;
     }
+    if (message === null) return;
     if (this.held !== null) {
-      this.held.push(data);
+      this.held.push({ data, message });
       return;
     }
-    this.forward(data);
+    this.forward(data, message);
   }
 
   private begin(): PlaybackRun {
     const held = this.held ?? [];
     this.held = null;
-    for (const data of held) this.forward(data);
+    for (const { data, message } of held) this.forward(data, message);
     this.statusTimer = setInterval(() => this.send({ type: "status", buffered: this.sink.bufferedAmount }), STATUS_INTERVAL_MS);
     return this;
   }
 
-  private forward(data: Uint8Array): void {
+  private forward(data: Uint8Array, message: Classified): void {
     if (this.done) return;
-    const message = classifyPlaybackMessage(data);
-    if (message === null) return;
     if (message.kind === "ended") {
       this.end(message.ended.reason === "none" ? { reason: "none", message: message.ended.message ?? "nothing is recorded then or after" } : { reason: "end" });
     } else if (message.kind === "message") {

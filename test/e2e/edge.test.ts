@@ -13,6 +13,7 @@ import type { Page } from "puppeteer";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StreamInfo, StreamsResponse } from "../../shared/api.js";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
+import { playFromTimeline } from "../helpers/timeline.js";
 import { startNatsCluster, stopAllNatsClusters, type NatsCluster } from "../helpers/nats-cluster.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { until } from "../helpers/until.js";
@@ -192,19 +193,7 @@ describe("a player on an edge", () => {
     expect(full.litShare).toBeGreaterThan(0.5);
     // The origin's recording, through the edge: the timeline lists it, a click plays it (REC), LIVE comes back.
     await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('.tile[data-stream="yard"] .timeline')?.dataset.ranges ?? 0) >= 1, { timeout: 15_000 });
-    const bar = await page.$eval('.tile[data-stream="yard"] .timeline-bar', (el) => {
-      const r = el.getBoundingClientRect();
-      return { x: r.x, y: r.y, width: r.width, height: r.height };
-    });
-    await page.mouse.click(bar.x + bar.width * 0.999, bar.y + bar.height / 2);
-    await page.waitForFunction(
-      () => {
-        const d = document.querySelector<HTMLElement>('.tile[data-stream="yard"]')?.dataset;
-        const rec = document.querySelector<HTMLElement>('.tile[data-stream="yard"] .rec');
-        return d?.playback === "recorded" && Number(d.recordedAt) > 0 && rec !== null && !rec.hidden && /^REC \d\d:\d\d:\d\d$/.test(rec.textContent ?? "");
-      },
-      { timeout: 15_000 },
-    );
+    await playFromTimeline(page, "yard", 0.999);
     const playing = Number((await tileData(page, "yard")).framesPainted);
     await page.waitForFunction((min: number) => Number(document.querySelector<HTMLElement>('.tile[data-stream="yard"]')?.dataset.framesPainted) > min + 5, { timeout: 10_000 }, playing);
     await page.click('.tile[data-stream="yard"] .timeline button.live');

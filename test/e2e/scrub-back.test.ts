@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Page } from "puppeteer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, type TestBrowser } from "../helpers/browser.js";
+import { playFromTimeline } from "../helpers/timeline.js";
 import { startServerProcess, stopAllServers, type ServerProcess } from "../helpers/server-process.js";
 import { sleep } from "../helpers/until.js";
 
@@ -149,20 +150,8 @@ describe("scrub back in the dashboard", () => {
     expect(await page.$eval(".timeline button.live", (b) => b.getAttribute("aria-pressed"))).toBe("true");
 
     // A click on the timeline plays from there; the LIVE button comes back.
-    const bar = await page.$eval(".timeline-bar", (el) => {
-      const r = el.getBoundingClientRect();
-      return { x: r.x, y: r.y, width: r.width, height: r.height };
-    });
-    // The window is the last hour: 1 % from the right edge is 36 s back, inside the recording.
-    await page.mouse.click(bar.x + bar.width * 0.995, bar.y + bar.height / 2);
-    await page.waitForFunction(
-      () => {
-        const d = document.querySelector<HTMLElement>('.tile[data-stream="cam0"]')?.dataset;
-        const rec = document.querySelector<HTMLElement>('.tile[data-stream="cam0"] .rec');
-        return d?.playback === "recorded" && d.recordedAt !== "" && rec !== null && !rec.hidden && /^REC \d\d:\d\d:\d\d$/.test(rec.textContent ?? "");
-      },
-      { timeout: 15_000 },
-    );
+    // The window is the last hour: half a percent from the right edge is 18 s back, inside the recording.
+    await playFromTimeline(page, "cam0", 0.995);
     const recText = await page.$eval('.tile[data-stream="cam0"] .rec', (el) => el.textContent);
     expect(recText).toMatch(/^REC \d\d:\d\d:\d\d$/);
     expect(await page.$eval(".timeline button.live", (b) => b.getAttribute("aria-pressed"))).toBe("false");
